@@ -1,0 +1,49 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    start Azurite, the Cosmos DB emulator and the local Functions host on :7071
+#   make test   lint, type-check and run every test (unit and integration)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: run test lint typecheck unit integration bench deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deps: $(PY_STAMP) $(NODE_STAMP)
+
+run: deps
+	$(BIN)/python -m devhost run
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: deps
+	$(BIN)/mypy
+
+unit: deps
+	$(BIN)/pytest -m "not integration"
+
+integration: deps
+	$(BIN)/pytest -m integration
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: deps
+	$(BIN)/python -m bench.stow_memory
+
+clean:
+	rm -rf $(VENV) node_modules .local

@@ -1,0 +1,78 @@
+"""Command-line tools: ``python -m cli <command>``.
+
+- ``prepare-local``: create the container and index on the local emulators, and rebuild the index
+  from blob storage when the Cosmos emulator came up empty (it keeps nothing across restarts).
+- ``reindex``: rebuild the whole index from blob storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from shared.clients import Clients, make_clients
+from shared.config import load_settings
+from shared.provisioning import index_is_empty, provision
+from shared.uid_index.rebuild import RebuildSummary, rebuild_index
+
+
+class ProgressLine:
+    """A one-line progress display with a rate, redrawn in place on a terminal."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self.last < 0.2:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-6)
+        line = f"{stage}: {done}/{total} ({rate:.0f}/s)"
+        if self.tty:
+            end = "\n" if done == total else ""
+            print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+        elif done == total:
+            print(line, file=sys.stderr)
+
+
+def _report(summary: RebuildSummary) -> None:
+    print(
+        f"index rebuilt: {summary.instances} instances, {summary.series} series, "
+        f"{summary.studies} studies ({summary.skipped} unreadable sidecars skipped)"
+    )
+
+
+async def _with_clients(action: str) -> int:
+    config = load_settings()
+    clients: Clients = make_clients(config)
+    try:
+        if action == "prepare-local":
+            await provision(clients, config)
+            if await index_is_empty(clients):
+                summary = await rebuild_index(clients, ProgressLine())
+                if summary.instances:
+                    _report(summary)
+        elif action == "reindex":
+            _report(await rebuild_index(clients, ProgressLine()))
+        return 0
+    finally:
+        await clients.blob_service.close()
+        await clients.cosmos.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare-local", help="create the local container and index; rebuild if empty")
+    sub.add_parser("reindex", help="rebuild the whole index from blob storage")
+    args = parser.parse_args(argv)
+    return asyncio.run(_with_clients(args.command))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

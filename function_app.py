@@ -1,0 +1,8 @@
+"""The Azure Functions app: registers the blueprints of ``functions/`` and nothing else."""
+
+import azure.functions as func
+
+from functions import store
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(store.bp)

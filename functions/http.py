@@ -1,0 +1,90 @@
+"""What every HTTP function shares: the API version, the service URL, the body, the errors.
+
+Functions stay thin: they turn a request into arguments for ``shared`` and its result into a
+response. Errors become short plain-text answers with the right status; unexpected exceptions are
+logged by type only (messages may carry patient data) and answer 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from azurefunctions.extensions.http.fastapi import Request, Response
+from shared.validation import is_valid_uid
+from starlette.requests import ClientDisconnect
+
+from shared.config import settings
+from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
+from shared.urls import base_url
+
+log = logging.getLogger("dicomweb")
+
+# Every route starts with the API version; PS3.18 paths follow it.
+VERSION = "{version:regex(^v[12]$)}"
+VERSION_2 = "{version:regex(^v2$)}"
+
+
+def api_version(req: Request) -> int:
+    return int(str(req.path_params["version"])[1:])
+
+
+def versioned_root(req: Request) -> str:
+    """The base URL that RetrieveURLs start with, e.g. ``https://host/v2``."""
+    server = req.scope.get("server")
+    root = base_url(settings().base_url, req.headers, req.url.scheme, server)
+    return f"{root}/{req.path_params['version']}"
+
+
+def path_uid(req: Request, name: str) -> str:
+    value = str(req.path_params[name])
+    if not is_valid_uid(value):
+        raise BadRequest(f"{name} in the path is not a valid UID (1-64 digits and dots)")
+    return value
+
+
+async def limited_body(req: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives, refused with 413 past the configured size."""
+    limit = settings().max_request_bytes
+    declared = req.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    seen = 0
+    async for chunk in req.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+        if chunk:
+            yield chunk
+
+
+def error_response(error: DicomwebError) -> Response:
+    return Response(
+        content=error.message + "\n",
+        status_code=error.status,
+        headers=error.headers,
+        media_type="text/plain",
+    )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def http_errors(handler: Handler) -> Handler:
+    """Map errors to responses, so each function's body is only its happy path."""
+
+    @functools.wraps(handler)
+    async def wrapper(req: Request) -> Response:
+        try:
+            return await handler(req)
+        except DicomwebError as exc:
+            return error_response(exc)
+        except ClientDisconnect:
+            log.info("%s: client disconnected", handler.__name__)
+            return Response(status_code=499)
+        except Exception as exc:
+            log.error("%s failed: %s", handler.__name__, type(exc).__name__)
+            return Response(content="internal error\n", status_code=500, media_type="text/plain")
+
+    return wrapper

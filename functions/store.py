@@ -1,0 +1,71 @@
+"""Store (STOW-RS): POST adds instances, PUT (v2) replaces them (the Azure API's upsert)."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import Request, Response
+
+from functions.http import (
+    VERSION,
+    VERSION_2,
+    api_version,
+    http_errors,
+    limited_body,
+    path_uid,
+    versioned_root,
+)
+from shared.clients import clients
+from shared.config import DEFAULT_PARTITION
+from shared.stow import DICOM_JSON, StoreOptions, check_accept, request_parts, store
+from shared.stow_response import store_response
+
+bp = func.Blueprint()
+
+
+async def _store(req: Request, *, study_uid: str | None, upsert: bool) -> Response:
+    check_accept(req.headers.get("accept"))
+    parts = request_parts(req.headers.get("content-type"), limited_body(req))
+    options = StoreOptions(
+        api_version=api_version(req),
+        partition=DEFAULT_PARTITION,
+        study_uid=study_uid,
+        upsert=upsert,
+    )
+    outcomes = await store(parts, options, await clients())
+    status, dataset = store_response(outcomes, versioned_root(req), study_uid)
+    if dataset is None:
+        return Response(status_code=status)
+    body = json.dumps(dataset, ensure_ascii=False).encode("utf-8")
+    return Response(content=body, status_code=status, media_type=DICOM_JSON)
+
+
+@bp.route(route=f"{VERSION}/studies", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def store_instances(req: Request) -> Response:
+    return await _store(req, study_uid=None, upsert=False)
+
+
+@bp.route(
+    route=f"{VERSION}/studies/{{study}}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS
+)
+@http_errors
+async def store_study_instances(req: Request) -> Response:
+    return await _store(req, study_uid=path_uid(req, "study"), upsert=False)
+
+
+@bp.route(route=f"{VERSION_2}/studies", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def upsert_instances(req: Request) -> Response:
+    return await _store(req, study_uid=None, upsert=True)
+
+
+@bp.route(
+    route=f"{VERSION_2}/studies/{{study}}",
+    methods=["PUT"],
+    auth_level=func.AuthLevel.ANONYMOUS,
+)
+@http_errors
+async def upsert_study_instances(req: Request) -> Response:
+    return await _store(req, study_uid=path_uid(req, "study"), upsert=True)

@@ -1,0 +1,63 @@
+"""The attributes each query level keeps in the index, by DICOM keyword.
+
+One table serves validation (what must be valid to be indexed), the index documents (what each
+level stores and can be searched on) and search (what is returned by default, PS3.18 Table
+6.7.1-2). Parent-level attributes are repeated on child documents so that a search such as
+``/instances?PatientName=...`` is one query.
+"""
+
+from __future__ import annotations
+
+from pydicom.datadict import tag_for_keyword
+
+STUDY_ATTRIBUTES: tuple[str, ...] = (
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDescription",
+    "TimezoneOffsetFromUTC",
+)
+
+SERIES_ATTRIBUTES: tuple[str, ...] = (
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+    "ManufacturerModelName",
+    "BodyPartExamined",
+    "RequestAttributesSequence",
+)
+
+INSTANCE_ATTRIBUTES: tuple[str, ...] = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "NumberOfFrames",
+)
+
+REQUIRED_UIDS: tuple[str, ...] = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "SOPClassUID",
+)
+
+
+def tag_hex(keyword: str) -> str:
+    """The DICOM JSON key (8 uppercase hex digits) of a dictionary keyword."""
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return f"{tag:08X}"

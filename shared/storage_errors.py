@@ -1,0 +1,42 @@
+"""One place that turns an outage of Blob Storage or Cosmos DB into a 503 for the client.
+
+The SDKs raise many shapes of error for "the service did not answer"; callers wrap their storage
+calls in ``unavailable_as_503()`` and handle only the outcomes they expect (not found, conflict,
+precondition failed). Throttling (429) is treated as unavailability with the same Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from azure.core.exceptions import (
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from shared.errors import StorageUnavailable
+
+_RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, ServiceRequestError | ServiceResponseError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, HttpResponseError):
+        return exc.status_code in _RETRYABLE_STATUS
+    return isinstance(exc, ConnectionError | OSError)
+
+
+@contextmanager
+def unavailable_as_503() -> Iterator[None]:
+    try:
+        yield
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise StorageUnavailable() from exc
+        raise

@@ -1,0 +1,185 @@
+"""The Cosmos documents of the index, built from an instance's DICOM JSON.
+
+The same builder runs at store time and when the index is rebuilt from blob storage, so a rebuilt
+index is identical to the one written live. Each document carries ``json`` (the DICOM JSON that
+search returns for its level, parents included) and ``q`` (normalised values that queries filter
+on: UIDs and codes as given, person names case- and accent-folded, numbers as numbers).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES, tag_hex
+from shared.uid_index.keys import InstanceRef, doc_id
+
+JsonDict = dict[str, Any]
+
+SCHEMA = 1
+
+
+def fold_text(text: str) -> str:
+    """Case- and accent-insensitive form of a name: what person-name matching compares."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _search_value(element: JsonDict) -> Any:
+    values = element.get("Value")
+    if not values:
+        return None
+    if element.get("vr") == "SQ":
+        return None
+    if element.get("vr") == "PN":
+        folded = [
+            fold_text(
+                "=".join(str(v.get(g, "")) for g in ("Alphabetic", "Ideographic", "Phonetic"))
+            )
+            for v in values
+            if isinstance(v, dict)
+        ]
+        return folded[0] if len(folded) == 1 else folded
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _subset(metadata: JsonDict, keywords: Iterable[str], excluded: frozenset[str]) -> JsonDict:
+    out: JsonDict = {}
+    for keyword in keywords:
+        key = tag_hex(keyword)
+        if key in metadata and key not in excluded:
+            out[key] = metadata[key]
+    return out
+
+
+def _search_keys(json: JsonDict, keywords: Iterable[str]) -> JsonDict:
+    q: JsonDict = {}
+    for keyword in keywords:
+        element = json.get(tag_hex(keyword))
+        if element is not None:
+            value = _search_value(element)
+            if value is not None:
+                q[keyword] = value
+    return q
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    """What the index needs to know about one stored copy of an instance."""
+
+    ref: InstanceRef
+    version: str
+    study_json: JsonDict
+    series_json: JsonDict
+    instance_json: JsonDict
+    modality: str | None = None
+    excluded_tags: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_metadata(
+        cls,
+        ref: InstanceRef,
+        version: str,
+        metadata: JsonDict,
+        excluded_tags: Iterable[str] = (),
+    ) -> IndexRecord:
+        excluded = frozenset(excluded_tags)
+        series_json = _subset(metadata, SERIES_ATTRIBUTES, excluded)
+        modality = _search_value(series_json.get(tag_hex("Modality"), {}))
+        return cls(
+            ref=ref,
+            version=version,
+            study_json=_subset(metadata, STUDY_ATTRIBUTES, excluded),
+            series_json=series_json,
+            instance_json=_subset(metadata, INSTANCE_ATTRIBUTES, excluded),
+            modality=modality if isinstance(modality, str) else None,
+            excluded_tags=tuple(sorted(excluded)),
+        )
+
+
+def _base(doc_id: str, ref: InstanceRef, kind: str) -> JsonDict:
+    return {
+        "id": doc_id,
+        "pk": ref.study.key,
+        "type": kind,
+        "schema": SCHEMA,
+        "partition": ref.study.partition,
+        "studyUID": ref.study.study_uid,
+    }
+
+
+def instance_document(record: IndexRecord, *, status: str, lease_until: float) -> JsonDict:
+    ref = record.ref
+    json = {**record.study_json, **record.series_json, **record.instance_json}
+    doc = _base(ref.doc_id, ref, "instance")
+    doc.update(
+        seriesKey=ref.series.key,
+        seriesUID=ref.series.series_uid,
+        sopUID=ref.sop_instance_uid,
+        status=status,
+        version=record.version,
+        leaseUntil=lease_until,
+        modality=record.modality,
+        json=json,
+        q=_search_keys(json, (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES)),
+    )
+    return doc
+
+
+def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> JsonDict:
+    """A pending instance: reserves the SOP Instance UID while its file is uploaded.
+
+    Pending documents are invisible to every read; they exist so a concurrent store of the same
+    instance can be told 45071, and so a crashed store can be detected once its lease expires.
+    """
+    doc = _base(ref.doc_id, ref, "instance")
+    doc.update(
+        seriesKey=ref.series.key,
+        seriesUID=ref.series.series_uid,
+        sopUID=ref.sop_instance_uid,
+        status="pending",
+        version=version,
+        leaseUntil=lease_until,
+    )
+    return doc
+
+
+def series_from_instance(instance: JsonDict, number_of_instances: int) -> JsonDict:
+    """A series document: the series' newest instance's attributes, and its instance count."""
+    keep = {tag_hex(k) for k in (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES)}
+    keep_q = {*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES}
+    return {
+        **_copy_base(instance, doc_id("series", instance["seriesKey"]), "series"),
+        "seriesKey": instance["seriesKey"],
+        "seriesUID": instance["seriesUID"],
+        "modality": instance.get("modality"),
+        "attrsVersion": instance["version"],
+        "numberOfInstances": number_of_instances,
+        "json": {k: v for k, v in instance["json"].items() if k in keep},
+        "q": {k: v for k, v in instance["q"].items() if k in keep_q},
+    }
+
+
+def study_from_series(series: list[JsonDict]) -> JsonDict:
+    """A study document: the newest series' study attributes, and aggregates over all series."""
+    newest = max(series, key=lambda s: str(s["attrsVersion"]))
+    keep = {tag_hex(k) for k in STUDY_ATTRIBUTES}
+    modalities = sorted({s["modality"] for s in series if s.get("modality")})
+    q = {k: v for k, v in newest["q"].items() if k in STUDY_ATTRIBUTES}
+    q["ModalitiesInStudy"] = modalities
+    return {
+        **_copy_base(newest, doc_id("study", newest["pk"]), "study"),
+        "attrsVersion": newest["attrsVersion"],
+        "numberOfSeries": len(series),
+        "numberOfInstances": sum(int(s["numberOfInstances"]) for s in series),
+        "modalities": modalities,
+        "json": {k: v for k, v in newest["json"].items() if k in keep},
+        "q": q,
+    }
+
+
+def _copy_base(child: JsonDict, new_id: str, kind: str) -> JsonDict:
+    base = {k: child[k] for k in ("pk", "schema", "partition", "studyUID")}
+    return {"id": new_id, "type": kind, **base}

@@ -1,0 +1,152 @@
+"""How a (study, series, instance) triple maps to storage names.
+
+UIDs can embed patient data, so they never appear in clear in blob names or Cosmos document ids
+(both show up in logs and metrics). Names are SHA-256 digests of the UIDs, which keeps every
+look-up O(1) without consulting the index. Digests are domain-separated by level and include the
+data partition, so the same UIDs in two partitions never collide.
+
+Blob layout, inside one container::
+
+    {partition}/{study}/{series}/{instance}/{version}.dcm    the file exactly as received
+    {partition}/{study}/{series}/{instance}/{version}.json   ingest sidecar (metadata, frames)
+
+where each of study, series, instance is a 32-hex-digit digest. Listing ``{partition}/{study}/``
+yields a whole study, which is what rebuilding and deleting a study need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+
+_PARTITION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("ascii", "surrogateescape")).hexdigest()[:32]
+
+
+def doc_id(level: str, key: str) -> str:
+    """The Cosmos document id of a study, series or instance with digest ``key``."""
+    return f"{level}-{key}"
+
+
+def check_partition_name(name: str) -> str:
+    if not _PARTITION_NAME.match(name):
+        raise ValueError("a data partition name is 1-64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    partition: str
+    study_uid: str
+
+    @property
+    def key(self) -> str:
+        """The Cosmos partition key value: one study's documents live together."""
+        return _digest("study", self.partition, self.study_uid)
+
+    @property
+    def doc_id(self) -> str:
+        return doc_id("study", self.key)
+
+    @property
+    def blob_prefix(self) -> str:
+        return f"{self.partition}/{self.key}/"
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    study: StudyRef
+    series_uid: str
+
+    @property
+    def key(self) -> str:
+        return _digest("series", self.study.partition, self.study.study_uid, self.series_uid)
+
+    @property
+    def doc_id(self) -> str:
+        return doc_id("series", self.key)
+
+    @property
+    def blob_prefix(self) -> str:
+        return f"{self.study.blob_prefix}{self.key}/"
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    series: SeriesRef
+    sop_instance_uid: str
+
+    @classmethod
+    def of(cls, partition: str, study_uid: str, series_uid: str, sop_uid: str) -> InstanceRef:
+        return cls(SeriesRef(StudyRef(partition, study_uid), series_uid), sop_uid)
+
+    @property
+    def study(self) -> StudyRef:
+        return self.series.study
+
+    @property
+    def key(self) -> str:
+        s = self.series
+        return _digest(
+            "instance", s.study.partition, s.study.study_uid, s.series_uid, self.sop_instance_uid
+        )
+
+    @property
+    def doc_id(self) -> str:
+        return doc_id("instance", self.key)
+
+    @property
+    def blob_prefix(self) -> str:
+        return f"{self.series.blob_prefix}{self.key}/"
+
+    def file_blob(self, version: str) -> str:
+        return f"{self.blob_prefix}{version}.dcm"
+
+    def sidecar_blob(self, version: str) -> str:
+        return f"{self.blob_prefix}{version}.json"
+
+
+def new_version() -> str:
+    """A fresh, time-ordered version id for one stored copy of an instance.
+
+    Every store writes under a new version, so a replace or a racing duplicate never overwrites
+    bytes a reader may be streaming; the index says which version is current. Sorting version
+    ids orders them by creation time, which is how a rebuild picks the newest copy.
+    """
+    return f"{time.time_ns() // 1000:016x}{os.urandom(4).hex()}"
+
+
+_BLOB_NAME = re.compile(
+    r"^(?P<partition>[A-Za-z0-9._-]+)/(?P<study>[0-9a-f]{32})/(?P<series>[0-9a-f]{32})/"
+    r"(?P<instance>[0-9a-f]{32})/(?P<version>[0-9a-f]{24})\.(?P<kind>dcm|json)$"
+)
+
+
+@dataclass(frozen=True)
+class BlobName:
+    """A parsed blob name: which instance digest, version and kind it holds."""
+
+    partition: str
+    study_key: str
+    series_key: str
+    instance_key: str
+    version: str
+    kind: str
+
+    @property
+    def instance_prefix(self) -> str:
+        return f"{self.partition}/{self.study_key}/{self.series_key}/{self.instance_key}/"
+
+
+def parse_blob_name(name: str) -> BlobName | None:
+    """Parse a name written by this module; None for anything else in the container."""
+    m = _BLOB_NAME.match(name)
+    if m is None:
+        return None
+    return BlobName(m["partition"], m["study"], m["series"], m["instance"], m["version"], m["kind"])

@@ -1,0 +1,85 @@
+"""Rebuilding the index from blob storage, the system of record.
+
+Every committed instance has a file and a sidecar under one version; the sidecar alone gives its
+index document. Where an instance has several complete versions (an interrupted replace), the
+newest wins, as it would have had the replace finished. Aggregates are then recomputed with the
+same code a store uses, so a rebuilt index equals one written live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.clients import Clients
+from shared.uid_index.documents import IndexRecord, instance_document
+from shared.uid_index.keys import BlobName, InstanceRef, parse_blob_name
+from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.writer import refresh_series, refresh_study
+
+Progress = Callable[[str, int, int], None]
+_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class RebuildSummary:
+    instances: int
+    series: int
+    studies: int
+    skipped: int
+
+
+async def committed_versions(clients: Clients, prefix: str | None = None) -> dict[str, str]:
+    """Instance blob prefix → newest version that has both its file and its sidecar."""
+    kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
+    async for name in clients.blobs.names(prefix):
+        parsed: BlobName | None = parse_blob_name(name)
+        if parsed is not None:
+            kinds[(parsed.instance_prefix, parsed.version)].add(parsed.kind)
+    newest: dict[str, str] = {}
+    for (instance_prefix, version), found in kinds.items():
+        if found == {"dcm", "json"} and version > newest.get(instance_prefix, ""):
+            newest[instance_prefix] = version
+    return newest
+
+
+async def rebuild_index(clients: Clients, progress: Progress | None = None) -> RebuildSummary:
+    versions = await committed_versions(clients)
+    total = len(versions)
+    done = skipped = 0
+    refs: list[InstanceRef] = []
+    semaphore = asyncio.Semaphore(_CONCURRENCY)
+
+    async def index_one(instance_prefix: str, version: str) -> None:
+        nonlocal done, skipped
+        async with semaphore:
+            data = await clients.blobs.get(f"{instance_prefix}{version}.json")
+            sidecar = Sidecar.from_bytes(data) if data is not None else None
+            if sidecar is None or sidecar.ref.blob_prefix != instance_prefix:
+                skipped += 1
+            else:
+                record = IndexRecord.from_metadata(
+                    sidecar.ref, version, sidecar.metadata, sidecar.excluded_tags
+                )
+                await clients.index.upsert_item(
+                    instance_document(record, status="created", lease_until=0.0)
+                )
+                refs.append(sidecar.ref)
+            done += 1
+            if progress:
+                progress("instances", done, total)
+
+    await asyncio.gather(*(index_one(p, v) for p, v in versions.items()))
+    series = {r.series.key: r.series for r in refs}
+    studies = {r.study.key: r.study for r in refs}
+    for n, s in enumerate(series.values(), 1):
+        await refresh_series(clients.index, s)
+        if progress:
+            progress("series", n, len(series))
+    for n, st in enumerate(studies.values(), 1):
+        await refresh_study(clients.index, st)
+        if progress:
+            progress("studies", n, len(studies))
+    return RebuildSummary(len(refs), len(series), len(studies), skipped)

@@ -1,0 +1,78 @@
+"""The ingest sidecar: what store computed once so reads never reopen the DICOM file.
+
+Stored as ``{version}.json`` beside ``{version}.dcm``. It holds the UIDs (so the index can be
+rebuilt from blob storage alone), the DICOM JSON metadata without bulk data (BulkDataURIs are kept
+relative to the instance and made absolute when served), the transfer syntax, and each frame's
+byte ranges in the file (so one frame is read with a ranged GET). Writing the sidecar is the last
+blob write of a store: an instance is durable in blob storage once both blobs exist.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared.uid_index.keys import InstanceRef
+
+SIDECAR_SCHEMA = 1
+
+
+def bulk_data_path(element_path: str) -> str:
+    """A stored BulkDataURI: relative to the instance's URL, made absolute when served."""
+    return f"bulkdata/{element_path}"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    ref: InstanceRef
+    version: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    size: int
+    metadata: dict[str, Any]
+    frames: list[list[list[int]]] | None
+    pixel_data: dict[str, Any] | None
+    excluded_tags: tuple[str, ...]
+
+    def to_bytes(self) -> bytes:
+        ref = self.ref
+        body = {
+            "schema": SIDECAR_SCHEMA,
+            "partition": ref.study.partition,
+            "studyInstanceUID": ref.study.study_uid,
+            "seriesInstanceUID": ref.series.series_uid,
+            "sopInstanceUID": ref.sop_instance_uid,
+            "sopClassUID": self.sop_class_uid,
+            "version": self.version,
+            "transferSyntaxUID": self.transfer_syntax_uid,
+            "size": self.size,
+            "excludedTags": list(self.excluded_tags),
+            "pixelData": self.pixel_data,
+            "frames": self.frames,
+            "metadata": self.metadata,
+        }
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Sidecar:
+        body = json.loads(data)
+        if body.get("schema") != SIDECAR_SCHEMA:
+            raise ValueError("unknown sidecar schema")
+        ref = InstanceRef.of(
+            body["partition"],
+            body["studyInstanceUID"],
+            body["seriesInstanceUID"],
+            body["sopInstanceUID"],
+        )
+        return cls(
+            ref=ref,
+            version=body["version"],
+            sop_class_uid=body["sopClassUID"],
+            transfer_syntax_uid=body["transferSyntaxUID"],
+            size=int(body["size"]),
+            metadata=body["metadata"],
+            frames=body["frames"],
+            pixel_data=body["pixelData"],
+            excluded_tags=tuple(body["excludedTags"]),
+        )

@@ -1,0 +1,46 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.uid_index.keys import InstanceRef, new_version, parse_blob_name
+
+uids = st.from_regex(r"[1-9][0-9]{0,5}(\.[1-9][0-9]{0,5}){1,8}", fullmatch=True)
+
+
+@given(uids, uids, uids)
+def test_blob_names_are_deterministic_and_carry_no_uid(study: str, series: str, sop: str) -> None:
+    ref = InstanceRef.of("Microsoft.Default", study, series, sop)
+    again = InstanceRef.of("Microsoft.Default", study, series, sop)
+    version = new_version()
+    name = ref.file_blob(version)
+    assert name == again.file_blob(version)
+    for uid in (study, series, sop):
+        assert uid not in name.split("/", 1)[1]
+        assert uid not in ref.doc_id and uid not in ref.series.doc_id
+        assert uid not in ref.study.doc_id
+    parsed = parse_blob_name(name)
+    assert parsed is not None
+    assert parsed.instance_prefix == ref.blob_prefix
+    assert (parsed.version, parsed.kind) == (version, "dcm")
+    assert parse_blob_name(ref.sidecar_blob(version)).kind == "json"  # type: ignore[union-attr]
+
+
+def test_levels_and_partitions_do_not_collide() -> None:
+    a = InstanceRef.of("Microsoft.Default", "1.2", "1.2", "1.2")
+    b = InstanceRef.of("other", "1.2", "1.2", "1.2")
+    assert len({a.key, a.series.key, a.study.key}) == 3
+    assert a.key != b.key and a.study.key != b.study.key
+    assert a.blob_prefix.startswith(a.series.blob_prefix)
+    assert a.series.blob_prefix.startswith(a.study.blob_prefix)
+
+
+def test_versions_sort_by_creation_time() -> None:
+    versions = [new_version() for _ in range(50)]
+    stamps = [v[:16] for v in versions]
+    assert stamps == sorted(stamps)
+    assert all(len(v) == 24 for v in versions)
+    assert len(set(versions)) == 50
+
+
+def test_foreign_blob_names_are_ignored() -> None:
+    assert parse_blob_name("readme.txt") is None
+    assert parse_blob_name("p/abc/def/ghi/v.dcm") is None
