@@ -12,12 +12,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from azurefunctions.extensions.http.fastapi import Request, Response
-from shared.validation import is_valid_uid
 from starlette.requests import ClientDisconnect
 
 from shared.config import settings
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
 from shared.urls import base_url
+from shared.validation import is_valid_uid
 
 log = logging.getLogger("dicomweb")
 

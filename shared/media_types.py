@@ -90,13 +90,24 @@ def parse_media_type(value: str) -> MediaType:
     ``;``. A repeated parameter is an error rather than first- or last-wins, because two readers of
     the same header disagreeing on, say, the boundary is how request smuggling starts.
     """
+    media_type, pairs = split_media_type(value)
+    params: dict[str, str] = {}
+    for name, param_value in pairs:
+        if name in params:
+            raise ValueError("a media type parameter is repeated")
+        params[name] = param_value
+    return MediaType(media_type, params)
+
+
+def split_media_type(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """The type and every parameter in order, repeats kept, for callers that resolve them."""
     head, _, rest = value.partition(";")
     media_type = head.strip(" \t")
     if not media_type:
         raise ValueError("the media type is empty")
     if not _TYPE_RE.fullmatch(media_type):
         raise ValueError("the media type is not of the form type/subtype")
-    params: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     pos = 0
     while True:
         pos = _end_of(_SEPARATORS_RE, rest, pos)
@@ -119,10 +130,8 @@ def parse_media_type(value: str) -> MediaType:
         pos = _end_of(_OWS_RE, rest, pos)
         if pos < len(rest) and rest[pos] != ";":
             raise ValueError("unexpected text after a media type parameter value")
-        if name in params:
-            raise ValueError("a media type parameter is repeated")
-        params[name] = param_value
-    return MediaType(media_type, params)
+        pairs.append((name, param_value))
+    return media_type.lower(), pairs
 
 
 def _end_of(pattern: re.Pattern[str], text: str, pos: int) -> int:

@@ -22,7 +22,7 @@ from shared.clients import Clients
 from shared.dicom_json import to_dicom_json
 from shared.errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from shared.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
-from shared.media_types import parse_accept, parse_media_type
+from shared.media_types import MediaType, parse_accept, split_media_type
 from shared.multipart import MultipartError, read_parts
 from shared.storage_errors import unavailable_as_503
 from shared.uid_index.documents import IndexRecord
@@ -86,22 +86,56 @@ def request_parts(
     if not content_type:
         raise UnsupportedMediaType("Content-Type is required")
     try:
-        media = parse_media_type(content_type)
+        media_type, pairs = split_media_type(content_type)
+        params = MediaType(media_type, {n: v for n, v in pairs if n != "boundary"})
+        if len(params.params) != len(pairs) - sum(n == "boundary" for n, _ in pairs):
+            raise ValueError("a media type parameter is repeated")
     except ValueError as exc:
         raise UnsupportedMediaType("Content-Type is not a valid media type") from exc
-    if media.type == DICOM:
+    if media_type == DICOM:
         return _single(body)
-    if media.type != "multipart/related":
+    if media_type != "multipart/related":
         raise UnsupportedMediaType(
             f'Content-Type must be multipart/related; type="{DICOM}" or {DICOM}'
         )
-    part_type = media.param("type")
+    part_type = params.param("type")
     if part_type is not None and part_type.lower() != DICOM:
         raise UnsupportedMediaType(f"multipart/related parts must be {DICOM}")
-    boundary = media.param("boundary")
-    if not boundary:
+    boundaries = [v for n, v in pairs if n == "boundary"]
+    if not boundaries:
         raise BadRequest("multipart/related Content-Type has no boundary parameter")
-    return _multipart(body, boundary)
+    return _multipart(body, boundaries)
+
+
+async def _opening_boundary(
+    body: AsyncIterator[bytes], candidates: list[str]
+) -> tuple[str, AsyncIterator[bytes]]:
+    """Pick, among repeated boundary parameters, the one whose delimiter opens the body.
+
+    ``curl --form`` appends its own boundary to a Content-Type that already names one, and frames
+    the body with its own; the body itself says which is meant, so there is one reading only.
+    """
+    head = b""
+    longest = max(len(c) for c in candidates) + 4
+    async for chunk in body:
+        head += chunk
+        if len(head) >= 1024 + longest:
+            break
+    positions = {}
+    for candidate in candidates:
+        delimiter = b"--" + candidate.encode("latin-1")
+        at = head.find(delimiter)
+        if at >= 0 and (at == 0 or head[at - 1 : at] == b"\n"):
+            positions[candidate] = at
+    if not positions:
+        raise BadRequest("the multipart body does not start with the boundary it declares")
+
+    async def replay() -> AsyncIterator[bytes]:
+        yield head
+        async for chunk in body:
+            yield chunk
+
+    return min(positions, key=lambda c: positions[c]), replay()
 
 
 async def _single(body: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -109,9 +143,13 @@ async def _single(body: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterator[byt
 
 
 async def _multipart(
-    body: AsyncIterable[bytes], boundary: str
+    body: AsyncIterable[bytes], boundaries: list[str]
 ) -> AsyncIterator[AsyncIterator[bytes]]:
-    async for part in read_parts(body, boundary):
+    stream = aiter(body)
+    boundary = boundaries[0]
+    if len(boundaries) > 1:
+        boundary, stream = await _opening_boundary(stream, boundaries)
+    async for part in read_parts(stream, boundary):
         if part.content_type is not None and part.content_type.type not in (
             DICOM,
             "application/octet-stream",

@@ -94,6 +94,7 @@ def tutorial_dataset(name: str) -> Dataset:
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
+    ds.preamble = b"\0" * 128  # so that clients writing with pydicom produce a Part 10 file
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
     ds.SOPClassUID = SecondaryCaptureImageStorage

@@ -1,0 +1,55 @@
+"""Command line of the local development host: `serve` runs the Functions host alone, `run` the
+whole local stack (`make run`)."""
+
+import argparse
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from devhost.app import load
+from devhost.settings import LOOPBACK, Ports
+from devhost.supervise import run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve(port: int, app_root: Path) -> int:
+    """Serve the function app in `app_root` in this process until SIGINT or SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    app = load(app_root)
+    uvicorn.run(
+        app,
+        host=LOOPBACK,
+        port=port,
+        loop="asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        access_log=True,
+        # Bounded, so a client stuck mid-stream cannot hold up a stop forever.
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the local Functions host alone")
+    serve_parser.add_argument("--port", type=int, default=Ports.from_env().host)
+    serve_parser.add_argument(
+        "--app-root",
+        type=Path,
+        default=ROOT,
+        help="directory holding function_app.py and host.json (default: the repository root)",
+    )
+    commands.add_parser("run", help="run Azurite, the Cosmos DB emulator and the host")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.port, args.app_root)
+    return run(ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The local Functions host: dispatches HTTP requests to the HTTP-triggered functions of a
+`FunctionApp`, the way the Azure Functions host and its Python worker do with HTTP streams.
+
+The routes are read from the app itself (`get_functions()`), so the function app stays the only
+routing table and a route that works locally works in Azure. Request and response objects pass
+through untouched, which keeps uploads and downloads streaming end to end.
+"""
+
+import importlib
+import inspect
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import azure.functions as func
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from devhost.routes import RouteTemplate
+
+logger = logging.getLogger("devhost")
+
+# The Functions host's routePrefix when host.json does not set one.
+DEFAULT_ROUTE_PREFIX = "api"
+
+Handler = Callable[[Request], Awaitable[Response]] | Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class HttpFunction:
+    """One HTTP-triggered function: its route, the methods it accepts (None: all) and its code."""
+
+    name: str
+    route: RouteTemplate
+    methods: frozenset[str] | None
+    handler: Handler
+
+    def accepts(self, method: str) -> bool:
+        return self.methods is None or method.upper() in self.methods
+
+
+def http_functions(function_app: func.FunctionApp, route_prefix: str) -> list[HttpFunction]:
+    """The app's HTTP functions, most specific route first, as the host tries them."""
+    functions = []
+    for function in function_app.get_functions():
+        if not function.is_http_function():
+            continue
+        trigger = function.get_trigger()
+        methods = (
+            None
+            if trigger.methods is None
+            else frozenset(str(getattr(m, "value", m)).upper() for m in trigger.methods)
+        )
+        functions.append(
+            HttpFunction(
+                name=function.get_function_name(),
+                route=RouteTemplate(f"{route_prefix.strip('/')}/{trigger.route}"),
+                methods=methods,
+                handler=function.get_user_function(),
+            )
+        )
+    return sorted(functions, key=lambda function: function.route.precedence)
+
+
+class _Dispatcher:
+    """ASGI app that finds the function for a request and hands the request over to it."""
+
+    def __init__(self, functions: list[HttpFunction]) -> None:
+        self._functions = functions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matches = [
+            (function, values)
+            for function in self._functions
+            if (values := function.route.match(scope["path"])) is not None
+        ]
+        chosen = next(
+            (
+                (function, values)
+                for function, values in matches
+                if function.accepts(scope["method"])
+            ),
+            None,
+        )
+        if chosen is None:
+            response = self._no_function(matches)
+        else:
+            function, values = chosen
+            scope["path_params"] = values
+            response = await self._call(function, Request(scope, receive))
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _no_function(matches: list[tuple[HttpFunction, dict[str, str]]]) -> Response:
+        if not matches:
+            return PlainTextResponse("Not Found", status_code=404)
+        allowed = sorted(set().union(*(function.methods or () for function, _ in matches)))
+        return PlainTextResponse(
+            "Method Not Allowed", status_code=405, headers={"Allow": ", ".join(allowed)}
+        )
+
+    @staticmethod
+    async def _call(function: HttpFunction, request: Request) -> Response:
+        """Run the function; a failure becomes a bare 500 so no traceback reaches the client."""
+        try:
+            if inspect.iscoroutinefunction(function.handler):
+                response = await function.handler(request)
+            else:
+                response = await run_in_threadpool(function.handler, request)
+            if not isinstance(response, Response):
+                raise TypeError(f"returned {type(response).__name__}, not a Response")
+        except Exception:
+            logger.exception("Function %r failed", function.name)
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        return response
+
+
+def build_app(function_app: func.FunctionApp, route_prefix: str) -> Starlette:
+    """ASGI app serving the HTTP functions of `function_app` under `route_prefix`."""
+    dispatcher = _Dispatcher(http_functions(function_app, route_prefix))
+    return Starlette(routes=[Route("/{path:path}", dispatcher)])
+
+
+def route_prefix(host_json: Path) -> str:
+    """`extensions.http.routePrefix` of host.json, defaulting like the Functions host."""
+    settings = json.loads(host_json.read_text(encoding="utf-8"))
+    return settings.get("extensions", {}).get("http", {}).get("routePrefix", DEFAULT_ROUTE_PREFIX)
+
+
+def load(root: Path) -> Starlette:
+    """The ASGI app for `function_app.app` and `host.json` in the directory `root`.
+
+    Like the Python worker, the directory is put first on sys.path so the app's own packages
+    import by their top-level names.
+    """
+    root = root.resolve()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = importlib.import_module("function_app")
+    return build_app(module.app, route_prefix(root / "host.json"))

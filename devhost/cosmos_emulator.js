@@ -1,0 +1,36 @@
+// Cosmos DB for NoSQL emulator for local runs and tests: @vercel/cosmosdb-server over HTTPS on
+// 127.0.0.1, in memory only. Usage: node devhost/cosmos_emulator.js [PORT]
+// (default: $COSMOS_EMULATOR_PORT, else 8081).
+"use strict";
+
+const { createHttpsServer } = require("@vercel/cosmosdb-server");
+
+const HOST = "127.0.0.1";
+const port = Number.parseInt(process.argv[2] || process.env.COSMOS_EMULATOR_PORT || "8081", 10);
+
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`cosmos emulator: invalid port ${JSON.stringify(process.argv[2])}`);
+  process.exit(2);
+}
+
+// Keep-alive lets azure-cosmos reuse its TLS connections instead of paying a handshake per call.
+const server = createHttpsServer({ keepAlive: true });
+
+server.on("error", (error) => {
+  console.error(`cosmos emulator: cannot listen on ${HOST}:${port}: ${error.message}`);
+  process.exit(1);
+});
+
+server.listen(port, HOST, () => {
+  console.log(`Cosmos DB emulator listening on https://${HOST}:${server.address().port}/`);
+});
+
+// Idle keep-alive connections would hold close() open; nothing is persisted, so drop them all.
+function shutdown(signal) {
+  console.log(`cosmos emulator: ${signal} received, closing`);
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+}
+
+process.once("SIGTERM", () => shutdown("SIGTERM"));
+process.once("SIGINT", () => shutdown("SIGINT"));

@@ -1,0 +1,91 @@
+"""Ports of the local stack and the service settings that point the function app at it.
+
+The settings are built in one place so that `make run`, the preparation step and the tests all
+talk to the emulators with exactly the same connection strings.
+"""
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+LOOPBACK = "127.0.0.1"
+
+# Published development credentials of the emulators, the same in every installation.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+COSMOS_EMULATOR_KEY = (
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+)
+
+# Environment variables that move the ports of `python -m devhost run`.
+PORT_VARIABLES = {
+    "host": "DICOMWEB_PORT",
+    "azurite_blob": "AZURITE_BLOB_PORT",
+    "cosmos": "COSMOS_EMULATOR_PORT",
+}
+
+
+@dataclass(frozen=True)
+class Ports:
+    """TCP ports on 127.0.0.1 of the Functions host, Azurite's blob service and Cosmos."""
+
+    host: int = 7071
+    azurite_blob: int = 10000
+    cosmos: int = 8081
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Ports":
+        """Defaults overridden by DICOMWEB_PORT, AZURITE_BLOB_PORT and COSMOS_EMULATOR_PORT."""
+        defaults = cls()
+        values: dict[str, int] = {}
+        for field, variable in PORT_VARIABLES.items():
+            raw = environ.get(variable, "").strip()
+            if not raw:
+                values[field] = getattr(defaults, field)
+                continue
+            try:
+                values[field] = int(raw)
+            except ValueError:
+                raise ValueError(f"{variable}={raw!r} is not a port number") from None
+        return cls(**values)
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """Three ports the kernel reports unused, so parallel test sessions do not collide.
+
+        All three sockets stay bound until every port is chosen, so the kernel cannot hand out
+        the same port twice.
+        """
+        sockets = [socket.socket() for _ in PORT_VARIABLES]
+        try:
+            for sock in sockets:
+                sock.bind((LOOPBACK, 0))
+            host, azurite_blob, cosmos = (sock.getsockname()[1] for sock in sockets)
+        finally:
+            for sock in sockets:
+                sock.close()
+        return cls(host=host, azurite_blob=azurite_blob, cosmos=cosmos)
+
+
+def base_url(ports: Ports) -> str:
+    """Address of the local Functions host."""
+    return f"http://{LOOPBACK}:{ports.host}"
+
+
+def service_env(ports: Ports) -> dict[str, str]:
+    """The function app's settings for the local emulators, as environment variables."""
+    return {
+        "DICOMWEB_BLOB_CONNECTION_STRING": (
+            "DefaultEndpointsProtocol=http;"
+            f"AccountName={AZURITE_ACCOUNT};"
+            f"AccountKey={AZURITE_ACCOUNT_KEY};"
+            f"BlobEndpoint=http://{LOOPBACK}:{ports.azurite_blob}/{AZURITE_ACCOUNT};"
+        ),
+        "DICOMWEB_COSMOS_CONNECTION_STRING": (
+            f"AccountEndpoint=https://{LOOPBACK}:{ports.cosmos}/;AccountKey={COSMOS_EMULATOR_KEY};"
+        ),
+        "DICOMWEB_BASE_URL": base_url(ports),
+    }

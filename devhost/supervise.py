@@ -1,0 +1,100 @@
+"""`python -m devhost run`: the local stack in the foreground until Ctrl-C or SIGTERM, refusing
+to start twice and stopping everything if any part of it dies.
+"""
+
+import fcntl
+import os
+import signal
+import time
+from pathlib import Path
+from typing import IO
+
+from devhost.children import StackError, describe_exit
+from devhost.settings import Ports, base_url
+from devhost.stack import LocalStack
+
+WATCH_SECONDS = 0.2
+
+
+class _StopRequested(Exception):
+    """Raised out of a signal handler so every wait unwinds through the same cleanup."""
+
+
+def _request_stop(signum: int, _frame: object) -> None:
+    raise _StopRequested(signal.Signals(signum).name)
+
+
+def _lock(path: Path, url: str) -> IO[str]:
+    """Hold an exclusive lock on `path` for the life of this process, noting our pid and URL.
+
+    The kernel drops the lock when the process ends however it ends, so a stale file never
+    blocks the next run.
+    """
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        pid, holder_url = [*handle.read().split(), "?", "?"][:2]
+        handle.close()
+        raise StackError(
+            f"The local stack is already running (pid {pid}) at {holder_url}. "
+            f"Use it, or stop it first (Ctrl-C in its terminal, or `kill {pid}`)."
+        ) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()} {url}\n")
+    handle.flush()
+    return handle
+
+
+def _banner(stack: LocalStack, root: Path) -> str:
+    data_dir = stack.data_dir.relative_to(root) if stack.data_dir.is_relative_to(root) else None
+    return "\n".join(
+        [
+            "",
+            "DICOMweb local stack is running",
+            f"  DICOMweb service   {stack.base_url}",
+            f"  Azurite blob       {stack.blob_endpoint}",
+            f"  Cosmos emulator    {stack.cosmos_endpoint}",
+            f"  data and logs      {data_dir or stack.data_dir}/ (prepare-local: logs/prepare.log)",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def run(root: Path) -> int:
+    """Run the stack on the ports from the environment; the exit code for the shell."""
+    data_dir = root / ".local"
+    data_dir.mkdir(exist_ok=True)
+    try:
+        ports = Ports.from_env()
+        lock = _lock(data_dir / "run.lock", base_url(ports))
+    except (StackError, ValueError) as error:
+        print(error, flush=True)
+        return 1
+
+    stack = LocalStack(root, data_dir, ports, echo_host=True)
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+    try:
+        print("Starting Azurite, the Cosmos DB emulator and the Functions host...", flush=True)
+        stack.start()
+        print(_banner(stack, root), flush=True)
+        while (dead := stack.dead_child()) is None:
+            time.sleep(WATCH_SECONDS)
+        name, code, log_tail = dead
+        print(f"{name} died ({describe_exit(code)}); stopping the stack.{log_tail}", flush=True)
+        return 1
+    except _StopRequested as stop:
+        print(f"\n{stop} received; stopping the stack...", flush=True)
+        return 0
+    except StackError as error:
+        print(error, flush=True)
+        return 1
+    finally:
+        # A second Ctrl-C must not cut the shutdown short and leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        lock.close()

@@ -1,0 +1,187 @@
+"""The local stack: real Azurite, Cosmos emulator and Functions host processes on free ports."""
+
+import fcntl
+import json
+import os
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.cosmos import CosmosClient, PartitionKey, exceptions
+from azure.storage.blob import BlobServiceClient
+
+from devhost import supervise
+from devhost.children import StackError
+from devhost.settings import COSMOS_EMULATOR_KEY, Ports, service_env
+from devhost.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FUNCTION_APP = """
+import os
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import JSONResponse, Request
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="settings/{name}", methods=["GET"])
+async def setting(req: Request) -> JSONResponse:
+    return JSONResponse({"value": os.environ.get(req.path_params["name"])})
+"""
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def app_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("app")
+    (root / "function_app.py").write_text(FUNCTION_APP)
+    (root / "host.json").write_text(json.dumps({"extensions": {"http": {"routePrefix": ""}}}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, app_root: Path) -> Iterator[LocalStack]:
+    started = time.monotonic()
+    local = LocalStack(ROOT, tmp_path_factory.mktemp("stack"), app_root=app_root)
+    with local.start(services=("azurite", "cosmos", "host")):
+        print(f"stack started in {time.monotonic() - started:.2f} s")
+        yield local
+
+
+def blob_service(stack: LocalStack) -> BlobServiceClient:
+    return BlobServiceClient.from_connection_string(stack.env["DICOMWEB_BLOB_CONNECTION_STRING"])
+
+
+def cosmos_client(stack: LocalStack) -> CosmosClient:
+    # The emulator's certificate is self-signed; azure-cosmos skips checks for 127.0.0.1.
+    warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    return CosmosClient(stack.cosmos_endpoint, COSMOS_EMULATOR_KEY)
+
+
+def test_settings_point_at_the_stack(stack: LocalStack) -> None:
+    assert stack.env == service_env(stack.ports)
+    assert (
+        stack.env["DICOMWEB_BASE_URL"] == stack.base_url == f"http://127.0.0.1:{stack.ports.host}"
+    )
+    assert f"127.0.0.1:{stack.ports.cosmos}" in stack.env["DICOMWEB_COSMOS_CONNECTION_STRING"]
+
+
+def test_azurite_stores_blobs(stack: LocalStack) -> None:
+    container = blob_service(stack).get_container_client(f"c{uuid.uuid4().hex}")
+    container.create_container()
+    container.upload_blob("instance.dcm", b"DICM" * 1000)
+    assert container.download_blob("instance.dcm").readall() == b"DICM" * 1000
+
+
+def test_cosmos_emulator_answers_azure_cosmos(stack: LocalStack) -> None:
+    database = cosmos_client(stack).create_database_if_not_exists("devhost-test")
+    container = database.create_container_if_not_exists(
+        f"c{uuid.uuid4().hex}", partition_key=PartitionKey(path="/study")
+    )
+    container.upsert_item({"id": "a", "study": "1.2", "modality": "CT"})
+    container.upsert_item({"id": "b", "study": "1.2", "modality": "MR"})
+    found = container.query_items(
+        "SELECT c.id FROM c WHERE c.modality = @m",
+        parameters=[{"name": "@m", "value": "MR"}],
+        partition_key="1.2",
+    )
+    assert [item["id"] for item in found] == ["b"]
+    with pytest.raises(exceptions.CosmosResourceNotFoundError):
+        container.read_item("missing", partition_key="1.2")
+
+
+def test_cosmos_emulator_runs_transactional_batches(stack: LocalStack) -> None:
+    database = cosmos_client(stack).create_database_if_not_exists("devhost-test")
+    container = database.create_container_if_not_exists(
+        f"c{uuid.uuid4().hex}", partition_key=PartitionKey(path="/study")
+    )
+    created = container.execute_item_batch(
+        [("create", ({"id": "a", "study": "1"},)), ("create", ({"id": "b", "study": "1"},))],
+        partition_key="1",
+    )
+    assert [result["statusCode"] for result in created] == [201, 201]
+    # Operations that address an item by id need the batch's partition key.
+    changed = container.execute_item_batch(
+        [("upsert", ({"id": "a", "study": "1", "n": 1},)), ("delete", ("b",))], partition_key="1"
+    )
+    assert [result["statusCode"] for result in changed] == [200, 204]
+
+
+def test_host_serves_the_app_with_the_service_settings(stack: LocalStack) -> None:
+    response = httpx.get(f"{stack.base_url}/settings/DICOMWEB_BASE_URL")
+    assert response.json() == {"value": stack.base_url}
+
+
+def test_azurite_restart_keeps_data(stack: LocalStack) -> None:
+    container = blob_service(stack).get_container_client(f"c{uuid.uuid4().hex}")
+    container.create_container()
+    container.upload_blob("kept", b"still here")
+    old_pid = stack.pids()["azurite"]
+    stack.stop_azurite()
+    with pytest.raises(ServiceRequestError):
+        container.download_blob("kept", retry_total=0).readall()
+    stack.start_azurite()
+    assert stack.pids()["azurite"] != old_pid
+    assert container.download_blob("kept").readall() == b"still here"
+
+
+def test_cosmos_restart_comes_back_empty(stack: LocalStack) -> None:
+    cosmos_client(stack).create_database_if_not_exists("gone-after-restart")
+    stack.restart_cosmos()
+    names = [database["id"] for database in cosmos_client(stack).list_databases()]
+    assert "gone-after-restart" not in names
+
+
+def test_stop_leaves_no_child_processes(tmp_path: Path) -> None:
+    stack = LocalStack(ROOT, tmp_path).start(services=("azurite", "cosmos"))
+    pids = stack.pids()
+    assert set(pids) == {"azurite", "cosmos"}
+    stack.stop()
+    assert not any(psutil.pid_exists(pid) for pid in pids.values())
+    assert not psutil.Process().children(recursive=True)
+    assert stack.dead_child() is None
+
+
+def test_a_busy_port_is_named(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        ports = Ports(host=Ports.free().host, azurite_blob=busy, cosmos=Ports.free().cosmos)
+        with pytest.raises(StackError, match=f"port {busy} \\(azurite, AZURITE_BLOB_PORT\\)"):
+            LocalStack(ROOT, tmp_path, ports).start(services=("azurite", "cosmos"))
+    assert not psutil.Process().children(recursive=True)
+
+
+def test_a_child_dying_at_startup_is_reported_with_its_log(tmp_path: Path) -> None:
+    app_root = tmp_path / "app"
+    app_root.mkdir()
+    (app_root / "function_app.py").write_text("raise RuntimeError('broken app')\n")
+    (app_root / "host.json").write_text("{}")
+    stack = LocalStack(ROOT, tmp_path / "data", app_root=app_root)
+    with pytest.raises(StackError, match=r"(?s)host ended with exit code 1.*broken app"):
+        stack.start(services=("host",))
+    assert not psutil.Process().children(recursive=True)
+
+
+def test_second_run_says_it_is_already_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / ".local").mkdir()
+    with (tmp_path / ".local" / "run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write(f"{os.getpid()} http://127.0.0.1:7071\n")
+        lock.flush()
+        assert supervise.run(tmp_path) == 1
+    message = capsys.readouterr().out
+    assert f"already running (pid {os.getpid()}) at http://127.0.0.1:7071" in message
