@@ -25,11 +25,20 @@ server.listen(port, HOST, () => {
   console.log(`Cosmos DB emulator listening on https://${HOST}:${server.address().port}/`);
 });
 
-// Idle keep-alive connections would hold close() open; nothing is persisted, so drop them all.
+// Open client connections would hold close() open, and closeAllConnections() misses TLS sockets
+// that carry no HTTP request yet; nothing is persisted, so every socket is simply destroyed.
+const sockets = new Set();
+server.on("connection", (socket) => {
+  sockets.add(socket);
+  socket.once("close", () => sockets.delete(socket));
+});
+
 function shutdown(signal) {
   console.log(`cosmos emulator: ${signal} received, closing`);
   server.close(() => process.exit(0));
-  server.closeAllConnections();
+  for (const socket of sockets) {
+    socket.destroy();
+  }
 }
 
 process.once("SIGTERM", () => shutdown("SIGTERM"));
