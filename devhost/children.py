@@ -76,6 +76,7 @@ class Child:
         self._env = dict(env) if env is not None else None
         self._echo = echo
         self._process: subprocess.Popen[bytes] | None = None
+        self._terminated = False
 
     @property
     def pid(self) -> int | None:
@@ -88,11 +89,13 @@ class Child:
     def start(self) -> None:
         """Spawn the process in its own session: Ctrl-C at the terminal then reaches only the
         supervisor, which stops the children in order instead of letting them race it."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"--- {self.name}: {' '.join(self._argv)}\n".encode())
-            log.flush()
-            output = None if self._echo else log
+        with contextlib.ExitStack() as cleanup:
+            output = None
+            if not self._echo:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                output = cleanup.enter_context(self.log_path.open("ab"))
+                output.write(f"--- {self.name}: {' '.join(self._argv)}\n".encode())
+                output.flush()
             self._process = subprocess.Popen(
                 self._argv,
                 cwd=self._cwd,
@@ -103,6 +106,7 @@ class Child:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        self._terminated = False
 
     def wait_ready(self, timeout: float) -> None:
         """Return once the port accepts connections; fail early if the process exits."""
@@ -121,19 +125,21 @@ class Child:
             time.sleep(POLL_SECONDS)
 
     def terminate(self) -> None:
-        if self._process and self._process.poll() is None:
+        """Send SIGTERM once: Azurite and uvicorn take a second one as "quit now", which would
+        cut short the clean shutdown the first one started."""
+        if self._process and self._process.poll() is None and not self._terminated:
             self._process.terminate()
+            self._terminated = True
 
     def stop(self, timeout: float = 10.0, kill: bool = False) -> None:
         """SIGTERM (or SIGKILL with `kill`), wait up to `timeout`, then SIGKILL."""
         process = self._process
         if process is None:
             return
-        if process.poll() is None:
-            if kill:
-                process.kill()
-            else:
-                process.terminate()
+        if kill:
+            process.kill()
+        else:
+            self.terminate()
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
