@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint typecheck unit integration bench deps clean
+.PHONY: run reindex test lint typecheck unit integration bench deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ deps: $(PY_STAMP) $(NODE_STAMP)
 
 run: deps
 	$(BIN)/python -m devhost run
+
+# Rebuild the index of a running `make run` from its blob storage.
+reindex: deps
+	$(BIN)/python -m cli --local reindex
 
 lint: deps
 	$(BIN)/ruff check .

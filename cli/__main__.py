@@ -3,15 +3,20 @@
 - ``prepare-local``: create the container and index on the local emulators, and rebuild the index
   from blob storage when the Cosmos emulator came up empty (it keeps nothing across restarts).
 - ``reindex``: rebuild the whole index from blob storage.
+
+The service's settings come from the environment (see the README); ``--local`` points the command
+at the emulators of a running ``make run`` instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 
+from devhost.settings import Ports, service_env
 from shared.clients import Clients, make_clients
 from shared.config import load_settings
 from shared.provisioning import index_is_empty, provision
@@ -70,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare-local", help="create the local container and index; rebuild if empty")
     sub.add_parser("reindex", help="rebuild the whole index from blob storage")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="use the local emulators of `make run` (honours its port variables)",
+    )
     args = parser.parse_args(argv)
+    if args.local:
+        os.environ.update(service_env(Ports.from_env()))
     return asyncio.run(_with_clients(args.command))
 
 
