@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import azure.functions as func
+from azure.functions.decorators.http import HttpTrigger
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -50,9 +51,10 @@ def http_functions(function_app: func.FunctionApp, route_prefix: str) -> list[Ht
     """The app's HTTP functions, most specific route first, as the host tries them."""
     functions = []
     for function in function_app.get_functions():
-        if not function.is_http_function():
-            continue
         trigger = function.get_trigger()
+        if not isinstance(trigger, HttpTrigger):
+            continue
+        handler = function.get_user_function()
         methods = (
             None
             if trigger.methods is None
@@ -60,10 +62,10 @@ def http_functions(function_app: func.FunctionApp, route_prefix: str) -> list[Ht
         )
         functions.append(
             HttpFunction(
-                name=function.get_function_name(),
+                name=function.get_function_name() or handler.__name__,
                 route=RouteTemplate(f"{route_prefix.strip('/')}/{trigger.route}"),
                 methods=methods,
-                handler=function.get_user_function(),
+                handler=handler,
             )
         )
     return sorted(functions, key=lambda function: function.route.precedence)
@@ -131,7 +133,8 @@ def build_app(function_app: func.FunctionApp, route_prefix: str) -> Starlette:
 def route_prefix(host_json: Path) -> str:
     """`extensions.http.routePrefix` of host.json, defaulting like the Functions host."""
     settings = json.loads(host_json.read_text(encoding="utf-8"))
-    return settings.get("extensions", {}).get("http", {}).get("routePrefix", DEFAULT_ROUTE_PREFIX)
+    prefix = settings.get("extensions", {}).get("http", {}).get("routePrefix", DEFAULT_ROUTE_PREFIX)
+    return str(prefix)
 
 
 def load(root: Path) -> Starlette:

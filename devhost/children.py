@@ -67,6 +67,7 @@ class Child:
         cwd: Path,
         env: Mapping[str, str] | None = None,
         echo: bool = False,
+        closed_line: str | None = None,
     ) -> None:
         self.name = name
         self.port = port
@@ -75,6 +76,8 @@ class Child:
         self._cwd = cwd
         self._env = dict(env) if env is not None else None
         self._echo = echo
+        self._closed_line = closed_line.encode() if closed_line else None
+        self._log_start = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._terminated = False
 
@@ -96,6 +99,7 @@ class Child:
                 output = cleanup.enter_context(self.log_path.open("ab"))
                 output.write(f"--- {self.name}: {' '.join(self._argv)}\n".encode())
                 output.flush()
+                self._log_start = output.tell()
             self._process = subprocess.Popen(
                 self._argv,
                 cwd=self._cwd,
@@ -132,7 +136,12 @@ class Child:
             self._terminated = True
 
     def stop(self, timeout: float = 10.0, kill: bool = False) -> None:
-        """SIGTERM (or SIGKILL with `kill`), wait up to `timeout`, then SIGKILL."""
+        """SIGTERM (or SIGKILL with `kill`), wait up to `timeout`, then SIGKILL.
+
+        A server that logs `closed_line` once its data is safe is killed as soon as it does:
+        Azurite, for one, then still waits for in-flight requests, which may never finish when
+        their client is the very test that is stopping it.
+        """
         process = self._process
         if process is None:
             return
@@ -140,12 +149,21 @@ class Child:
             process.kill()
         else:
             self.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if time.monotonic() > deadline or self._logged_closed():
+                process.kill()
+                break
+            time.sleep(POLL_SECONDS)
+        process.wait()
         self._process = None
+
+    def _logged_closed(self) -> bool:
+        if self._closed_line is None or self._echo:
+            return False
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return self._closed_line in log.read()
 
     def log_tail(self) -> str:
         """Last lines of the log, for error messages (empty when output went to the terminal)."""

@@ -20,6 +20,8 @@ _PORT_FIELDS = {"azurite": "azurite_blob", "cosmos": "cosmos", "host": "host"}
 READY_TIMEOUT = 30.0
 PREPARE_TIMEOUT = 600.0
 STOP_TIMEOUT = 10.0
+# Azurite prints this once its metadata is saved; it may then linger on open connections.
+AZURITE_CLOSED_LINE = "Azurite Blob service successfully closed"
 
 
 class LocalStack:
@@ -86,13 +88,17 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop every child: all are signalled first so they shut down in parallel."""
-        children = list(self._running.values())
-        self._running.clear()
-        for child in children:
+        """Stop every child: all are signalled first so they shut down in parallel.
+
+        A child leaves the running set only once it has ended, so a stop that is interrupted can
+        simply be called again.
+        """
+        for child in self._running.values():
             child.terminate()
-        for child in children:
+        while self._running:
+            name, child = next(iter(self._running.items()))
             child.stop(STOP_TIMEOUT)
+            del self._running[name]
 
     def prepare(self) -> str:
         """Run `python -m cli prepare-local` against the emulators; returns its output."""
@@ -136,7 +142,7 @@ class LocalStack:
         Azurite saves its blob metadata every 5 s and on a clean stop, so after a kill the blobs
         written in the last seconds may be gone when it comes back.
         """
-        self._running.pop("azurite").stop(STOP_TIMEOUT, kill=kill)
+        self._take_running("azurite").stop(STOP_TIMEOUT, kill=kill)
 
     def start_azurite(self) -> None:
         """Start blob storage again on the same port and data directory."""
@@ -148,10 +154,15 @@ class LocalStack:
 
     def restart_cosmos(self) -> None:
         """Restart the Cosmos emulator on its port; it keeps nothing, so it comes back empty."""
-        self._running.pop("cosmos").stop(STOP_TIMEOUT)
+        self._take_running("cosmos").stop(STOP_TIMEOUT)
         self._start("cosmos")
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _take_running(self, name: str) -> Child:
+        if name not in self._running:
+            raise StackError(f"{name} is not running")
+        return self._running.pop(name)
 
     def _start(self, name: str) -> None:
         if port_in_use(self._port(name)):
@@ -193,7 +204,14 @@ class LocalStack:
                 *("--skipApiVersionCheck", "--loose", "--disableTelemetry"),
                 *("--location", str(self.data_dir / "azurite")),
             ]
-            return Child(name, argv, self.ports.azurite_blob, log_path, cwd=self.data_dir)
+            return Child(
+                name,
+                argv,
+                self.ports.azurite_blob,
+                log_path,
+                cwd=self.root,
+                closed_line=AZURITE_CLOSED_LINE,
+            )
         if name == "cosmos":
             argv = [
                 self._node(),

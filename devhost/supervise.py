@@ -5,6 +5,7 @@ to start twice and stopping everything if any part of it dies.
 import fcntl
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import IO
@@ -71,7 +72,7 @@ def run(root: Path) -> int:
         ports = Ports.from_env()
         lock = _lock(data_dir / "run.lock", base_url(ports))
     except (StackError, ValueError) as error:
-        print(error, flush=True)
+        print(error, file=sys.stderr, flush=True)
         return 1
 
     stack = LocalStack(root, data_dir, ports, echo_host=True)
@@ -84,13 +85,17 @@ def run(root: Path) -> int:
         while (dead := stack.dead_child()) is None:
             time.sleep(WATCH_SECONDS)
         name, code, log_tail = dead
-        print(f"{name} died ({describe_exit(code)}); stopping the stack.{log_tail}", flush=True)
+        print(
+            f"{name} died ({describe_exit(code)}); stopping the stack.{log_tail}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     except _StopRequested as stop:
         print(f"\n{stop} received; stopping the stack...", flush=True)
         return 0
     except StackError as error:
-        print(error, flush=True)
+        print(error, file=sys.stderr, flush=True)
         return 1
     finally:
         # A second Ctrl-C must not cut the shutdown short and leave children behind.

@@ -6,7 +6,6 @@ import os
 import socket
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +37,11 @@ async def setting(req: Request) -> JSONResponse:
     return JSONResponse({"value": os.environ.get(req.path_params["name"])})
 """
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # The Cosmos emulator's certificate is self-signed; azure-cosmos skips checks for 127.0.0.1.
+    pytest.mark.filterwarnings("ignore:Unverified HTTPS request"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +66,6 @@ def blob_service(stack: LocalStack) -> BlobServiceClient:
 
 
 def cosmos_client(stack: LocalStack) -> CosmosClient:
-    # The emulator's certificate is self-signed; azure-cosmos skips checks for 127.0.0.1.
-    warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     return CosmosClient(stack.cosmos_endpoint, COSMOS_EMULATOR_KEY)
 
 
@@ -137,6 +138,23 @@ def test_azurite_restart_keeps_data(stack: LocalStack) -> None:
     assert container.download_blob("kept").readall() == b"still here"
 
 
+def test_azurite_stops_promptly_mid_request_and_keeps_data(stack: LocalStack) -> None:
+    container = blob_service(stack).get_container_client(f"c{uuid.uuid4().hex}")
+    container.create_container()
+    container.upload_blob("kept", b"saved before the stop")
+    with socket.create_connection(("127.0.0.1", stack.ports.azurite_blob)) as upload:
+        upload.sendall(
+            f"PUT /devstoreaccount1/{container.container_name}/half HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\nx-ms-blob-type: BlockBlob\r\nContent-Length: 1000000\r\n\r\n"
+            "half a body".encode()
+        )
+        started = time.monotonic()
+        stack.stop_azurite()
+        assert time.monotonic() - started < 3
+    stack.start_azurite()
+    assert container.download_blob("kept").readall() == b"saved before the stop"
+
+
 def test_cosmos_restart_comes_back_empty(stack: LocalStack) -> None:
     cosmos_client(stack).create_database_if_not_exists("gone-after-restart")
     started = time.monotonic()
@@ -195,5 +213,14 @@ def test_second_run_says_it_is_already_running(
         lock.write(f"{os.getpid()} http://127.0.0.1:7071\n")
         lock.flush()
         assert supervise.run(tmp_path) == 1
-    message = capsys.readouterr().out
+    message = capsys.readouterr().err
     assert f"already running (pid {os.getpid()}) at http://127.0.0.1:7071" in message
+
+
+def test_ports_come_from_the_environment() -> None:
+    assert Ports.from_env({}) == Ports(host=7071, azurite_blob=10000, cosmos=8081)
+    assert Ports.from_env({"DICOMWEB_PORT": "8000", "COSMOS_EMULATOR_PORT": " 9000 "}) == Ports(
+        host=8000, azurite_blob=10000, cosmos=9000
+    )
+    with pytest.raises(ValueError, match="AZURITE_BLOB_PORT='x' is not a port number"):
+        Ports.from_env({"AZURITE_BLOB_PORT": "x"})
