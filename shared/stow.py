@@ -164,13 +164,21 @@ def _text(ds: Dataset, keyword: str) -> str | None:
     return text or None
 
 
-def _outcome_for(ds: Dataset, **kwargs: object) -> Outcome:
+def _outcome_for(
+    ds: Dataset,
+    *,
+    failure: int | None = None,
+    comments: tuple[str, ...] = (),
+    ref: InstanceRef | None = None,
+) -> Outcome:
     return Outcome(
         sop_class_uid=_text(ds, "SOPClassUID"),
         sop_instance_uid=_text(ds, "SOPInstanceUID"),
         study_uid=_text(ds, "StudyInstanceUID"),
         series_uid=_text(ds, "SeriesInstanceUID"),
-        **kwargs,  # type: ignore[arg-type]
+        failure=failure,
+        comments=comments,
+        ref=ref,
     )
 
 
@@ -223,6 +231,7 @@ async def _store_parsed(
         return _outcome_for(ds, failure=exc.reason, ref=ref)
 
     writer = clients.blobs.writer(ref.file_blob(version), DICOM)
+    committing = False
     try:
         for block in parser.buffered():
             await writer.write(block)
@@ -239,15 +248,19 @@ async def _store_parsed(
         sidecar = _sidecar(ref, version, parsed, validation.invalid_tags)
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
         record = IndexRecord.from_metadata(ref, version, sidecar.metadata, sidecar.excluded_tags)
+        committing = True
         with unavailable_as_503():
             leftover = await commit_instance(clients.index, claim, record)
     except (InvalidInstance, InstanceConflict) as exc:
-        await _undo(clients, ref, version, claim, writer)
+        # Definite outcomes: the index does not point at this version.
+        await _undo(clients, ref, version, claim, writer, keep_files=False)
         if isinstance(exc, InstanceConflict):
             return _outcome_for(ds, failure=exc.reason)
         return _outcome_for(ds, failure=PROCESSING_FAILURE, comments=(str(exc),))
     except BaseException:
-        await _undo(clients, ref, version, claim, writer)
+        # A commit that timed out may still have landed: then its files must stay. Kept files
+        # of a commit that did not land are orphans, which verification finds and removes.
+        await _undo(clients, ref, version, claim, writer, keep_files=committing)
         raise
     if leftover is not None:
         with contextlib.suppress(Exception):
@@ -286,13 +299,24 @@ def _sidecar(
 
 
 async def _undo(
-    clients: Clients, ref: InstanceRef, version: str, claim: Claim, writer: StagedBlobWriter
+    clients: Clients,
+    ref: InstanceRef,
+    version: str,
+    claim: Claim,
+    writer: StagedBlobWriter,
+    *,
+    keep_files: bool,
 ) -> None:
-    """Remove what a failed store wrote, best effort: leftovers are found by verification."""
+    """Remove what a failed store wrote, best effort: leftovers are found by verification.
+
+    The claim is released only if it is still ours unchanged (etag), so a commit that did land
+    is never undone.
+    """
     with contextlib.suppress(Exception):
         await writer.abort()
-    with contextlib.suppress(Exception):
-        await clients.blobs.delete([ref.file_blob(version), ref.sidecar_blob(version)])
+    if not keep_files:
+        with contextlib.suppress(Exception):
+            await clients.blobs.delete([ref.file_blob(version), ref.sidecar_blob(version)])
     with contextlib.suppress(Exception):
         await release_claim(clients.index, claim)
 
