@@ -1,0 +1,113 @@
+// The DICOMweb service in one resource group: Functions on the Flex Consumption plan, Blob Storage
+// for DICOM files, serverless Cosmos DB for the index, a user-assigned managed identity holding
+// every data-plane role (no keys anywhere), and Application Insights.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('Name of the environment (azd sets it); used in resource names and tags.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource. It must offer the Flex Consumption plan.')
+param location string
+
+@description('Largest number of instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance, in MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Browser origins allowed to call the API (for example a viewer\'s origin).')
+param corsAllowedOrigins array = []
+
+@description('Days after which stored DICOM files move to the Cool access tier.')
+@minValue(1)
+param coolAfterDays int = 30
+
+@description('Largest accepted store request body, in bytes.')
+param maxRequestBytes int = 4294967296
+
+var tags = { 'azd-env-name': environmentName }
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+
+resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: group
+  params: {
+    name: 'id-dicomweb-${token}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: group
+  params: {
+    name: 'dicomweb-${token}'
+    location: location
+    tags: tags
+    publisherPrincipalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: group
+  params: {
+    name: 'stdicom${token}'
+    location: location
+    tags: tags
+    coolAfterDays: coolAfterDays
+    dataOwnerPrincipalId: identity.outputs.principalId
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: group
+  params: {
+    name: 'cosmos-dicomweb-${token}'
+    location: location
+    tags: tags
+    dataContributorPrincipalId: identity.outputs.principalId
+  }
+}
+
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: group
+  params: {
+    name: 'func-dicomweb-${token}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    blobEndpoint: storage.outputs.blobEndpoint
+    dicomContainerName: storage.outputs.dicomContainerName
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    cosmosEndpoint: cosmos.outputs.endpoint
+    cosmosDatabaseName: cosmos.outputs.databaseName
+    cosmosContainerName: cosmos.outputs.containerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    corsAllowedOrigins: corsAllowedOrigins
+    maxRequestBytes: maxRequestBytes
+  }
+}
+
+output AZURE_RESOURCE_GROUP string = group.name
+output DICOMWEB_URL string = app.outputs.url
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name

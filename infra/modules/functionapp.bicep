@@ -1,0 +1,93 @@
+// The function app on the Flex Consumption plan (pay per execution, scales to zero), running as
+// the user-assigned identity. Its settings are exactly the ones the code reads (see
+// shared/config.py) plus the ones the Functions platform itself reads.
+param name string
+param location string
+param tags object
+param identityId string
+param identityClientId string
+param storageAccountName string
+param blobEndpoint string
+param dicomContainerName string
+param deploymentContainerName string
+param cosmosEndpoint string
+param cosmosDatabaseName string
+param cosmosContainerName string
+param applicationInsightsConnectionString string
+param maximumInstanceCount int
+param instanceMemoryMB int
+param corsAllowedOrigins array
+param maxRequestBytes int
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-${name}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      cors: { allowedOrigins: corsAllowedOrigins }
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${blobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: { name: 'python', version: '3.11' }
+    }
+  }
+}
+
+resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: app
+  name: 'appsettings'
+  properties: {
+    // Read by the Functions platform.
+    AzureWebJobsStorage__accountName: storageAccountName
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    PYTHON_ENABLE_INIT_INDEXING: '1'
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxRequestBytes)
+    // Read by the service (shared/config.py).
+    DICOMWEB_BLOB_ENDPOINT: blobEndpoint
+    DICOMWEB_BLOB_CONTAINER: dicomContainerName
+    DICOMWEB_COSMOS_ENDPOINT: cosmosEndpoint
+    DICOMWEB_COSMOS_DATABASE: cosmosDatabaseName
+    DICOMWEB_COSMOS_CONTAINER: cosmosContainerName
+    DICOMWEB_BASE_URL: 'https://${app.properties.defaultHostName}'
+    DICOMWEB_MAX_REQUEST_BYTES: string(maxRequestBytes)
+    AZURE_CLIENT_ID: identityClientId
+  }
+}
+
+output name string = app.name
+output url string = 'https://${app.properties.defaultHostName}'
