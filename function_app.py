@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from functions import store
+from functions import delete, store
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(store.bp)
+app.register_functions(delete.bp)
