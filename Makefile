@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run reindex test lint typecheck unit integration bench deps clean
+.PHONY: run reindex verify test lint typecheck unit integration bench deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: deps
 # Rebuild the index of a running `make run` from its blob storage.
 reindex: deps
 	$(BIN)/python -m cli --local reindex
+
+# Compare a running `make run`'s blob storage with its index (REPAIR=1 to fix what differs).
+verify: deps
+	$(BIN)/python -m cli --local verify $(if $(REPAIR),--repair)
 
 lint: deps
 	$(BIN)/ruff check .

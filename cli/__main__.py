@@ -3,6 +3,8 @@
 - ``prepare-local``: create the container and index on the local emulators, and rebuild the index
   from blob storage when the Cosmos emulator came up empty (it keeps nothing across restarts).
 - ``reindex``: rebuild the whole index from blob storage.
+- ``verify [--repair]``: compare blob storage with the index; report (and repair) orphans,
+  ghosts, stale claims and wrong aggregates.
 
 The service's settings come from the environment (see the README); ``--local`` points the command
 at the emulators of a running ``make run`` instead.
@@ -21,6 +23,7 @@ from shared.clients import Clients, make_clients
 from shared.config import load_settings
 from shared.provisioning import index_is_empty, provision
 from shared.uid_index.rebuild import RebuildSummary, rebuild_index
+from shared.uid_index.verify import verify
 
 
 class ProgressLine:
@@ -52,7 +55,7 @@ def _report(summary: RebuildSummary) -> None:
     )
 
 
-async def _with_clients(action: str) -> int:
+async def _with_clients(action: str, repair: bool) -> int:
     config = load_settings()
     clients: Clients = make_clients(config)
     try:
@@ -64,6 +67,17 @@ async def _with_clients(action: str) -> int:
                     _report(summary)
         elif action == "reindex":
             _report(await rebuild_index(clients, ProgressLine()))
+        elif action == "verify":
+            report = await verify(clients, repair=repair, progress=ProgressLine())
+            for finding in report.findings:
+                print(f"{finding.kind}: {finding.subject} ({finding.detail})")
+            kinds = ("orphan", "ghost", "stale-claim", "aggregate")
+            counts = ", ".join(f"{report.count(k)} {k}" for k in kinds)
+            print(
+                f"checked {report.blobs} blobs and {report.instances} instance documents: "
+                f"{counts}; repaired {report.repaired}"
+            )
+            return 1 if report.findings and not repair else 0
         return 0
     finally:
         await clients.blob_service.close()
@@ -75,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare-local", help="create the local container and index; rebuild if empty")
     sub.add_parser("reindex", help="rebuild the whole index from blob storage")
+    check = sub.add_parser("verify", help="compare blob storage with the index")
+    check.add_argument("--repair", action="store_true", help="fix every finding")
     parser.add_argument(
         "--local",
         action="store_true",
@@ -83,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.local:
         os.environ.update(service_env(Ports.from_env()))
-    return asyncio.run(_with_clients(args.command))
+    return asyncio.run(_with_clients(args.command, getattr(args, "repair", False)))
 
 
 if __name__ == "__main__":
