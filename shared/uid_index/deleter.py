@@ -88,11 +88,16 @@ async def _delete_documents(
         async with semaphore:
             return await _delete_one(clients, doc)
 
-    results = await asyncio.gather(*(bounded(d) for d in docs))
+    results = await asyncio.gather(*(bounded(d) for d in docs), return_exceptions=True)
+    # Aggregates count only visible instances, so refreshing them now also hides the instances
+    # that a failure left half-deleted from search, until the retry finishes them.
     series = {d["seriesKey"]: SeriesRef(study, d["seriesUID"]) for d in docs}
     await asyncio.gather(*(refresh_series(clients.index, s) for s in series.values()))
     await refresh_study(clients.index, study)
-    return sum(results)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return sum(result is True for result in results)
 
 
 async def delete_study(clients: Clients, study: StudyRef) -> int:

@@ -183,3 +183,34 @@ async def test_rebuilt_index_equals_the_live_one(
     output = stack.prepare()
     assert "index rebuilt" in output
     assert await documents() == live
+
+
+async def test_azurite_stopped_during_a_study_delete_then_retry(
+    stack: LocalStack, http: httpx.AsyncClient, storage: Clients
+) -> None:
+    from shared.uid_index.verify import verify
+
+    study, files = study_files(6, "CT_small.dcm")
+    assert (await post(http, multipart([d for d, _ in files]))).status_code == 200
+    stack.stop_azurite()
+    try:
+        response = await http.delete(f"/v2/studies/{study}")
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
+    finally:
+        stack.start_azurite()
+    # Nothing of the half-deleted study is visible meanwhile.
+    study_key = ref_of(study, "1", "1").study.key
+    query = "SELECT * FROM c WHERE c.pk = @pk AND c.status = 'created'"
+    params: list[dict[str, object]] = [{"name": "@pk", "value": study_key}]
+    visible = [
+        d
+        async for d in storage.index.query_items(query, parameters=params, partition_key=study_key)
+    ]
+    assert visible == []
+    assert await study_doc(storage, ref_of(study, "1", "1").study) is None
+    assert (await http.delete(f"/v2/studies/{study}")).status_code == 204
+    assert await study_doc(storage, ref_of(study, "1", "1").study) is None
+    report = await verify(storage, repair=False)
+    assert not [f for f in report.findings if study_key in f.subject]
+    assert [n async for n in storage.blobs.names(f"Microsoft.Default/{study_key}/")] == []
