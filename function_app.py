@@ -2,8 +2,9 @@
 
 import azure.functions as func
 
-from functions import delete, store
+from functions import allow, delete, store
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(store.bp)
 app.register_functions(delete.bp)
+app.register_functions(allow.method_fallbacks(store.bp, delete.bp))

@@ -1,4 +1,8 @@
-"""Store (STOW-RS): POST adds instances, PUT (v2) replaces them (the Azure API's upsert)."""
+"""Store (STOW-RS): POST adds instances, PUT replaces them (the Azure API's v2 upsert).
+
+PUT is accepted on v1 as well: it changes nothing for v1 clients, and one route per path keeps
+the method table unambiguous.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 
 from functions.http import (
     VERSION,
-    VERSION_2,
     api_version,
     http_errors,
     limited_body,
@@ -55,14 +58,14 @@ async def store_study_instances(req: Request) -> Response:
     return await _store(req, study_uid=path_uid(req, "study"), upsert=False)
 
 
-@bp.route(route=f"{VERSION_2}/studies", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route=f"{VERSION}/studies", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def upsert_instances(req: Request) -> Response:
     return await _store(req, study_uid=None, upsert=True)
 
 
 @bp.route(
-    route=f"{VERSION_2}/studies/{{study}}",
+    route=f"{VERSION}/studies/{{study}}",
     methods=["PUT"],
     auth_level=func.AuthLevel.ANONYMOUS,
 )
