@@ -18,7 +18,6 @@ concurrent store is writing under a new version are never touched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -28,7 +27,12 @@ from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosReso
 from shared.clients import Clients
 from shared.storage_errors import unavailable_as_503
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
-from shared.uid_index.writer import LEASE_SECONDS, refresh_series, refresh_study
+from shared.uid_index.writer import (
+    LEASE_SECONDS,
+    delete_if_unchanged,
+    refresh_series,
+    refresh_study,
+)
 
 _CONCURRENCY = 32
 _SELECT = (
@@ -61,13 +65,7 @@ async def _delete_one(clients: Clients, doc: dict[str, Any]) -> bool:
         return False
     ref = InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
     await clients.blobs.delete([ref.file_blob(doc["version"]), ref.sidecar_blob(doc["version"])])
-    with contextlib.suppress(CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-        await clients.index.delete_item(
-            doc["id"],
-            partition_key=doc["pk"],
-            etag=marked["_etag"],
-            match_condition=MatchConditions.IfNotModified,
-        )
+    await delete_if_unchanged(clients.index, doc["id"], doc["pk"], marked["_etag"])
     return True
 
 

@@ -18,21 +18,22 @@ Findings name blobs and documents by their digests only, never by UID.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
-
 from shared.clients import Clients
 from shared.uid_index.documents import IndexRecord, instance_document
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, parse_blob_name
 from shared.uid_index.sidecar import Sidecar
-from shared.uid_index.writer import LEASE_SECONDS, refresh_series, refresh_study
+from shared.uid_index.writer import (
+    LEASE_SECONDS,
+    delete_if_unchanged,
+    refresh_series,
+    refresh_study,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -158,13 +159,7 @@ async def _release(clients: Clients, doc: dict[str, Any], ref: InstanceRef) -> N
 
 
 async def _delete_doc(clients: Clients, doc: dict[str, Any]) -> None:
-    with contextlib.suppress(CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-        await clients.index.delete_item(
-            doc["id"],
-            partition_key=doc["pk"],
-            etag=doc["_etag"],
-            match_condition=MatchConditions.IfNotModified,
-        )
+    await delete_if_unchanged(clients.index, doc["id"], doc["pk"], doc["_etag"])
 
 
 async def _repair_orphan(

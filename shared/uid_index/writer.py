@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,17 +162,18 @@ async def commit_instance(
     raise InstanceConflict(BEING_CREATED)
 
 
-async def release_claim(container: ContainerProxy, claim: Claim) -> None:
-    """Give up a pending claim after a failed upload so a retry can proceed at once."""
-    if claim.replacing:
-        return
+async def delete_if_unchanged(container: ContainerProxy, doc_id: str, key: str, etag: str) -> None:
+    """Delete a document only as it was last read: a concurrent writer's change always wins."""
     with contextlib.suppress(CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
         await container.delete_item(
-            claim.ref.doc_id,
-            partition_key=claim.ref.study.key,
-            etag=claim.etag,
-            match_condition=MatchConditions.IfNotModified,
+            doc_id, partition_key=key, etag=etag, match_condition=MatchConditions.IfNotModified
         )
+
+
+async def release_claim(container: ContainerProxy, claim: Claim) -> None:
+    """Give up a pending claim after a failed upload so a retry can proceed at once."""
+    if not claim.replacing:
+        await delete_if_unchanged(container, claim.ref.doc_id, claim.ref.study.key, claim.etag)
 
 
 async def _query(container: ContainerProxy, query: str, key: str, **params: Any) -> list[Any]:
@@ -185,7 +187,12 @@ async def _query(container: ContainerProxy, query: str, key: str, **params: Any)
     ]
 
 
-async def _converge(container: ContainerProxy, doc_id: str, key: str, compute: Any) -> None:
+async def _converge(
+    container: ContainerProxy,
+    doc_id: str,
+    key: str,
+    compute: Callable[[], Awaitable[JsonDict | None]],
+) -> None:
     """Read-etag, compute from children, write-if-unchanged; repeat until a write sticks."""
     for attempt in range(_ATTEMPTS):
         current = await _read(container, doc_id, key)
