@@ -276,6 +276,7 @@ async def test_duplicate_post_45070_and_put_replaces(
     assert patch.status_code == 405
     assert set(patch.headers["allow"].split(", ")) >= {"POST", "PUT"}
 
+
 async def test_put_of_a_new_instance_stores_it(http: httpx.AsyncClient, storage: Clients) -> None:
     data, ds = ct()
     response = await post(
