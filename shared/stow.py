@@ -20,7 +20,7 @@ from pydicom import Dataset
 from shared.blob_store import StagedBlobWriter
 from shared.clients import Clients
 from shared.dicom_json import to_dicom_json
-from shared.errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from shared.errors import BadRequest, NotAcceptable, StorageUnavailable, UnsupportedMediaType
 from shared.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.media_types import MediaType, parse_accept, split_media_type
 from shared.multipart import MultipartError, read_parts
@@ -257,10 +257,12 @@ async def _store_parsed(
         if isinstance(exc, InstanceConflict):
             return _outcome_for(ds, failure=exc.reason)
         return _outcome_for(ds, failure=PROCESSING_FAILURE, comments=(str(exc),))
-    except BaseException:
-        # A commit that timed out may still have landed: then its files must stay. Kept files
-        # of a commit that did not land are orphans, which verification finds and removes.
-        await _undo(clients, ref, version, claim, writer, keep_files=committing)
+    except BaseException as exc:
+        # A commit that timed out may still have landed: then its files must stay. When storage
+        # is down, deleting would only wait out more retries before the client hears 503. Files
+        # kept either way are orphans, which verification finds and removes.
+        keep = committing or isinstance(exc, StorageUnavailable)
+        await _undo(clients, ref, version, claim, writer, keep_files=keep)
         raise
     if leftover is not None:
         with contextlib.suppress(Exception):
