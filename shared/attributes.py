@@ -47,6 +47,93 @@ INSTANCE_ATTRIBUTES: tuple[str, ...] = (
     "NumberOfFrames",
 )
 
+COMPUTED_ATTRIBUTES: tuple[str, ...] = (
+    "RetrieveURL",
+    "InstanceAvailability",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+    "NumberOfSeriesRelatedInstances",
+)
+"""Attributes search derives (URLs, availability, aggregates) rather than reads from the file."""
+
+# The matching keys of each level (PS3.18 Table 10.6.1-5 and the Azure DICOM service's list).
+# Every one but ModalitiesInStudy is stored in the index tables above.
+STUDY_MATCHING_KEYS: tuple[str, ...] = (
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDescription",
+)
+
+SERIES_MATCHING_KEYS: tuple[str, ...] = (
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+    "ManufacturerModelName",
+)
+
+INSTANCE_MATCHING_KEYS: tuple[str, ...] = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceNumber",
+)
+
+# The attributes search returns without includefield (PS3.18 Table 6.7.1-2).
+STUDY_DEFAULT_RETURN: tuple[str, ...] = (
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "InstanceAvailability",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "TimezoneOffsetFromUTC",
+    "RetrieveURL",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+)
+
+SERIES_DEFAULT_RETURN: tuple[str, ...] = (
+    "Modality",
+    "TimezoneOffsetFromUTC",
+    "SeriesDescription",
+    "RetrieveURL",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "NumberOfSeriesRelatedInstances",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+    "RequestAttributesSequence",
+)
+
+INSTANCE_DEFAULT_RETURN: tuple[str, ...] = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceAvailability",
+    "TimezoneOffsetFromUTC",
+    "RetrieveURL",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "NumberOfFrames",
+)
+
 REQUIRED_UIDS: tuple[str, ...] = (
     "StudyInstanceUID",
     "SeriesInstanceUID",

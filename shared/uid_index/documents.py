@@ -3,45 +3,52 @@
 The same builder runs at store time and when the index is rebuilt from blob storage, so a rebuilt
 index is identical to the one written live. Each document carries ``json`` (the DICOM JSON that
 search returns for its level, parents included) and ``q`` (normalised values that queries filter
-on: UIDs and codes as given, person names case- and accent-folded, numbers as numbers).
+on, in the forms of ``shared.search_forms``: UIDs, codes and dates as given, numbers as numbers,
+times as ``HHMMSS.FFFFFF`` so that ranges compare as strings, and person names as folded
+component groups plus their words).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.datadict import dictionary_VR
+
 from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES, tag_hex
+from shared.search_forms import name_groups, name_words, time_key
 from shared.uid_index.keys import InstanceRef, doc_id
 
 JsonDict = dict[str, Any]
 
-SCHEMA = 1
+SCHEMA = 2
 
 
-def fold_text(text: str) -> str:
-    """Case- and accent-insensitive form of a name: what person-name matching compares."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+def _person_names(values: list[Any]) -> JsonDict:
+    """``groups`` for exact and wildcard matching, ``words`` for fuzzy (word-prefix) matching."""
+    groups = [
+        group
+        for v in values
+        if isinstance(v, dict)
+        for group in name_groups(
+            *(str(v.get(g, "")) for g in ("Alphabetic", "Ideographic", "Phonetic"))
+        )
+    ]
+    return {"groups": groups, "words": [w for g in groups for w in name_words(g)]}
 
 
 def _search_value(element: JsonDict) -> Any:
     values = element.get("Value")
     if not values:
         return None
-    if element.get("vr") == "SQ":
+    vr = element.get("vr")
+    if vr == "SQ":
         return None
-    if element.get("vr") == "PN":
-        folded = [
-            fold_text(
-                "=".join(str(v.get(g, "")) for g in ("Alphabetic", "Ideographic", "Phonetic"))
-            )
-            for v in values
-            if isinstance(v, dict)
-        ]
-        return folded[0] if len(folded) == 1 else folded
+    if vr == "PN":
+        return _person_names(values)
+    if vr == "TM":
+        values = [time_key(str(v)) or str(v) for v in values]
     return values[0] if len(values) == 1 else list(values)
 
 
@@ -55,13 +62,20 @@ def _subset(metadata: JsonDict, keywords: Iterable[str], excluded: frozenset[str
 
 
 def _search_keys(json: JsonDict, keywords: Iterable[str]) -> JsonDict:
+    """The ``q`` of a document.
+
+    Person-name keys are always present, with empty lists when the name is absent: queries
+    reach into them (``q.PatientName.words``), and the emulator fails on a path that runs
+    through an undefined object where Azure would simply not match.
+    """
     q: JsonDict = {}
     for keyword in keywords:
         element = json.get(tag_hex(keyword))
-        if element is not None:
-            value = _search_value(element)
-            if value is not None:
-                q[keyword] = value
+        value = None if element is None else _search_value(element)
+        if value is None and dictionary_VR(keyword) == "PN":
+            value = _person_names([])
+        if value is not None:
+            q[keyword] = value
     return q
 
 

@@ -1,0 +1,90 @@
+"""Search (QIDO-RS): the six search resources, for studies, series and instances."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import Request, Response
+
+from functions.http import VERSION, http_errors, path_uid, versioned_root
+from shared.clients import clients
+from shared.config import DEFAULT_PARTITION
+from shared.errors import NotAcceptable
+from shared.media_types import parse_accept
+from shared.qido import search
+from shared.qido_levels import Level
+from shared.qido_params import parse_search
+
+bp = func.Blueprint()
+
+DICOM_JSON = "application/dicom+json"
+_ACCEPTABLE = {DICOM_JSON, "application/json", "application/*", "*/*"}
+TRUNCATED_WARNING = '299 - "There are additional results that can be requested"'
+
+
+async def _search(
+    req: Request, level: Level, study_uid: str | None = None, series_uid: str | None = None
+) -> Response:
+    entries = parse_accept(req.headers.get("accept"))
+    if not any(e.q > 0 and e.media_type.type in _ACCEPTABLE for e in entries):
+        raise NotAcceptable(f"search results are {DICOM_JSON}; the Accept header excludes it")
+    query = parse_search(
+        level, req.query_params.multi_items(), study_uid=study_uid, series_uid=series_uid
+    )
+    result = await search((await clients()).index, query, DEFAULT_PARTITION, versioned_root(req))
+    if not result.datasets:
+        return Response(status_code=204)
+    headers = {"Warning": TRUNCATED_WARNING} if result.truncated else None
+    body = json.dumps(result.datasets, ensure_ascii=False).encode("utf-8")
+    return Response(content=body, media_type=DICOM_JSON, headers=headers)
+
+
+def _route(path: str) -> str:
+    return f"{VERSION}/{path}"
+
+
+@bp.route(route=_route("studies"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def search_studies(req: Request) -> Response:
+    return await _search(req, Level.STUDY)
+
+
+@bp.route(route=_route("series"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def search_series(req: Request) -> Response:
+    return await _search(req, Level.SERIES)
+
+
+@bp.route(route=_route("instances"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def search_instances(req: Request) -> Response:
+    return await _search(req, Level.INSTANCE)
+
+
+@bp.route(
+    route=_route("studies/{study}/series"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS
+)
+@http_errors
+async def search_study_series(req: Request) -> Response:
+    return await _search(req, Level.SERIES, path_uid(req, "study"))
+
+
+@bp.route(
+    route=_route("studies/{study}/instances"),
+    methods=["GET"],
+    auth_level=func.AuthLevel.ANONYMOUS,
+)
+@http_errors
+async def search_study_instances(req: Request) -> Response:
+    return await _search(req, Level.INSTANCE, path_uid(req, "study"))
+
+
+@bp.route(
+    route=_route("studies/{study}/series/{series}/instances"),
+    methods=["GET"],
+    auth_level=func.AuthLevel.ANONYMOUS,
+)
+@http_errors
+async def search_series_instances(req: Request) -> Response:
+    return await _search(req, Level.INSTANCE, path_uid(req, "study"), path_uid(req, "series"))

@@ -1,0 +1,180 @@
+"""The Cosmos DB SQL of a search: one parameterised query over one level's documents.
+
+Every filter is on an indexed path (``q``, the partition key, the UID fields), so a selective
+search reads only its matches; a search naming a study runs in that study's partition alone.
+Results are ordered by document id, which is unique and never changes, so pages neither skip nor
+repeat while the index is unchanged; the composite indexes of ``indexing-policy.json`` (type,
+partition, status, then id) serve that order under the filters every search has. The emulator has
+no OFFSET, so a page is the first ``offset + limit + 1`` matches in that order, sliced by the
+caller: the extra match says whether the result was cut. This is the only place that works around
+OFFSET; offset and limit are bounded (``shared.qido_params``) to keep the prefix small.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.datadict import dictionary_VR
+
+from shared.qido_levels import Level
+from shared.qido_params import (
+    Match,
+    RangeMatch,
+    SearchQuery,
+    ValueMatch,
+    WildcardMatch,
+    WordPrefixMatch,
+)
+from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
+
+# What shaping a result needs; the search keys in ``q`` stay in the database.
+_FIELDS = (
+    "id",
+    "pk",
+    "studyUID",
+    "seriesUID",
+    "sopUID",
+    "seriesKey",
+    "json",
+    "numberOfSeries",
+    "numberOfInstances",
+    "modalities",
+)
+_REGEX_SPECIAL = re.compile(r"([\\.^$|+()\[\]{}/])")
+# Attributes with a top-level field of their own in every document that holds them.
+_UID_FIELDS = {"SeriesInstanceUID": "c.seriesUID", "SOPInstanceUID": "c.sopUID"}
+_ARRAY_KEYS = frozenset({"ModalitiesInStudy"})
+
+
+@dataclass(frozen=True)
+class CosmosQuery:
+    """A query ready for ``ContainerProxy.query_items``."""
+
+    text: str
+    parameters: list[dict[str, Any]]
+    partition_key: str | None = None
+    """Set when the search is confined to one study: the query then runs in one partition."""
+
+
+@dataclass
+class _Parameters:
+    values: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, value: Any) -> str:
+        name = f"@p{len(self.values)}"
+        self.values.append({"name": name, "value": value})
+        return name
+
+
+def page_size(query: SearchQuery) -> int:
+    """How many matches the query asks for: the skipped ones, the page, and one to tell a cut."""
+    return query.offset + query.limit + 1
+
+
+def search_query(query: SearchQuery, partition: str) -> CosmosQuery:
+    params = _Parameters()
+    conditions = [
+        f"c.type = {params.add(query.level.value)}",
+        f"c.partition = {params.add(partition)}",
+    ]
+    if query.level is Level.INSTANCE:
+        conditions.append("c.status = 'created'")
+    partition_key = None
+    if query.study_uid is not None:
+        partition_key = StudyRef(partition, query.study_uid).key
+        conditions.append(f"c.pk = {params.add(partition_key)}")
+    if query.series_uid is not None and query.study_uid is not None:
+        series = SeriesRef(StudyRef(partition, query.study_uid), query.series_uid)
+        conditions.append(f"c.seriesKey = {params.add(series.key)}")
+    for match in query.matches:
+        conditions.append(_condition(match, partition, params))
+    columns = ", ".join(f"c.{name}" for name in _FIELDS)
+    text = (
+        f"SELECT TOP {params.add(page_size(query))} {columns} FROM c "
+        f"WHERE {' AND '.join(conditions)} ORDER BY c.id"
+    )
+    return CosmosQuery(text, params.values, partition_key)
+
+
+def aggregates_query(
+    partition: str, study_keys: Iterable[str], series_keys: Iterable[str]
+) -> CosmosQuery:
+    """The study and series documents of a page's results, for their counts and modalities.
+
+    One query for the whole page (at most ``MAX_LIMIT`` studies and series), routed to the
+    partitions of those studies.
+    """
+    params = _Parameters()
+    studies = sorted(set(study_keys))
+    ids = [doc_id("study", key) for key in studies]
+    ids += [doc_id("series", key) for key in sorted(set(series_keys))]
+    text = (
+        "SELECT c.id, c.numberOfSeries, c.numberOfInstances, c.modalities FROM c "
+        f"WHERE c.partition = {params.add(partition)} "
+        f"AND c.pk IN ({', '.join(params.add(k) for k in studies)}) "
+        f"AND c.id IN ({', '.join(params.add(i) for i in ids)})"
+    )
+    return CosmosQuery(text, params.values)
+
+
+def _condition(match: Match, partition: str, params: _Parameters) -> str:
+    if isinstance(match, ValueMatch) and match.keyword == "StudyInstanceUID":
+        # The partition key is the study's digest: matching on it routes the query.
+        keys = [StudyRef(partition, str(uid)).key for uid in match.values]
+        return _in("c.pk", keys, params)
+    if isinstance(match, ValueMatch) and match.keyword in _UID_FIELDS:
+        return _in(_UID_FIELDS[match.keyword], match.values, params)
+    path = f"c.q.{match.keyword}"
+    if isinstance(match, WordPrefixMatch):
+        return " AND ".join(
+            f"EXISTS(SELECT VALUE w FROM w IN {path}.words WHERE STARTSWITH(w, {params.add(word)}))"
+            for word in match.words
+        )
+    if dictionary_VR(match.keyword) == "PN":
+        return _any(f"{path}.groups", match, params)
+    if match.keyword in _ARRAY_KEYS:
+        return _any(path, match, params)
+    return _predicate(path, match, params)
+
+
+def _any(array: str, match: Match, params: _Parameters) -> str:
+    """The match applied to each element of an array: true if any element matches."""
+    return f"EXISTS(SELECT VALUE v FROM v IN {array} WHERE {_predicate('v', match, params)})"
+
+
+def _predicate(expression: str, match: Match, params: _Parameters) -> str:
+    if isinstance(match, ValueMatch):
+        return _in(expression, match.values, params)
+    if isinstance(match, RangeMatch):
+        bounds = []
+        if match.low is not None:
+            bounds.append(f"{expression} >= {params.add(match.low)}")
+        if match.high is not None:
+            bounds.append(f"{expression} <= {params.add(match.high)}")
+        return f"({' AND '.join(bounds)})"
+    if isinstance(match, WildcardMatch):
+        head = match.pattern.rstrip("*")
+        if not set("*?") & set(head):
+            return f"STARTSWITH({expression}, {params.add(head)})"
+        return f"RegexMatch({expression}, {params.add(wildcard_regex(match.pattern))})"
+    raise ValueError(f"{type(match).__name__} does not apply to {match.keyword}")
+
+
+def _in(expression: str, values: Iterable[Any], params: _Parameters) -> str:
+    names = [params.add(value) for value in values]
+    if len(names) == 1:
+        return f"{expression} = {names[0]}"
+    return f"{expression} IN ({', '.join(names)})"
+
+
+def wildcard_regex(pattern: str) -> str:
+    """A DICOM wildcard pattern as an anchored regular expression.
+
+    Only ASCII punctuation is escaped, in a form both PCRE (Azure) and JavaScript (the emulator)
+    read the same way.
+    """
+    escaped = _REGEX_SPECIAL.sub(r"\\\1", pattern)
+    return "^" + escaped.replace("*", ".*").replace("?", ".") + "$"

@@ -1,0 +1,124 @@
+"""The Cosmos SQL built for a search: filters, routing, paging, and parameters only."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.qido_levels import Level
+from shared.qido_params import SearchQuery, parse_search
+from shared.qido_query import aggregates_query, page_size, search_query, wildcard_regex
+from shared.uid_index.keys import SeriesRef, StudyRef
+
+PARTITION = "Microsoft.Default"
+
+
+def built(level: Level, *params: tuple[str, str], **path: str) -> tuple[str, dict[str, object]]:
+    query = search_query(parse_search(level, params, **path), PARTITION)
+    return query.text, {p["name"]: p["value"] for p in query.parameters}
+
+
+def test_study_search_reads_study_documents_in_id_order() -> None:
+    text, params = built(Level.STUDY, ("limit", "10"), ("offset", "5"))
+    assert text.startswith("SELECT TOP @p2 ")
+    assert text.endswith("WHERE c.type = @p0 AND c.partition = @p1 ORDER BY c.id")
+    assert params == {"@p0": "study", "@p1": PARTITION, "@p2": 16}
+
+
+def test_instances_are_visible_only_once_created() -> None:
+    text, _ = built(Level.INSTANCE)
+    assert "c.status = 'created'" in text
+
+
+def test_study_uids_match_on_the_partition_key() -> None:
+    text, params = built(Level.STUDY, ("StudyInstanceUID", "1.2,1.3"))
+    assert "c.pk IN (@p2, @p3)" in text
+    assert params["@p2"] == StudyRef(PARTITION, "1.2").key
+
+
+def test_a_study_in_the_path_confines_the_query_to_its_partition() -> None:
+    parsed = parse_search(Level.INSTANCE, [], study_uid="1.2", series_uid="1.3")
+    query = search_query(parsed, PARTITION)
+    key = StudyRef(PARTITION, "1.2").key
+    assert query.partition_key == key
+    values = [p["value"] for p in query.parameters]
+    assert key in values and SeriesRef(StudyRef(PARTITION, "1.2"), "1.3").key in values
+    assert "c.pk = " in query.text and "c.seriesKey = " in query.text
+
+
+def test_matching_types_become_indexed_predicates() -> None:
+    text, params = built(
+        Level.INSTANCE,
+        ("PatientName", "doe*"),
+        ("StudyDescription", "*CHEST?"),
+        ("StudyDate", "20200101-"),
+        ("StudyTime", "12"),
+        ("SeriesInstanceUID", "1.2"),
+        ("InstanceNumber", "3"),
+    )
+    groups = "EXISTS(SELECT VALUE v FROM v IN c.q.PatientName.groups WHERE STARTSWITH(v, @p2))"
+    assert groups in text
+    assert params["@p2"] == "doe"
+    assert "RegexMatch(c.q.StudyDescription, @p3)" in text
+    assert params["@p3"] == "^.*CHEST.$"
+    assert "(c.q.StudyDate >= @p4)" in text
+    assert "(c.q.StudyTime >= @p5 AND c.q.StudyTime <= @p6)" in text
+    assert "c.seriesUID = @p7" in text
+    assert "c.q.InstanceNumber = @p8" in text and params["@p8"] == 3
+
+
+def test_fuzzy_names_need_every_word() -> None:
+    text, params = built(Level.STUDY, ("PatientName", "joh do"), ("fuzzymatching", "true"))
+    assert text.count("IN c.q.PatientName.words WHERE STARTSWITH(w, ") == 2
+    assert {params["@p2"], params["@p3"]} == {"joh", "do"}
+
+
+def test_modalities_in_study_matches_any_modality() -> None:
+    text, _ = built(Level.STUDY, ("ModalitiesInStudy", "CT"))
+    assert "EXISTS(SELECT VALUE v FROM v IN c.q.ModalitiesInStudy WHERE v = @p2)" in text
+
+
+def test_aggregates_query_names_each_parent_once() -> None:
+    query = aggregates_query(PARTITION, ["a", "b", "a"], ["s"])
+    values = [p["value"] for p in query.parameters]
+    assert values == [PARTITION, "a", "b", "study-a", "study-b", "series-s"]
+    assert query.partition_key is None
+
+
+def test_page_size_holds_one_more_than_the_page() -> None:
+    assert page_size(SearchQuery(Level.STUDY, limit=10, offset=20)) == 31
+
+
+SENTINEL = "§"
+
+
+@given(st.text(min_size=1, max_size=12))
+def test_values_never_reach_the_sql_text(text: str) -> None:
+    value = SENTINEL + text
+    for key in ("PatientName", "AccessionNumber", "StudyDescription"):
+        sql, _ = built(Level.STUDY, (key, value))
+        assert SENTINEL not in sql
+
+
+def reference_match(pattern: str, value: str) -> bool:
+    """DICOM wildcard matching, written as plainly as possible."""
+    if not pattern:
+        return not value
+    if pattern[0] == "*":
+        return any(reference_match(pattern[1:], value[i:]) for i in range(len(value) + 1))
+    if not value:
+        return False
+    return (pattern[0] in ("?", value[0])) and reference_match(pattern[1:], value[1:])
+
+
+alphabet = st.sampled_from(list("ab.^$()[]{}|+\\/ é山*?"))
+
+
+@given(st.text(alphabet, max_size=6), st.text(alphabet.filter(lambda c: c not in "*?"), max_size=6))
+def test_wildcard_regex_matches_as_dicom_wildcards(pattern: str, value: str) -> None:
+    regex = wildcard_regex(pattern)
+    assert (re.fullmatch(regex[1:-1], value, re.DOTALL) is not None) == reference_match(
+        pattern, value
+    )
