@@ -5,6 +5,8 @@
 - ``reindex``: rebuild the whole index from blob storage.
 - ``verify [--repair]``: compare blob storage with the index; report (and repair) orphans,
   ghosts, stale claims and wrong aggregates.
+- ``token [--role reader|owner] --local``: print a bearer token of the local issuer of
+  ``DICOMWEB_LOCAL_AUTH=1 make run`` (Entra ID tokens come from ``az account get-access-token``).
 
 The service's settings come from the environment (see the README); ``--local`` points the command
 at the emulators of a running ``make run`` instead.
@@ -17,13 +19,17 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 
-from devhost.settings import Ports, service_env
+from devhost.local_issuer import LocalIssuer
+from devhost.settings import Ports, local_auth_env, service_env
 from shared.clients import Clients, make_clients
-from shared.config import load_settings
+from shared.config import LOCAL_ISSUER_KEY, load_auth_settings, load_settings
 from shared.provisioning import index_is_empty, provision
 from shared.uid_index.rebuild import RebuildSummary, rebuild_index
 from shared.uid_index.verify import verify
+
+LOCAL_DATA = Path(__file__).resolve().parent.parent / ".local"
 
 
 class ProgressLine:
@@ -84,6 +90,25 @@ async def _with_clients(action: str, repair: bool) -> int:
         await clients.cosmos.close()
 
 
+def _token(role: str, local: bool) -> int:
+    """Mint a token for the issuer and audience the local host trusts, with that host's roles."""
+    if not local:
+        print(
+            "only the local issuer's tokens can be made here (add --local); for a deployed "
+            "service: az account get-access-token --resource <audience> (see the README)",
+            file=sys.stderr,
+        )
+        return 2
+    ports = Ports.from_env()
+    settings = local_auth_env(ports, LOCAL_DATA)
+    os.environ.update(settings)
+    auth = load_auth_settings()
+    roles = [auth.owner_role if role == "owner" else auth.reader_role]
+    issuer = LocalIssuer(settings["DICOMWEB_AUTH_ISSUER"], Path(settings[LOCAL_ISSUER_KEY]))
+    print(issuer.mint(auth.audiences[0], roles))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,12 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("reindex", help="rebuild the whole index from blob storage")
     check = sub.add_parser("verify", help="compare blob storage with the index")
     check.add_argument("--repair", action="store_true", help="fix every finding")
+    token = sub.add_parser("token", help="print a bearer token of the local issuer")
+    token.add_argument("--role", choices=("reader", "owner"), default="owner")
+    # Also accepted after the command; SUPPRESS keeps it from resetting a --local given before.
+    token.add_argument("--local", action="store_true", default=argparse.SUPPRESS)
     parser.add_argument(
         "--local",
         action="store_true",
         help="use the local emulators of `make run` (honours its port variables)",
     )
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return _token(args.role, args.local)
     if args.local:
         os.environ.update(service_env(Ports.from_env()))
     return asyncio.run(_with_clients(args.command, getattr(args, "repair", False)))

@@ -4,14 +4,19 @@
 The routes are read from the app itself (`get_functions()`), so the function app stays the only
 routing table and a route that works locally works in Azure. Request and response objects pass
 through untouched, which keeps uploads and downloads streaming end to end.
+
+Like the Azure platform with `siteConfig.cors`, the host answers CORS preflight requests itself
+and adds `Access-Control-Allow-Origin` for the allowed origins, so functions never see OPTIONS.
+With the local issuer on, the host also publishes that issuer's metadata and keys.
 """
 
 import importlib
 import inspect
 import json
 import logging
+import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +24,16 @@ import azure.functions as func
 from azure.functions.decorators.http import HttpTrigger
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from devhost.local_issuer import LocalIssuer
 from devhost.routes import RouteTemplate
+from shared.config import CORS_ORIGINS, LOCAL_ISSUER_KEY, split_list
 
 logger = logging.getLogger("devhost")
 
@@ -32,6 +41,11 @@ logger = logging.getLogger("devhost")
 DEFAULT_ROUTE_PREFIX = "api"
 
 Handler = Callable[[Request], Awaitable[Response]] | Callable[[Request], Response]
+
+# What a preflight may ask for: the API's methods and the headers DICOMweb clients send.
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+CORS_REQUEST_HEADERS = ("Authorization", "Accept", "Content-Type")
+CORS_MAX_AGE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -124,10 +138,29 @@ class _Dispatcher:
         return response
 
 
-def build_app(function_app: func.FunctionApp, route_prefix: str) -> Starlette:
-    """ASGI app serving the HTTP functions of `function_app` under `route_prefix`."""
+def build_app(
+    function_app: func.FunctionApp,
+    route_prefix: str,
+    *,
+    cors_origins: Sequence[str] = (),
+    extra_routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """ASGI app serving the HTTP functions of `function_app` under `route_prefix`.
+
+    `extra_routes` are tried before the functions; `cors_origins` may call from a browser.
+    """
     dispatcher = _Dispatcher(http_functions(function_app, route_prefix))
-    return Starlette(routes=[Route("/{path:path}", dispatcher)])
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=list(cors_origins),
+        allow_methods=list(CORS_METHODS),
+        allow_headers=list(CORS_REQUEST_HEADERS),
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
+    return Starlette(
+        routes=[*extra_routes, Route("/{path:path}", dispatcher)],
+        middleware=[cors] if cors_origins else [],
+    )
 
 
 def route_prefix(host_json: Path) -> str:
@@ -137,7 +170,15 @@ def route_prefix(host_json: Path) -> str:
     return str(prefix)
 
 
-def load(root: Path) -> Starlette:
+def local_issuer_routes(environ: Mapping[str, str]) -> list[BaseRoute]:
+    """The local issuer's documents, when the settings turn it on (its URL is the issuer's)."""
+    key_path = environ.get(LOCAL_ISSUER_KEY, "").strip()
+    if not key_path:
+        return []
+    return LocalIssuer(environ["DICOMWEB_AUTH_ISSUER"], Path(key_path)).routes()
+
+
+def load(root: Path, environ: Mapping[str, str] = os.environ) -> Starlette:
     """The ASGI app for `function_app.app` and `host.json` in the directory `root`.
 
     Like the Python worker, the directory is put first on sys.path so the app's own packages
@@ -147,4 +188,9 @@ def load(root: Path) -> Starlette:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     module = importlib.import_module("function_app")
-    return build_app(module.app, route_prefix(root / "host.json"))
+    return build_app(
+        module.app,
+        route_prefix(root / "host.json"),
+        cors_origins=split_list(environ.get(CORS_ORIGINS)),
+        extra_routes=local_issuer_routes(environ),
+    )

@@ -8,6 +8,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
@@ -19,6 +20,12 @@ AZURITE_ACCOUNT_KEY = (
 COSMOS_EMULATOR_KEY = (
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 )
+
+# Set (to 1, on, true or yes) to run `make run` with tokens from the local issuer instead of no
+# access control at all.
+LOCAL_AUTH_VARIABLE = "DICOMWEB_LOCAL_AUTH"
+# What tokens of the local issuer are for.
+LOCAL_AUDIENCE = "api://dicomweb-local"
 
 # Environment variables that move the ports of `python -m devhost run`.
 PORT_VARIABLES = {
@@ -88,4 +95,28 @@ def service_env(ports: Ports) -> dict[str, str]:
             f"AccountEndpoint=https://{LOOPBACK}:{ports.cosmos}/;AccountKey={COSMOS_EMULATOR_KEY};"
         ),
         "DICOMWEB_BASE_URL": base_url(ports),
+        "DICOMWEB_AUTH_MODE": "off",
+    }
+
+
+def local_auth_requested(environ: Mapping[str, str] = os.environ) -> bool:
+    return environ.get(LOCAL_AUTH_VARIABLE, "").strip().lower() in ("1", "on", "true", "yes")
+
+
+def local_issuer_key(data_dir: Path) -> Path:
+    """Where the local issuer's signing key is kept (made on first use, never committed)."""
+    return data_dir / "auth" / "local-issuer-key.pem"
+
+
+def local_auth_env(ports: Ports, data_dir: Path) -> dict[str, str]:
+    """Settings that turn access control on with the local host as the token issuer.
+
+    The service validates these tokens exactly as it validates Entra ID ones: it discovers the
+    issuer's keys from the metadata the host publishes at its own base URL.
+    """
+    return {
+        "DICOMWEB_AUTH_MODE": "oidc",
+        "DICOMWEB_AUTH_ISSUER": base_url(ports),
+        "DICOMWEB_AUTH_AUDIENCE": LOCAL_AUDIENCE,
+        "DICOMWEB_AUTH_LOCAL_KEY": str(local_issuer_key(data_dir)),
     }

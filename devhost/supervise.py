@@ -7,12 +7,20 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 from devhost.children import StackError, describe_exit
-from devhost.settings import Ports, base_url
+from devhost.settings import (
+    LOCAL_AUTH_VARIABLE,
+    Ports,
+    base_url,
+    local_auth_env,
+    local_auth_requested,
+)
 from devhost.stack import LocalStack
+from shared.config import CORS_ORIGINS, split_list
 
 WATCH_SECONDS = 0.2
 
@@ -48,6 +56,25 @@ def _lock(path: Path, url: str) -> IO[str]:
     return handle
 
 
+def access_lines(env: Mapping[str, str]) -> list[str]:
+    """What the banner says about who may call and from which browser origins."""
+    if env.get("DICOMWEB_AUTH_MODE") == "off":
+        lines = [
+            "  auth               OFF: anyone who reaches the port may read, store and delete",
+            f"                     ({LOCAL_AUTH_VARIABLE}=1 make run requires local tokens)",
+        ]
+    else:
+        lines = [
+            f"  auth               tokens of the local issuer {env.get('DICOMWEB_AUTH_ISSUER')}",
+            "                     (.venv/bin/python -m cli token --local --role owner|reader)",
+        ]
+    origins = split_list(env.get(CORS_ORIGINS))
+    lines.append(
+        f"  CORS origins       {', '.join(origins) if origins else f'none ({CORS_ORIGINS})'}"
+    )
+    return lines
+
+
 def _banner(stack: LocalStack, root: Path) -> str:
     data_dir = stack.data_dir.relative_to(root) if stack.data_dir.is_relative_to(root) else None
     return "\n".join(
@@ -58,6 +85,7 @@ def _banner(stack: LocalStack, root: Path) -> str:
             f"  Azurite blob       {stack.blob_endpoint}",
             f"  Cosmos emulator    {stack.cosmos_endpoint}",
             f"  data and logs      {data_dir or stack.data_dir}/ (prepare-local: logs/prepare.log)",
+            *access_lines({**os.environ, **stack.env}),
             "Ctrl-C stops everything.",
             "",
         ]
@@ -76,6 +104,8 @@ def run(root: Path) -> int:
         return 1
 
     stack = LocalStack(root, data_dir, ports, echo_host=True)
+    if local_auth_requested():
+        stack.env.update(local_auth_env(ports, data_dir))
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)
     try:

@@ -3,6 +3,9 @@
 Functions stay thin: they turn a request into arguments for ``shared`` and its result into a
 response. Errors become short plain-text answers with the right status; unexpected exceptions are
 logged by type only (messages may carry patient data) and answer 500.
+
+Access control lives here too, so that no function can be added without it: the caller's token
+and role are checked before the function runs (see ``shared.access``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from azurefunctions.extensions.http.fastapi import Request, Response
 from starlette.requests import ClientDisconnect
 
+from shared.access import AccessGate, gate_for
 from shared.config import settings
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
 from shared.urls import base_url
@@ -24,6 +28,10 @@ log = logging.getLogger("dicomweb")
 # Every route starts with the API version; PS3.18 paths follow it.
 VERSION = "{version:regex(^v[12]$)}"
 VERSION_2 = "{version:regex(^v2$)}"
+
+# Response headers a browser script may read. Azure's platform CORS answers preflights and sets
+# Access-Control-Allow-Origin but has no setting for these, so every response names them itself.
+EXPOSED_HEADERS = "ETag, Warning, Content-Type, Content-Location, Location"
 
 
 def api_version(req: Request) -> int:
@@ -71,20 +79,35 @@ def error_response(error: DicomwebError) -> Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+@functools.cache
+def access_gate() -> AccessGate:
+    """One gate per process, so the issuer's keys are fetched once and shared by every call."""
+    return gate_for(settings().auth)
+
+
 def http_errors(handler: Handler) -> Handler:
-    """Map errors to responses, so each function's body is only its happy path."""
+    """Check access, then map errors to responses, so each function's body is its happy path."""
 
     @functools.wraps(handler)
     async def wrapper(req: Request) -> Response:
-        try:
-            return await handler(req)
-        except DicomwebError as exc:
-            return error_response(exc)
-        except ClientDisconnect:
-            log.info("%s: client disconnected", handler.__name__)
-            return Response(status_code=499)
-        except Exception as exc:
-            log.error("%s failed: %s", handler.__name__, type(exc).__name__)
-            return Response(content="internal error\n", status_code=500, media_type="text/plain")
+        response = await _checked(handler, req)
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+        return response
 
     return wrapper
+
+
+async def _checked(handler: Handler, req: Request) -> Response:
+    try:
+        await access_gate().check(
+            req.method, req.headers.getlist("authorization"), req.query_params.keys()
+        )
+        return await handler(req)
+    except DicomwebError as exc:
+        return error_response(exc)
+    except ClientDisconnect:
+        log.info("%s: client disconnected", handler.__name__)
+        return Response(status_code=499)
+    except Exception as exc:
+        log.error("%s failed: %s", handler.__name__, type(exc).__name__)
+        return Response(content="internal error\n", status_code=500, media_type="text/plain")

@@ -24,6 +24,22 @@ param instanceMemoryMB int = 2048
 @description('Browser origins allowed to call the API (for example a viewer\'s origin).')
 param corsAllowedOrigins array = []
 
+@description('Entra ID tenant whose tokens the API accepts (default: the deployment\'s tenant).')
+param authTenantId string = tenant().tenantId
+
+@description('Token issuer; empty means Entra ID v1 tokens of authTenantId (what `az account get-access-token --resource` returns). For v2 tokens use https://login.microsoftonline.com/<tenant>/v2.0.')
+param authIssuer string = ''
+
+@minLength(1)
+@description('Audience the tokens must be for: the Application ID URI (or client id) of the API\'s app registration.')
+param authAudience string
+
+@description('App role (token "roles" claim) that may search and retrieve.')
+param authReaderRole string = 'DicomDataReader'
+
+@description('App role that may also store and delete.')
+param authOwnerRole string = 'DicomDataOwner'
+
 @description('Days after which stored DICOM files move to the Cool access tier.')
 @minValue(1)
 param coolAfterDays int = 30
@@ -32,6 +48,7 @@ param coolAfterDays int = 30
 param maxRequestBytes int = 4294967296
 
 var tags = { 'azd-env-name': environmentName }
+var issuer = empty(authIssuer) ? 'https://sts.windows.net/${authTenantId}/' : authIssuer
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -105,6 +122,10 @@ module app 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     corsAllowedOrigins: corsAllowedOrigins
     maxRequestBytes: maxRequestBytes
+    authIssuer: issuer
+    authAudience: authAudience
+    authReaderRole: authReaderRole
+    authOwnerRole: authOwnerRole
   }
 }
 

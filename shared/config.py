@@ -3,6 +3,9 @@
 Every setting the service reads is declared here and nowhere else, so the deployment templates can
 be checked against one list. Connection strings are for the local emulators only; in Azure the
 service is given endpoints and authenticates with its managed identity.
+
+Access control is on unless ``DICOMWEB_AUTH_MODE=off`` says otherwise, so a deployment that forgets
+its auth settings answers every request with an error rather than serving everyone.
 """
 
 from __future__ import annotations
@@ -10,8 +13,34 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlsplit
 
 DEFAULT_PARTITION = "Microsoft.Default"
+
+AUTH_OFF = "off"
+AUTH_OIDC = "oidc"
+# Entra app role values cannot contain spaces; these follow the Azure DICOM service's
+# "DICOM Data Reader" and "DICOM Data Owner".
+DEFAULT_READER_ROLE = "DicomDataReader"
+DEFAULT_OWNER_ROLE = "DicomDataOwner"
+DEFAULT_KEY_REFRESH_SECONDS = 300
+
+# Read by the local host only: in Azure the platform answers CORS from siteConfig.cors, and tokens
+# come from Entra ID rather than from a key on disk.
+CORS_ORIGINS = "DICOMWEB_CORS_ORIGINS"
+LOCAL_ISSUER_KEY = "DICOMWEB_AUTH_LOCAL_KEY"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call: tokens of one OpenID Connect issuer, for one of the audiences, with roles."""
+
+    mode: str
+    issuer: str | None = None
+    audiences: tuple[str, ...] = ()
+    reader_role: str = DEFAULT_READER_ROLE
+    owner_role: str = DEFAULT_OWNER_ROLE
+    key_refresh_seconds: int = DEFAULT_KEY_REFRESH_SECONDS
 
 
 @dataclass(frozen=True)
@@ -26,6 +55,7 @@ class Settings:
     base_url: str | None
     max_request_bytes: int
     managed_identity_client_id: str | None
+    auth: AuthSettings
 
 
 SETTING_NAMES: tuple[str, ...] = (
@@ -39,12 +69,59 @@ SETTING_NAMES: tuple[str, ...] = (
     "DICOMWEB_BASE_URL",
     "DICOMWEB_MAX_REQUEST_BYTES",
     "AZURE_CLIENT_ID",
+    "DICOMWEB_AUTH_MODE",
+    "DICOMWEB_AUTH_ISSUER",
+    "DICOMWEB_AUTH_AUDIENCE",
+    "DICOMWEB_AUTH_READER_ROLE",
+    "DICOMWEB_AUTH_OWNER_ROLE",
+    "DICOMWEB_AUTH_KEY_REFRESH_SECONDS",
+    CORS_ORIGINS,
+    LOCAL_ISSUER_KEY,
 )
 
 
 def _get(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """A comma-separated setting as its non-empty items."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def is_trusted_url(url: str) -> bool:
+    """HTTPS, or plain HTTP to this machine (the local issuer and the tests' key server)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def load_auth_settings() -> AuthSettings:
+    """Read the access-control settings; anything short of a usable issuer fails by name."""
+    mode = (_get("DICOMWEB_AUTH_MODE") or AUTH_OIDC).lower()
+    if mode == AUTH_OFF:
+        return AuthSettings(mode=AUTH_OFF)
+    if mode != AUTH_OIDC:
+        raise RuntimeError(f"DICOMWEB_AUTH_MODE must be {AUTH_OIDC} or {AUTH_OFF}")
+    issuer = _get("DICOMWEB_AUTH_ISSUER")
+    audiences = split_list(_get("DICOMWEB_AUTH_AUDIENCE"))
+    if not issuer or not audiences:
+        raise RuntimeError(
+            "set DICOMWEB_AUTH_ISSUER and DICOMWEB_AUTH_AUDIENCE (or DICOMWEB_AUTH_MODE=off)"
+        )
+    if not is_trusted_url(issuer):
+        raise RuntimeError("DICOMWEB_AUTH_ISSUER must be an https URL")
+    refresh = _get("DICOMWEB_AUTH_KEY_REFRESH_SECONDS")
+    return AuthSettings(
+        mode=AUTH_OIDC,
+        issuer=issuer,
+        audiences=audiences,
+        reader_role=_get("DICOMWEB_AUTH_READER_ROLE") or DEFAULT_READER_ROLE,
+        owner_role=_get("DICOMWEB_AUTH_OWNER_ROLE") or DEFAULT_OWNER_ROLE,
+        key_refresh_seconds=int(refresh) if refresh else DEFAULT_KEY_REFRESH_SECONDS,
+    )
 
 
 def load_settings() -> Settings:
@@ -74,6 +151,7 @@ def load_settings() -> Settings:
         base_url=base_url.rstrip("/") if base_url else None,
         max_request_bytes=int(_get("DICOMWEB_MAX_REQUEST_BYTES") or 4 * 1024**3),
         managed_identity_client_id=_get("AZURE_CLIENT_ID"),
+        auth=load_auth_settings(),
     )
 
 

@@ -18,6 +18,10 @@ param maximumInstanceCount int
 param instanceMemoryMB int
 param corsAllowedOrigins array
 param maxRequestBytes int
+param authIssuer string
+param authAudience string
+param authReaderRole string
+param authOwnerRole string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'plan-${name}'
@@ -86,6 +90,13 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     DICOMWEB_BASE_URL: 'https://${app.properties.defaultHostName}'
     DICOMWEB_MAX_REQUEST_BYTES: string(maxRequestBytes)
     AZURE_CLIENT_ID: identityClientId
+    // Callers need an Entra ID token for this audience with one of these app roles.
+    DICOMWEB_AUTH_MODE: 'oidc'
+    DICOMWEB_AUTH_ISSUER: authIssuer
+    DICOMWEB_AUTH_AUDIENCE: authAudience
+    DICOMWEB_AUTH_READER_ROLE: authReaderRole
+    DICOMWEB_AUTH_OWNER_ROLE: authOwnerRole
+    DICOMWEB_AUTH_KEY_REFRESH_SECONDS: '300'
   }
 }
 

@@ -21,7 +21,14 @@ INFRA = ROOT / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
 # Settings that exist only to reach the local emulators; Azure uses endpoints and identity.
-LOCAL_ONLY = {"DICOMWEB_BLOB_CONNECTION_STRING", "DICOMWEB_COSMOS_CONNECTION_STRING"}
+LOCAL_ONLY = {
+    "DICOMWEB_BLOB_CONNECTION_STRING",
+    "DICOMWEB_COSMOS_CONNECTION_STRING",
+    # Read by the local host: in Azure, siteConfig.cors feeds the platform's CORS...
+    "DICOMWEB_CORS_ORIGINS",
+    # ...and tokens come from Entra ID, not from the local issuer's key on disk.
+    "DICOMWEB_AUTH_LOCAL_KEY",
+}
 # Settings read by the Functions platform rather than by the service's code.
 PLATFORM = {
     "AzureWebJobsStorage__accountName",
