@@ -16,10 +16,12 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import ContainerClient
 
+from shared.errors import NotFound, StorageUnavailable
 from shared.storage_errors import unavailable_as_503
 
 BLOCK_SIZE = 4 * 1024 * 1024
 MAX_IN_FLIGHT = 3
+READ_CHUNK_SIZE = 4 * 1024 * 1024
 
 
 class StagedBlobWriter:
@@ -108,6 +110,49 @@ class BlobStore:
                 return None
             data: bytes = await stream.readall()
             return data
+
+    async def read_range(self, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of a blob from ``offset``: one frame or one chunk of a large file.
+
+        A blob the index points at but that is gone (replaced meanwhile) is a NotFound.
+        """
+        if length <= 0:
+            return b""
+        with unavailable_as_503():
+            try:
+                stream = await self.container.download_blob(name, offset=offset, length=length)
+            except ResourceNotFoundError:
+                raise NotFound("a stored file is no longer available") from None
+            data: bytes = await stream.readall()
+        if len(data) != length:
+            raise StorageUnavailable("a stored file is shorter than its index says")
+        return data
+
+    async def chunks(
+        self, name: str, offset: int, length: int, *, chunk_size: int = READ_CHUNK_SIZE
+    ) -> AsyncIterator[bytes]:
+        """A byte range of a blob in ranged reads, the next read in flight while one is consumed.
+
+        Each read is one request of at most ``chunk_size`` bytes, so a stream of any size holds
+        two chunks at most; overlapping the next read with the consumer keeps throughput up.
+        """
+        ranges = [
+            (at, min(chunk_size, offset + length - at))
+            for at in range(offset, offset + length, chunk_size)
+        ]
+        pending: asyncio.Task[bytes] | None = None
+        try:
+            for index, (at, size) in enumerate(ranges):
+                current = pending or asyncio.create_task(self.read_range(name, at, size))
+                pending = None
+                if index + 1 < len(ranges):
+                    pending = asyncio.create_task(self.read_range(name, *ranges[index + 1]))
+                yield await current
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
 
     async def names(self, prefix: str | None = None) -> AsyncIterator[str]:
         with unavailable_as_503():

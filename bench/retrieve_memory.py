@@ -1,0 +1,141 @@
+"""WADO-RS memory benchmark: the host's peak RSS while it streams a 2 GB study.
+
+Starts its own local stack on free ports, stores a generated study with STOW-RS (streamed, as in
+``bench.stow_memory``), then retrieves it and samples the host process's resident set size while
+the response is read. The client counts the bytes as they arrive and keeps none of them. Two
+shapes of study, each about 2 GB of native 16-bit frames of 1024 x 1024:
+
+- ``many``: 128 instances of 16 MB (8 frames each);
+- ``large``: 2 instances of 1 GB (512 frames each).
+
+Each study is retrieved as stored (``transfer-syntax=*``) and in the default syntax (Explicit VR
+Little Endian, which these files are stored in, so no conversion happens), then one frame of the
+last instance is fetched to show that a frame costs one ranged read, not the file.
+
+    .venv/bin/python -m bench.retrieve_memory [--shape many|large|both] [--size-mb 2048]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+from bench.stow_memory import CONTENT_TYPE, FRAME, RssSampler, _body
+from devhost.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCEPTS = {
+    "as stored": 'multipart/related; type="application/dicom"; transfer-syntax=*',
+    "default": 'multipart/related; type="application/dicom"',
+}
+
+
+@dataclass
+class Result:
+    shape: str
+    request: str
+    instances: int
+    megabytes: float
+    seconds: float
+    mb_per_s: float
+    status: int
+    host_rss_before_mb: float
+    host_peak_rss_mb: float
+
+
+async def _store(http: httpx.AsyncClient, instances: int, frames: int) -> tuple[str, str]:
+    """Store the study; return its URL and the URL of its last instance."""
+    response = await http.post(
+        "/v2/studies",
+        content=_body(instances, frames),
+        headers={"Content-Type": CONTENT_TYPE, "Accept": "application/dicom+json"},
+    )
+    response.raise_for_status()
+    dataset = response.json()
+    last = dataset["00081199"]["Value"][-1]["00081190"]["Value"][0]
+    return dataset["00081190"]["Value"][0], last
+
+
+async def _timed_get(
+    http: httpx.AsyncClient, host: psutil.Process, url: str, accept: str
+) -> tuple[int, int, float, int, int]:
+    """Status, bytes read, seconds, RSS before and peak RSS of one streamed GET."""
+    before = host.memory_info().rss
+    received = 0
+    with RssSampler(host.pid) as sampler:
+        started = time.perf_counter()
+        async with http.stream("GET", url, headers={"Accept": accept}) as response:
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+            status = response.status_code
+        seconds = time.perf_counter() - started
+    return status, received, seconds, before, sampler.peak
+
+
+async def run_shape(stack: LocalStack, shape: str, size_mb: int) -> list[Result]:
+    frames_total = size_mb * 1024 * 1024 // FRAME
+    instances, frames = (frames_total // 8, 8) if shape == "many" else (2, frames_total // 2)
+    host = psutil.Process(stack.pids()["host"])
+    results = []
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=3600) as http:
+        study_url, last_instance = await _store(http, instances, frames)
+        requests = [(name, study_url, accept) for name, accept in ACCEPTS.items()]
+        requests.append(
+            (
+                "one frame",
+                f"{last_instance}/frames/{frames}",
+                'multipart/related; type="application/octet-stream"',
+            )
+        )
+        for name, url, accept in requests:
+            status, received, seconds, before, peak = await _timed_get(http, host, url, accept)
+            megabytes = received / 1e6
+            results.append(
+                Result(
+                    shape=shape,
+                    request=name,
+                    instances=instances if name != "one frame" else 1,
+                    megabytes=round(megabytes, 1),
+                    seconds=round(seconds, 3),
+                    mb_per_s=round(megabytes / seconds, 1),
+                    status=status,
+                    host_rss_before_mb=round(before / 2**20, 1),
+                    host_peak_rss_mb=round(peak / 2**20, 1),
+                )
+            )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=("many", "large", "both"), default="both")
+    parser.add_argument("--size-mb", type=int, default=2048)
+    args = parser.parse_args()
+    shapes = ("many", "large") if args.shape == "both" else (args.shape,)
+    with tempfile.TemporaryDirectory(prefix="wado-bench-") as tmp:
+        stack = LocalStack(ROOT, Path(tmp))
+        stack.env["DICOMWEB_MAX_REQUEST_BYTES"] = str(8 * 2**30)
+        with stack:
+            results = [
+                r for shape in shapes for r in asyncio.run(run_shape(stack, shape, args.size_mb))
+            ]
+    columns = list(Result.__dataclass_fields__)
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for r in results:
+        print("| " + " | ".join(str(v) for v in asdict(r).values()) + " |")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "retrieve_memory.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Retrieve (WADO-RS): studies, series, instances, frames, bulk data and metadata.
+
+Every answer comes from ``shared`` with its body primed (its first piece produced) before the
+headers go out, so that a storage failure or a missing file still gets its own status.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
+
+from functions.http import VERSION, http_errors, path_uid, versioned_root
+from shared.bulk_data import retrieve_bulk_data
+from shared.clients import clients
+from shared.frames import retrieve_frames
+from shared.metadata import retrieve_metadata
+from shared.retrieve import retrieve_instances
+from shared.retrieve_scope import Scope
+from shared.streaming import Answer
+
+bp = func.Blueprint()
+
+STUDY = f"{VERSION}/studies/{{study}}"
+SERIES = f"{STUDY}/series/{{series}}"
+INSTANCE = f"{SERIES}/instances/{{instance}}"
+
+
+def _scope(req: Request) -> Scope:
+    params = req.path_params
+    return Scope(
+        study_uid=path_uid(req, "study"),
+        series_uid=path_uid(req, "series") if "series" in params else None,
+        sop_uid=path_uid(req, "instance") if "instance" in params else None,
+    )
+
+
+def _send(answer: Answer) -> Response:
+    headers = dict(answer.headers)
+    if answer.body is None:
+        return Response(status_code=answer.status, headers=headers)
+    if answer.content_type is not None:
+        headers["Content-Type"] = answer.content_type
+    return StreamingResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+async def _instances(req: Request) -> Response:
+    answer = await retrieve_instances(await clients(), _scope(req), req.headers.get("accept"))
+    return _send(answer)
+
+
+async def _metadata(req: Request) -> Response:
+    answer = await retrieve_metadata(
+        await clients(),
+        _scope(req),
+        versioned_root(req),
+        req.headers.get("accept"),
+        req.headers.get("if-none-match"),
+    )
+    return _send(answer)
+
+
+@bp.route(route=STUDY, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_study(req: Request) -> Response:
+    return await _instances(req)
+
+
+@bp.route(route=SERIES, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_series(req: Request) -> Response:
+    return await _instances(req)
+
+
+@bp.route(route=INSTANCE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_instance(req: Request) -> Response:
+    return await _instances(req)
+
+
+@bp.route(route=f"{STUDY}/metadata", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_study_metadata(req: Request) -> Response:
+    return await _metadata(req)
+
+
+@bp.route(route=f"{SERIES}/metadata", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_series_metadata(req: Request) -> Response:
+    return await _metadata(req)
+
+
+@bp.route(route=f"{INSTANCE}/metadata", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_instance_metadata(req: Request) -> Response:
+    return await _metadata(req)
+
+
+@bp.route(
+    route=f"{INSTANCE}/frames/{{frames}}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS
+)
+@http_errors
+async def retrieve_instance_frames(req: Request) -> Response:
+    frame_list = str(req.path_params["frames"])
+    answer = await retrieve_frames(
+        await clients(), _scope(req), frame_list, req.headers.get("accept")
+    )
+    return _send(answer)
+
+
+@bp.route(
+    route=f"{INSTANCE}/bulkdata/{{*path}}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS
+)
+@http_errors
+async def retrieve_instance_bulk_data(req: Request) -> Response:
+    answer = await retrieve_bulk_data(
+        await clients(),
+        _scope(req),
+        str(req.path_params["path"]),
+        req.headers.get("accept"),
+        req.headers.get("range"),
+    )
+    return _send(answer)

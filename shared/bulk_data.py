@@ -1,0 +1,182 @@
+"""Retrieve bulk data (PS3.18 §10.4.1.1.5): the values the metadata hands out as BulkDataURIs.
+
+Only paths the sidecar lists as bulk data are served. Native top-level Pixel Data is read from
+blob storage by byte range, so an HTTP ``Range`` costs a ranged read of the same size.
+Encapsulated Pixel Data is served as its frames (see ``shared.frames``). Any other value is
+found by parsing the stored file up to its Pixel Data; values of big endian files are turned
+little endian unless ``transfer-syntax=*`` asks for them as stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom import Dataset, dcmread
+from pydicom.uid import UID
+
+from shared.blob_store import BlobStore
+from shared.clients import Clients
+from shared.errors import DicomwebError, NotFound
+from shared.frames import frame_source, frames_answer, part_content_type
+from shared.multipart import new_boundary, write_parts
+from shared.retrieve_scope import Scope, read_sidecar, visible_instances
+from shared.streaming import Answer, multipart_type, primed, single_part
+from shared.transcode import WORD_SIZES, can_decode, pixel_attributes, swap_words
+from shared.uid_index.reader import StoredInstance
+from shared.uid_index.sidecar import Sidecar, bulk_data_path
+from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, frame_rendition, wishes
+
+PIXEL_DATA = "7FE00010"
+_PATH = re.compile(r"[0-9A-F]{8}(/[0-9]+/[0-9A-F]{8})*")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+
+
+class RangeNotSatisfiable(DicomwebError):
+    status = 416
+
+
+def bulk_element(sidecar: Sidecar, path: str) -> dict[str, Any]:
+    """The metadata element whose BulkDataURI is ``path``; 404 for anything else."""
+    path = path.upper()
+    if not _PATH.fullmatch(path):
+        raise NotFound("no bulk data at this path")
+    steps = path.split("/")
+    dataset: dict[str, Any] = sidecar.metadata
+    for tag, index in zip(steps[::2], steps[1::2], strict=False):
+        items = dataset.get(tag, {}).get("Value") or []
+        if int(index) >= len(items):
+            raise NotFound("no bulk data at this path")
+        dataset = items[int(index)]
+    element = dataset.get(steps[-1], {})
+    if element.get("BulkDataURI") != bulk_data_path(path):
+        raise NotFound("no bulk data at this path")
+    return dict(element)
+
+
+def is_encapsulated_pixel_data(sidecar: Sidecar, path: str) -> bool:
+    pixel = sidecar.pixel_data
+    return path.upper() == PIXEL_DATA and pixel is not None and bool(pixel.get("encapsulated"))
+
+
+@dataclass(frozen=True)
+class BulkValue:
+    """A value to send, of known length, read in pieces from ``start`` to ``end`` (exclusive)."""
+
+    length: int
+    read: Callable[[int, int], AsyncIterator[bytes]]
+
+
+def _in_memory(data: bytes) -> BulkValue:
+    async def read(start: int, end: int) -> AsyncIterator[bytes]:
+        yield data[start:end]
+
+    return BulkValue(len(data), read)
+
+
+def _in_blob(blobs: BlobStore, name: str, offset: int, length: int) -> BulkValue:
+    return BulkValue(length, lambda start, end: blobs.chunks(name, offset + start, end - start))
+
+
+async def bulk_value(
+    blobs: BlobStore, instance: StoredInstance, sidecar: Sidecar, path: str, syntax: str
+) -> BulkValue:
+    """The value at ``path`` (not encapsulated Pixel Data) in ``syntax``, as stored or LE."""
+    element = bulk_element(sidecar, path)
+    stored = UID(sidecar.transfer_syntax_uid)
+    swap = UID(syntax).is_little_endian and not stored.is_little_endian
+    pixel = sidecar.pixel_data
+    if path.upper() == PIXEL_DATA and pixel and pixel.get("offset") is not None:
+        offset, length = int(pixel["offset"]), int(pixel["length"])
+        if not swap:
+            return _in_blob(blobs, instance.file_blob, offset, length)
+        data = await blobs.read_range(instance.file_blob, offset, length)
+        bits = int(pixel_attributes(sidecar.metadata).BitsAllocated)
+        return _in_memory(swap_words(data, bits // 8) if bits > 8 else data)
+    head_end = int(pixel["offset"]) if pixel and pixel.get("offset") is not None else sidecar.size
+    head = await blobs.read_range(instance.file_blob, 0, head_end)
+    value = await asyncio.to_thread(_value_in_file, head, path)
+    size = WORD_SIZES.get(str(element.get("vr")))
+    if swap and size:
+        value = swap_words(value, size)
+    return _in_memory(value)
+
+
+def _value_in_file(head: bytes, path: str) -> bytes:
+    ds: Dataset = dcmread(io.BytesIO(head), stop_before_pixels=path.upper() != PIXEL_DATA)
+    steps = path.upper().split("/")
+    for tag, index in zip(steps[::2], steps[1::2], strict=False):
+        ds = ds[int(tag, 16)].value[int(index)]
+    value = ds.get_item(int(steps[-1], 16)).value
+    if not isinstance(value, bytes):
+        raise NotFound("no bulk data at this path")
+    return value
+
+
+def native_syntax(sidecar: Sidecar) -> str:
+    """The syntax a value other than encapsulated Pixel Data is stored in."""
+    stored = UID(sidecar.transfer_syntax_uid)
+    return EXPLICIT_VR_LITTLE_ENDIAN if stored.is_encapsulated else stored
+
+
+def byte_range(header: str | None, length: int) -> tuple[int, int] | None:
+    """The single ``bytes=`` range of a Range header as (start, end exclusive); None for all.
+
+    Several ranges, or a header in another unit, are ignored (RFC 9110 §14.2 allows it) and
+    the whole value is sent.
+    """
+    if not header:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if not match[1]:
+        suffix = int(match[2])
+        if suffix == 0:
+            raise _unsatisfiable(length)
+        return max(length - suffix, 0), length
+    start = int(match[1])
+    end = min(int(match[2]) + 1, length) if match[2] else length
+    if start >= length or end <= start:
+        raise _unsatisfiable(length)
+    return start, end
+
+
+def _unsatisfiable(length: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
+        "the requested range is outside the value", headers={"Content-Range": f"bytes */{length}"}
+    )
+
+
+async def retrieve_bulk_data(
+    clients: Clients, scope: Scope, path: str, accept: str | None, range_header: str | None
+) -> Answer:
+    found = wishes(accept, "*/*")
+    (instance,) = await visible_instances(clients.index, scope)
+    sidecar = await read_sidecar(clients.blobs, instance)
+    bulk_element(sidecar, path)
+    if is_encapsulated_pixel_data(sidecar, path):
+        source = frame_source(sidecar, instance.file_blob, [1])
+        numbers = list(range(1, source.count + 1))
+        return await frames_answer(clients.blobs, source, found, numbers)
+    rendition = frame_rendition(
+        found, native_syntax(sidecar), single_part=True, can_decode=can_decode
+    )
+    value = await bulk_value(clients.blobs, instance, sidecar, path, rendition.transfer_syntax)
+    content_type = part_content_type(rendition)
+    if rendition.multipart:
+        boundary = new_boundary()
+        body = await primed(value.read(0, value.length))
+        parts = write_parts(single_part(content_type, body), boundary)
+        return Answer(parts, multipart_type(rendition.media_type, boundary))
+    wanted = byte_range(range_header, value.length)
+    start, end = wanted or (0, value.length)
+    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start)}
+    if wanted is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{value.length}"
+    body = await primed(value.read(start, end))
+    return Answer(body, content_type, status=200 if wanted is None else 206, headers=headers)

@@ -1,0 +1,153 @@
+"""Retrieve frames (PS3.18 §10.4.1.1.4): pixel data of chosen frames, by byte range when it can.
+
+The sidecar lists each frame's byte ranges in the stored file, so a frame of an uncompressed
+or natively encapsulated instance is one ranged read (one per fragment), whatever the file size.
+Compressed frames asked for uncompressed are decoded one by one; big endian native frames are
+byte-swapped. Files whose frames have no ranges (a deflated data set, packed single-bit pixels)
+are read and decoded whole, and their frames are served uncompressed as their stored form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from pydicom.uid import UID
+
+from shared.blob_store import BlobStore
+from shared.clients import Clients
+from shared.errors import NotFound
+from shared.multipart import new_boundary, write_parts
+from shared.retrieve_scope import Scope, read_sidecar, visible_instances
+from shared.streaming import Answer, in_order, multipart_type, primed
+from shared.transcode import can_decode, decode_frame, frames_of_file, pixel_attributes, swap_words
+from shared.uid_index.sidecar import Sidecar
+from shared.wado_negotiation import (
+    AS_STORED,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    Rendition,
+    Wish,
+    frame_rendition,
+    parse_frame_list,
+    wishes,
+)
+
+FRAMES_AHEAD = 4
+"""Frame reads in flight while earlier frames are sent."""
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """What is known about an instance's frames before any pixel byte is read."""
+
+    sidecar: Sidecar
+    file_blob: str
+
+    @property
+    def by_range(self) -> bool:
+        return self.sidecar.frames is not None
+
+    @property
+    def syntax(self) -> str:
+        """The syntax frames are available in: as stored, or uncompressed when decoded whole."""
+        if self.by_range:
+            return self.sidecar.transfer_syntax_uid
+        return EXPLICIT_VR_LITTLE_ENDIAN
+
+    @property
+    def count(self) -> int:
+        if self.sidecar.frames is not None:
+            return len(self.sidecar.frames)
+        value = self.sidecar.metadata.get("00280008", {}).get("Value") or [1]
+        return max(int(value[0]), 1)
+
+
+def frame_source(sidecar: Sidecar, file_blob: str, numbers: list[int]) -> FrameSource:
+    """The instance's frames; 404 when it has no pixel data or a frame number is past the end."""
+    if sidecar.pixel_data is None:
+        raise NotFound("the instance has no pixel data")
+    source = FrameSource(sidecar, file_blob)
+    if max(numbers) > source.count:
+        raise NotFound("a requested frame is beyond the instance's number of frames")
+    return source
+
+
+def part_content_type(rendition: Rendition) -> str:
+    return f"{rendition.media_type}; transfer-syntax={rendition.transfer_syntax}"
+
+
+async def frame_bodies(
+    blobs: BlobStore, source: FrameSource, rendition: Rendition, numbers: list[int]
+) -> AsyncIterator[bytes]:
+    """Each requested frame in ``rendition``, in the order asked, a few read ahead."""
+    if not source.by_range:
+        data = await blobs.read_range(source.file_blob, 0, source.sidecar.size)
+        for frame in await asyncio.to_thread(frames_of_file, data, numbers):
+            yield frame
+        return
+
+    async def fetch(number: int) -> bytes:
+        return await _frame(blobs, source, rendition, number)
+
+    async for frame in in_order(numbers, fetch, ahead=FRAMES_AHEAD):
+        yield frame
+
+
+async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
+    assert source.sidecar.frames is not None
+    ranges = source.sidecar.frames[number - 1]
+    pieces = await asyncio.gather(
+        *(blobs.read_range(source.file_blob, offset, length) for offset, length in ranges)
+    )
+    data = b"".join(pieces)
+    stored = UID(source.syntax)
+    if rendition.transfer_syntax in (AS_STORED, stored):
+        return data
+    attributes = pixel_attributes(source.sidecar.metadata)
+    if stored.is_encapsulated:
+        return await asyncio.to_thread(decode_frame, data, stored, attributes)
+    if not stored.is_little_endian and int(attributes.BitsAllocated) > 8:
+        return swap_words(data, int(attributes.BitsAllocated) // 8)
+    return data
+
+
+async def _one(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+def multipart_frames(
+    frames: AsyncIterator[bytes], rendition: Rendition, boundary: str
+) -> AsyncIterator[bytes]:
+    async def parts() -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:
+        headers = {"Content-Type": part_content_type(rendition)}
+        async for frame in frames:
+            yield headers, _one(frame)
+
+    return write_parts(parts(), boundary)
+
+
+async def frames_answer(
+    blobs: BlobStore, source: FrameSource, found: list[Wish], numbers: list[int]
+) -> Answer:
+    """The frames in the best rendition the wishes allow; the first is read before returning."""
+    rendition = frame_rendition(
+        found, source.syntax, single_part=len(numbers) == 1, can_decode=can_decode
+    )
+    bodies = await primed(frame_bodies(blobs, source, rendition, numbers))
+    if not rendition.multipart:
+        return Answer(bodies, part_content_type(rendition))
+    boundary = new_boundary()
+    body = multipart_frames(bodies, rendition, boundary)
+    return Answer(body, multipart_type(rendition.media_type, boundary))
+
+
+async def retrieve_frames(
+    clients: Clients, scope: Scope, frame_list: str, accept: str | None
+) -> Answer:
+    numbers = parse_frame_list(frame_list)
+    found = wishes(accept, "*/*")
+    (instance,) = await visible_instances(clients.index, scope)
+    sidecar = await read_sidecar(clients.blobs, instance)
+    source = frame_source(sidecar, instance.file_blob, numbers)
+    return await frames_answer(clients.blobs, source, found, numbers)

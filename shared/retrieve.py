@@ -1,0 +1,115 @@
+"""Retrieve (WADO-RS) of whole instances: a study, a series or one instance, part by part.
+
+Before any header is sent every instance's sidecar is read (a bounded number at a time) to learn
+its stored transfer syntax, so that a syntax some instance cannot be converted to is a 406 and a
+missing file a 404, not a broken stream. Only the syntax and size are kept per instance.
+
+Mixed-syntax rule: the negotiated transfer syntax applies to every instance. With
+``transfer-syntax=*`` each instance is sent as stored and each part names its own syntax;
+with a UID every instance is converted to it (sent unchanged when already in it), and the first
+acceptable rendition that every instance can be given in wins.
+
+Files already in the wanted syntax stream from blob storage in ranged reads with one read ahead;
+files to convert are read whole and converted off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from shared.blob_store import BlobStore
+from shared.clients import Clients
+from shared.errors import NotAcceptable
+from shared.multipart import new_boundary, write_parts
+from shared.retrieve_scope import SIDECARS_AHEAD, Scope, read_sidecar, visible_instances
+from shared.streaming import Answer, in_order, multipart_type, primed
+from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert
+from shared.uid_index.reader import StoredInstance
+from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
+
+
+@dataclass(frozen=True)
+class PlannedInstance:
+    instance: StoredInstance
+    stored_syntax: str
+    size: int
+
+    def syntax_for(self, rendition: Rendition) -> str:
+        """The syntax this instance is sent in under ``rendition``."""
+        wanted = rendition.transfer_syntax
+        return self.stored_syntax if wanted == AS_STORED else wanted
+
+    def can_be_given(self, rendition: Rendition) -> bool:
+        syntax = self.syntax_for(rendition)
+        if syntax == self.stored_syntax:
+            return True
+        return self.size <= MAX_TRANSCODE_BYTES and can_convert(self.stored_syntax, syntax)
+
+
+async def plan(blobs: BlobStore, instances: list[StoredInstance]) -> list[PlannedInstance]:
+    async def fetch(instance: StoredInstance) -> PlannedInstance:
+        sidecar = await read_sidecar(blobs, instance)
+        return PlannedInstance(instance, sidecar.transfer_syntax_uid, sidecar.size)
+
+    return [p async for p in in_order(instances, fetch, ahead=SIDECARS_AHEAD)]
+
+
+def choose(renditions: list[Rendition], planned: list[PlannedInstance]) -> Rendition:
+    """The first acceptable rendition that every instance can be given in."""
+    for rendition in renditions:
+        if all(p.can_be_given(rendition) for p in planned):
+            return rendition
+    raise NotAcceptable(
+        "the instances cannot be given in the requested transfer syntax; "
+        "transfer-syntax=* returns them as stored"
+    )
+
+
+async def retrieve_instances(clients: Clients, scope: Scope, accept: str | None) -> Answer:
+    """A study, series or instance, in the best rendition the Accept header allows."""
+    renditions = instance_renditions(wishes(accept, DICOM), single_part=scope.sop_uid is not None)
+    planned = await plan(clients.blobs, await visible_instances(clients.index, scope))
+    rendition = choose(renditions, planned)
+    if not rendition.multipart:
+        (item,) = planned
+        syntax = item.syntax_for(rendition)
+        body = await primed(instance_body(clients.blobs, item, syntax))
+        unchanged = syntax == item.stored_syntax
+        headers = {"Content-Length": str(item.size)} if unchanged else {}
+        return Answer(body, part_content_type(syntax), headers=headers)
+    boundary = new_boundary()
+    body = await multipart_body(clients.blobs, planned, rendition, boundary)
+    return Answer(body, multipart_type(DICOM, boundary))
+
+
+def part_content_type(syntax: str) -> str:
+    return f"{DICOM}; transfer-syntax={syntax}"
+
+
+async def instance_body(
+    blobs: BlobStore, planned: PlannedInstance, syntax: str
+) -> AsyncIterator[bytes]:
+    """The instance's file in ``syntax``: streamed when stored so, else converted whole."""
+    name = planned.instance.file_blob
+    if syntax == planned.stored_syntax:
+        async for chunk in blobs.chunks(name, 0, planned.size):
+            yield chunk
+        return
+    data = await blobs.read_range(name, 0, planned.size)
+    yield await asyncio.to_thread(convert, data, syntax)
+
+
+async def multipart_body(
+    blobs: BlobStore, planned: list[PlannedInstance], rendition: Rendition, boundary: str
+) -> AsyncIterator[bytes]:
+    """The instances as multipart parts; the first file is reached before this returns."""
+    bodies = [instance_body(blobs, item, item.syntax_for(rendition)) for item in planned]
+    bodies[0] = await primed(bodies[0])
+
+    async def parts() -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:
+        for item, body in zip(planned, bodies, strict=True):
+            yield {"Content-Type": part_content_type(item.syntax_for(rendition))}, body
+
+    return write_parts(parts(), boundary)

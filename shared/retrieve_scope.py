@@ -1,0 +1,61 @@
+"""What a retrieve URL names, and the stored instances behind it.
+
+Every retrieve operation starts the same way: find the visible instances of a study, series or
+instance in the index (404 when there are none), then read their ingest sidecars, which say how
+each file is encoded without opening it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from azure.cosmos.aio import ContainerProxy
+
+from shared.blob_store import BlobStore
+from shared.config import DEFAULT_PARTITION
+from shared.errors import NotFound
+from shared.uid_index import reader
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
+from shared.uid_index.reader import StoredInstance
+from shared.uid_index.sidecar import Sidecar
+
+SIDECARS_AHEAD = 16
+"""Sidecar reads in flight for a study or series."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A study, a series of it, or an instance of that."""
+
+    study_uid: str
+    series_uid: str | None = None
+    sop_uid: str | None = None
+
+    @property
+    def level(self) -> str:
+        if self.series_uid is None:
+            return "study"
+        return "series" if self.sop_uid is None else "instance"
+
+
+async def visible_instances(index: ContainerProxy, scope: Scope) -> list[StoredInstance]:
+    """The scope's created instances; 404 when there are none."""
+    study = StudyRef(DEFAULT_PARTITION, scope.study_uid)
+    if scope.series_uid is None:
+        found = await reader.study_instances(index, study)
+    elif scope.sop_uid is None:
+        found = await reader.series_instances(index, SeriesRef(study, scope.series_uid))
+    else:
+        ref = InstanceRef(SeriesRef(study, scope.series_uid), scope.sop_uid)
+        found = await reader.instance(index, ref)
+    if not found:
+        raise NotFound(f"the {scope.level} is not stored")
+    return found
+
+
+async def read_sidecar(blobs: BlobStore, instance: StoredInstance) -> Sidecar:
+    data = await blobs.get(instance.sidecar_blob)
+    if data is None:
+        # The index pointed at a version that a replace or delete has just removed.
+        raise NotFound("a stored instance is no longer available")
+    return Sidecar.from_bytes(data)

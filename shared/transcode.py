@@ -1,0 +1,149 @@
+"""Converting stored instances and frames to the transfer syntax a client asked for.
+
+Decoding and encoding are pydicom's, with the pylibjpeg plugins (libjpeg, openjpeg, rle) for
+JPEG, JPEG-LS, JPEG 2000 and RLE; what they cannot decode is refused up front (406) rather than
+failing in the middle of a response. An instance is converted whole in memory, so conversions
+are limited to files of ``MAX_TRANSCODE_BYTES``; a single frame is decoded on its own.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from pydicom import Dataset, dcmread, dcmwrite
+from pydicom.dataset import FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.encoders.base import get_encoder
+from pydicom.pixels.utils import pack_bits
+from pydicom.uid import UID, JPEG2000Lossless, RLELossless
+
+from shared.wado_negotiation import (
+    AS_STORED,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+)
+
+MAX_TRANSCODE_BYTES = 512 * 1024 * 1024
+"""The largest stored file converted to another syntax (it is held in memory a few times)."""
+
+TARGET_SYNTAXES = frozenset(
+    {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, RLELossless, JPEG2000Lossless}
+)
+
+# Binary VRs whose values pydicom keeps as raw bytes: their byte order is the file's.
+WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+_PIXEL_DATA = 0x7FE00010
+
+
+def can_decode(syntax: str) -> bool:
+    """Whether pixel data in ``syntax`` can be decompressed here (native syntaxes need not be)."""
+    try:
+        uid = UID(syntax)
+        if not uid.is_transfer_syntax:
+            return False
+        return not uid.is_encapsulated or get_decoder(uid).is_available
+    except (ValueError, NotImplementedError):
+        return False
+
+
+def can_convert(source: str, target: str) -> bool:
+    """Whether an instance stored in ``source`` can be given in ``target``."""
+    if target in (AS_STORED, source):
+        return True
+    if target not in TARGET_SYNTAXES or not can_decode(source):
+        return False
+    return not UID(target).is_compressed or get_encoder(UID(target)).is_available
+
+
+def convert(data: bytes, target: str) -> bytes:
+    """The Part 10 file ``data`` re-encoded in ``target`` (checked with ``can_convert``)."""
+    ds = dcmread(io.BytesIO(data))
+    source = UID(str(ds.file_meta.TransferSyntaxUID))
+    if source == target:
+        return data
+    has_pixels = _PIXEL_DATA in ds
+    if has_pixels and (source.is_compressed or not source.is_little_endian):
+        _decompress(ds, source)
+    if not source.is_little_endian:
+        _swap_binary_values(ds)
+    if has_pixels and UID(target).is_compressed:
+        ds.compress(UID(target), generate_instance_uid=False)
+    else:
+        ds.file_meta.TransferSyntaxUID = UID(target)
+    out = io.BytesIO()
+    dcmwrite(out, ds, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _decompress(ds: Dataset, source: UID) -> None:
+    """Pixel data as native little endian; colour JPEG comes out as RGB, as pydicom decodes it."""
+    if source.is_compressed:
+        ds.decompress(generate_instance_uid=False)
+        return
+    ds.PixelData = _native_bytes(ds.pixel_array, int(ds.BitsAllocated))
+    ds["PixelData"].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
+
+
+def _native_bytes(pixels: np.ndarray, bits_allocated: int) -> bytes:
+    """Decoded pixels as native pixel data: little endian, single bits packed (PS3.5 8.1.1)."""
+    if bits_allocated == 1:
+        return bytes(pack_bits(pixels))
+    return bytes(pixels.astype(pixels.dtype.newbyteorder("<")).tobytes())
+
+
+def _swap_binary_values(ds: Dataset) -> None:
+    """Big endian OW/OF/OL/OD/OV values other than pixel data, turned little endian in place."""
+    for element in ds.iterall():
+        size = WORD_SIZES.get(element.VR)
+        if size and element.tag != _PIXEL_DATA and isinstance(element.value, bytes):
+            element.value = swap_words(element.value, size)
+
+
+def swap_words(data: bytes, size: int) -> bytes:
+    """Reverse the byte order of every ``size``-byte word (a trailing odd byte stays)."""
+    whole = len(data) - len(data) % size
+    words = np.frombuffer(data[:whole], dtype=f">u{size}").astype(f"<u{size}")
+    return words.tobytes() + data[whole:]
+
+
+def pixel_attributes(metadata: dict[str, Any]) -> Dataset:
+    """The attributes a frame decoder needs, from an instance's DICOM JSON."""
+    keep = {
+        "00280002",  # SamplesPerPixel
+        "00280004",  # PhotometricInterpretation
+        "00280006",  # PlanarConfiguration
+        "00280010",  # Rows
+        "00280011",  # Columns
+        "00280100",  # BitsAllocated
+        "00280101",  # BitsStored
+        "00280102",  # HighBit
+        "00280103",  # PixelRepresentation
+    }
+    return Dataset.from_json({tag: metadata[tag] for tag in keep if tag in metadata})
+
+
+def decode_frame(frame: bytes, syntax: str, attributes: Dataset) -> bytes:
+    """One compressed frame as uncompressed little endian pixel data."""
+    ds = Dataset()
+    ds.update(attributes)
+    ds.NumberOfFrames = 1
+    ds.PixelData = encapsulate([frame])
+    ds["PixelData"].VR = "OB"
+    ds.set_original_encoding(False, True)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(syntax)
+    return _native_bytes(ds.pixel_array, int(ds.BitsAllocated))
+
+
+def frames_of_file(data: bytes, numbers: list[int]) -> list[bytes]:
+    """Frames (1-based) of a file whose frames cannot be read by range, uncompressed.
+
+    Deflated data sets and packed single-bit pixel data land here: the file is decoded whole.
+    """
+    ds = dcmread(io.BytesIO(data))
+    pixels = ds.pixel_array
+    frames = pixels if int(ds.get("NumberOfFrames") or 1) > 1 else pixels[np.newaxis]
+    return [_native_bytes(frames[number - 1], int(ds.BitsAllocated)) for number in numbers]

@@ -1,0 +1,234 @@
+"""Content negotiation for retrieve (PS3.18 §8.7): from an Accept header to one rendition.
+
+The Accept header is read into *wishes* (multipart or not, a part media type that may be a
+wildcard, a transfer syntax that may be absent or ``*``), best first. Which wish is granted
+depends on what is stored, so the resource-specific choosers below take the wishes and the stored
+transfer syntax and return the first rendition the service can produce; none is a 406.
+
+Rules the choosers follow:
+
+- ``transfer-syntax=*`` means "as stored", whatever the part media type says: OHIF asks for
+  ``type=application/octet-stream; transfer-syntax=*`` and decodes whatever it is given.
+- No transfer syntax means Explicit VR Little Endian for ``application/dicom`` and for
+  ``application/octet-stream`` (PS3.18 Table 8.7.3-5). A compressed frame is given as stored
+  when its media type is the one asked for (``image/jpeg`` for a JPEG Extended frame too): the
+  service never converts between compressed syntaxes, so that is the only answer it could give.
+- A wildcard part type (``*/*``, as dicomweb-client sends for frames) prefers the stored
+  rendition of compressed frames, then uncompressed; for instances it is ``application/dicom``.
+- Members that do not parse, that name types retrieve never produces, or that have ``q=0`` are
+  passed over; ties in weight keep the client's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.errors import BadRequest, NotAcceptable
+from shared.media_types import MediaType, parse_accept
+
+DICOM = "application/dicom"
+DICOM_JSON = "application/dicom+json"
+OCTET_STREAM = "application/octet-stream"
+MULTIPART = "multipart/related"
+AS_STORED = "*"
+
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+UNCOMPRESSED_LITTLE_ENDIAN = frozenset({EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN})
+
+# PS3.18 Table 8.7.3-5: the media type of a frame (or pixel bulk data) in each transfer syntax.
+_FRAME_MEDIA_TYPES: dict[str, str] = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.4.92": "image/jpx",
+    "1.2.840.10008.1.2.4.93": "image/jpx",
+    "1.2.840.10008.1.2.4.201": "image/jphc",
+    "1.2.840.10008.1.2.4.202": "image/jphc",
+    "1.2.840.10008.1.2.4.203": "image/jphc",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+    "1.2.840.10008.1.2.4.100": "video/mpeg",
+    "1.2.840.10008.1.2.4.100.1": "video/mpeg",
+    "1.2.840.10008.1.2.4.101": "video/mpeg",
+    "1.2.840.10008.1.2.4.101.1": "video/mpeg",
+    "1.2.840.10008.1.2.4.102": "video/mp4",
+    "1.2.840.10008.1.2.4.102.1": "video/mp4",
+    "1.2.840.10008.1.2.4.103": "video/mp4",
+    "1.2.840.10008.1.2.4.103.1": "video/mp4",
+    "1.2.840.10008.1.2.4.104": "video/mp4",
+    "1.2.840.10008.1.2.4.104.1": "video/mp4",
+    "1.2.840.10008.1.2.4.105": "video/mp4",
+    "1.2.840.10008.1.2.4.105.1": "video/mp4",
+    "1.2.840.10008.1.2.4.106": "video/mp4",
+    "1.2.840.10008.1.2.4.106.1": "video/mp4",
+    "1.2.840.10008.1.2.4.107": "video/mp4",
+    "1.2.840.10008.1.2.4.108": "video/mp4",
+}
+
+# Media types older clients send for the same thing.
+_ALIASES = {"image/x-dicom-rle": "image/dicom-rle", "image/x-jls": "image/jls"}
+
+
+def frame_media_type(transfer_syntax: str) -> str:
+    """The media type of frames in ``transfer_syntax``: octet-stream for every native one."""
+    return _FRAME_MEDIA_TYPES.get(transfer_syntax, OCTET_STREAM)
+
+
+@dataclass(frozen=True)
+class Wish:
+    """One acceptable answer as the client stated it."""
+
+    multipart: bool
+    part_type: MediaType
+    """A media range: concrete, or a wildcard such as ``*/*`` or ``image/*``."""
+    transfer_syntax: str | None
+    """A UID, ``*`` (as stored) or None (the default of the part type)."""
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """What the response will be: framing, part media type and transfer syntax."""
+
+    multipart: bool
+    media_type: str
+    transfer_syntax: str
+    """A UID, or ``*`` for instances each kept in its own stored syntax."""
+
+
+def wishes(accept: str | None, default_part_type: str) -> list[Wish]:
+    """The Accept header's usable members, best first.
+
+    ``default_part_type`` is the part type a ``multipart/related`` without ``type`` means. A
+    bare ``*/*`` asks for the standard answer, which is multipart.
+    """
+    found: list[Wish] = []
+    for entry in parse_accept(accept):
+        if entry.q <= 0:
+            continue
+        media_type = entry.media_type
+        syntax = media_type.param("transfer-syntax")
+        if syntax is not None:
+            syntax = syntax.strip()
+        try:
+            if media_type.type in (MULTIPART, "multipart/*", "*/*"):
+                part = media_type.param("type") if media_type.type != "*/*" else None
+                part_type = _normalised(part or default_part_type)
+                found.append(Wish(True, part_type, syntax))
+            else:
+                found.append(Wish(False, _normalised(media_type.type), syntax))
+        except ValueError:
+            continue
+    return found
+
+
+def _normalised(media_range: str) -> MediaType:
+    value = media_range.strip().lower()
+    return MediaType(_ALIASES.get(value, value))
+
+
+def _covers(wish: Wish, media_type: str) -> bool:
+    return wish.part_type.matches(MediaType(media_type))
+
+
+def instance_renditions(found: list[Wish], *, single_part: bool) -> list[Rendition]:
+    """The renditions of whole instances the client accepts, best first.
+
+    Whether each can be produced depends on every instance's stored syntax, which the caller
+    checks; ``single_part`` allows bare ``application/dicom`` (one instance only).
+    """
+    renditions: list[Rendition] = []
+    for wish in found:
+        if not _covers(wish, DICOM) or (not wish.multipart and not single_part):
+            continue
+        syntax = wish.transfer_syntax or EXPLICIT_VR_LITTLE_ENDIAN
+        renditions.append(Rendition(wish.multipart, DICOM, syntax))
+    if not renditions:
+        raise NotAcceptable(
+            f'instances are given as multipart/related; type="{DICOM}" with a transfer-syntax'
+            f" (or {DICOM} for one instance); the Accept header allows neither"
+        )
+    return renditions
+
+
+def frame_rendition(
+    found: list[Wish],
+    stored_syntax: str,
+    *,
+    single_part: bool,
+    can_decode: Callable[[str], bool],
+) -> Rendition:
+    """How to answer for frames (or pixel bulk data) stored in ``stored_syntax``.
+
+    ``single_part`` allows a bare media type (one frame or one value only); ``can_decode`` says
+    whether frames in a syntax can be decompressed here.
+    """
+    for wish in found:
+        if not wish.multipart and not single_part:
+            continue
+        for rendition in _frame_options(wish, stored_syntax, can_decode):
+            return rendition
+    raise NotAcceptable(
+        "the frames can be given as stored or as uncompressed application/octet-stream "
+        "(transfer-syntax 1.2.840.10008.1.2.1); the Accept header allows neither"
+    )
+
+
+def _frame_options(
+    wish: Wish, stored_syntax: str, can_decode: Callable[[str], bool]
+) -> list[Rendition]:
+    stored_type = frame_media_type(stored_syntax)
+    encapsulated = stored_type != OCTET_STREAM
+    as_stored = Rendition(wish.multipart, stored_type, stored_syntax)
+    uncompressed = Rendition(wish.multipart, OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN)
+    syntax = wish.transfer_syntax
+    if syntax == AS_STORED:
+        return [as_stored]
+    if syntax is None:
+        options = []
+        if encapsulated and _covers(wish, stored_type):
+            options.append(as_stored)
+        if _covers(wish, OCTET_STREAM) and (not encapsulated or can_decode(stored_syntax)):
+            options.append(uncompressed)
+        return options
+    wanted_type = frame_media_type(syntax)
+    if not _covers(wish, wanted_type):
+        return []
+    if syntax == stored_syntax and encapsulated:
+        return [as_stored]
+    if syntax in UNCOMPRESSED_LITTLE_ENDIAN and (not encapsulated or can_decode(stored_syntax)):
+        return [Rendition(wish.multipart, OCTET_STREAM, syntax)]
+    return []
+
+
+def check_metadata_accept(accept: str | None) -> None:
+    """Metadata is DICOM JSON; a 406 unless the Accept header allows it."""
+    for entry in parse_accept(accept):
+        if entry.q <= 0:
+            continue
+        media_type = entry.media_type
+        if media_type.type == "application/json" or media_type.matches(MediaType(DICOM_JSON)):
+            return
+    raise NotAcceptable(f"metadata is given as {DICOM_JSON}; the Accept header excludes it")
+
+
+MAX_FRAMES_PER_REQUEST = 10000
+
+
+def parse_frame_list(text: str) -> list[int]:
+    """A frame list from the path: 1-based numbers, comma-separated, kept in the order given."""
+    items = text.split(",")
+    if len(items) > MAX_FRAMES_PER_REQUEST:
+        raise BadRequest(f"at most {MAX_FRAMES_PER_REQUEST} frames can be asked for at once")
+    numbers = []
+    for item in items:
+        item = item.strip()
+        if not item.isascii() or not item.isdigit() or int(item) < 1:
+            raise BadRequest("frame numbers are positive integers separated by commas")
+        numbers.append(int(item))
+    return numbers
