@@ -27,7 +27,6 @@ log = logging.getLogger("dicomweb")
 
 # Every route starts with the API version; PS3.18 paths follow it.
 VERSION = "{version:regex(^v[12]$)}"
-VERSION_2 = "{version:regex(^v2$)}"
 
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.

@@ -10,25 +10,20 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from functions.http import VERSION, http_errors, path_uid, versioned_root
 from shared.clients import clients
 from shared.config import DEFAULT_PARTITION
-from shared.errors import NotAcceptable
-from shared.media_types import parse_accept
+from shared.media_types import DICOM_JSON, require_dicom_json
 from shared.qido import search
 from shared.qido_levels import Level
 from shared.qido_params import parse_search
 
 bp = func.Blueprint()
 
-DICOM_JSON = "application/dicom+json"
-_ACCEPTABLE = {DICOM_JSON, "application/json", "application/*", "*/*"}
 TRUNCATED_WARNING = '299 - "There are additional results that can be requested"'
 
 
 async def _search(
     req: Request, level: Level, study_uid: str | None = None, series_uid: str | None = None
 ) -> Response:
-    entries = parse_accept(req.headers.get("accept"))
-    if not any(e.q > 0 and e.media_type.type in _ACCEPTABLE for e in entries):
-        raise NotAcceptable(f"search results are {DICOM_JSON}; the Accept header excludes it")
+    require_dicom_json(req.headers.get("accept"), "the search result")
     query = parse_search(
         level, req.query_params.multi_items(), study_uid=study_uid, series_uid=series_uid
     )

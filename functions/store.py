@@ -21,14 +21,15 @@ from functions.http import (
 )
 from shared.clients import clients
 from shared.config import DEFAULT_PARTITION
-from shared.stow import DICOM_JSON, StoreOptions, check_accept, request_parts, store
+from shared.media_types import DICOM_JSON, require_dicom_json
+from shared.stow import StoreOptions, request_parts, store
 from shared.stow_response import store_response
 
 bp = func.Blueprint()
 
 
 async def _store(req: Request, *, study_uid: str | None, upsert: bool) -> Response:
-    check_accept(req.headers.get("accept"))
+    require_dicom_json(req.headers.get("accept"), "the store response")
     parts = request_parts(req.headers.get("content-type"), limited_body(req))
     options = StoreOptions(
         api_version=api_version(req),

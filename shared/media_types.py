@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from shared.errors import NotAcceptable
+
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE = re.compile(_TOKEN)
 _TYPE_RE = re.compile(rf"{_TOKEN}/{_TOKEN}")
@@ -184,3 +186,19 @@ def _accept_entry(member: str) -> AcceptEntry | None:
     if not _QVALUE_RE.fullmatch(weight) or float(weight) > 1:
         return None
     return AcceptEntry(MediaType(media_type.type, params), float(weight))
+
+
+DICOM_JSON = "application/dicom+json"
+_JSON_TYPES = (MediaType(DICOM_JSON), MediaType("application/json"))
+
+
+def require_dicom_json(accept: str | None, content: str) -> None:
+    """Refuse (406) an Accept header that rules out DICOM JSON, which is plain JSON too.
+
+    Store responses, metadata and search results are all DICOM JSON; ``content`` names which
+    one, for the message.
+    """
+    for entry in parse_accept(accept):
+        if entry.q > 0 and any(entry.media_type.matches(t) for t in _JSON_TYPES):
+            return
+    raise NotAcceptable(f"{content} is {DICOM_JSON}; the Accept header excludes it")

@@ -18,12 +18,12 @@ from typing import Any
 
 from shared.blob_store import BlobStore
 from shared.clients import Clients
+from shared.media_types import DICOM_JSON, require_dicom_json
 from shared.retrieve_scope import SIDECARS_AHEAD, Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, primed
 from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar
 from shared.urls import instance_url
-from shared.wado_negotiation import DICOM_JSON, check_metadata_accept
 
 
 def entity_tag(root: str, instances: list[StoredInstance]) -> str:
@@ -45,7 +45,7 @@ async def retrieve_metadata(
     clients: Clients, scope: Scope, root: str, accept: str | None, if_none_match: str | None
 ) -> Answer:
     """The scope's metadata, or 304 when the client's copy is current."""
-    check_metadata_accept(accept)
+    require_dicom_json(accept, "metadata")
     instances = await visible_instances(clients.index, scope)
     etag = entity_tag(root, instances)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}

@@ -20,9 +20,9 @@ from pydicom import Dataset
 from shared.blob_store import StagedBlobWriter
 from shared.clients import Clients
 from shared.dicom_json import to_dicom_json
-from shared.errors import BadRequest, NotAcceptable, StorageUnavailable, UnsupportedMediaType
+from shared.errors import BadRequest, StorageUnavailable, UnsupportedMediaType
 from shared.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
-from shared.media_types import MediaType, parse_accept, split_media_type
+from shared.media_types import MediaType, split_media_type
 from shared.multipart import MultipartError, read_parts
 from shared.storage_errors import unavailable_as_503
 from shared.uid_index.documents import IndexRecord
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 PROCESSING_FAILURE = 272
 
 DICOM = "application/dicom"
-DICOM_JSON = "application/dicom+json"
-_ACCEPTABLE = {DICOM_JSON, "application/json", "application/*", "*/*"}
 
 
 @dataclass(frozen=True)
@@ -70,13 +68,6 @@ class Outcome:
     failure: int | None = None
     comments: tuple[str, ...] = ()
     ref: InstanceRef | None = field(default=None, repr=False)
-
-
-def check_accept(accept: str | None) -> None:
-    """The store response is DICOM JSON; refuse an Accept that rules it out (406)."""
-    entries = parse_accept(accept)
-    if not any(e.q > 0 and e.media_type.type in _ACCEPTABLE for e in entries):
-        raise NotAcceptable(f"the store response is {DICOM_JSON}; the Accept header excludes it")
 
 
 def request_parts(

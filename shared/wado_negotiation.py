@@ -28,7 +28,6 @@ from shared.errors import BadRequest, NotAcceptable
 from shared.media_types import MediaType, parse_accept
 
 DICOM = "application/dicom"
-DICOM_JSON = "application/dicom+json"
 OCTET_STREAM = "application/octet-stream"
 MULTIPART = "multipart/related"
 AS_STORED = "*"
@@ -204,17 +203,6 @@ def _frame_options(
     if syntax in UNCOMPRESSED_LITTLE_ENDIAN and (not encapsulated or can_decode(stored_syntax)):
         return [Rendition(wish.multipart, OCTET_STREAM, syntax)]
     return []
-
-
-def check_metadata_accept(accept: str | None) -> None:
-    """Metadata is DICOM JSON; a 406 unless the Accept header allows it."""
-    for entry in parse_accept(accept):
-        if entry.q <= 0:
-            continue
-        media_type = entry.media_type
-        if media_type.type == "application/json" or media_type.matches(MediaType(DICOM_JSON)):
-            return
-    raise NotAcceptable(f"metadata is given as {DICOM_JSON}; the Accept header excludes it")
 
 
 MAX_FRAMES_PER_REQUEST = 10000

@@ -144,3 +144,28 @@ async def test_concurrent_stores_and_deletes_in_one_study_keep_exact_counts(
         for s in series
     ]
     assert sum(counts) == kept
+
+
+async def test_deleted_resources_vanish_from_retrieve_metadata_and_search(
+    http: httpx.AsyncClient,
+) -> None:
+    study, series, files = await store_study(http)
+    _, victim = files[0]
+    _, sibling = files[1]
+    instance = f"/v2/studies/{study}/series/{series[0]}/instances/{victim.SOPInstanceUID}"
+    assert (await http.get(instance + "/metadata")).status_code == 200
+    assert (await http.delete(instance)).status_code == 204
+
+    assert (await http.get(instance, headers={"Accept": "application/dicom"})).status_code == 404
+    assert (await http.get(instance + "/metadata")).status_code == 404
+    found = await http.get(f"/v2/instances?SOPInstanceUID={victim.SOPInstanceUID}")
+    assert found.status_code == 204
+    sibling_path = f"/v2/studies/{study}/series/{series[0]}/instances/{sibling.SOPInstanceUID}"
+    assert (await http.get(sibling_path + "/metadata")).status_code == 200
+    studies = (await http.get(f"/v2/studies?StudyInstanceUID={study}")).json()
+    assert studies[0]["00201208"]["Value"] == [3]
+
+    assert (await http.delete(f"/v2/studies/{study}")).status_code == 204
+    assert (await http.get(f"/v2/studies/{study}/metadata")).status_code == 404
+    assert (await http.get(f"/v2/studies?StudyInstanceUID={study}")).status_code == 204
+    assert (await http.get(f"/v2/studies/{study}/series")).status_code == 204

@@ -60,6 +60,8 @@ def referenced(body: bytes) -> list[str]:
 
 async def test_tutorial_uploads(base_url: str, files: dict[str, Path], storage: Clients) -> None:
     v2 = f"{base_url}/v2"
+    # Other modules may have stored the tutorial study already: start from an empty study.
+    subprocess.run(["curl", "-sS", "-X", "DELETE", f"{v2}/studies/{TUTORIAL_STUDY}"], check=True)
     # S1: curl --form builds a form-data part inside the multipart/related body.
     status, headers, body = curl(
         "-H",

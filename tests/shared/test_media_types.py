@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.media_types import AcceptEntry, MediaType, parse_accept, parse_media_type
+from shared.errors import NotAcceptable
+from shared.media_types import (
+    AcceptEntry,
+    MediaType,
+    parse_accept,
+    parse_media_type,
+    require_dicom_json,
+)
 
 TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -239,3 +246,27 @@ def test_accept_never_raises(value: str) -> None:
     entries = parse_accept(value)
     assert all(0 <= e.q <= 1 and "q" not in e.media_type.params for e in entries)
     assert [e.q for e in entries] == sorted((e.q for e in entries), reverse=True)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "",
+        "*/*",
+        "application/*",
+        "application/json",
+        "application/dicom+json",
+        "text/html, */*;q=0.1",
+    ],
+)
+def test_dicom_json_accepted(accept: str | None) -> None:
+    require_dicom_json(accept, "metadata")
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/dicom", "text/html", "application/dicom+json;q=0", "image/*"]
+)
+def test_dicom_json_refused_by_name(accept: str) -> None:
+    with pytest.raises(NotAcceptable, match="metadata is application/dicom"):
+        require_dicom_json(accept, "metadata")

@@ -10,7 +10,6 @@ from shared.wado_negotiation import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     OCTET_STREAM,
     Rendition,
-    check_metadata_accept,
     frame_media_type,
     frame_rendition,
     instance_renditions,
@@ -150,17 +149,6 @@ def test_frame_media_types() -> None:
     assert frame_media_type("1.2.840.10008.1.2.4.80") == "image/jls"
     assert frame_media_type("1.2.840.10008.1.2.4.91") == "image/jp2"
     assert frame_media_type(BIG_ENDIAN) == OCTET_STREAM
-
-
-@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/dicom+json"])
-def test_metadata_accepted(accept: str | None) -> None:
-    check_metadata_accept(accept)
-
-
-@pytest.mark.parametrize("accept", ["application/dicom", "text/html", "application/dicom+json;q=0"])
-def test_metadata_refused(accept: str) -> None:
-    with pytest.raises(NotAcceptable):
-        check_metadata_accept(accept)
 
 
 @pytest.mark.parametrize(
