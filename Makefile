@@ -52,6 +52,8 @@ test: lint typecheck
 
 bench: deps
 	$(BIN)/python -m bench.stow_memory
+	$(BIN)/python -m bench.retrieve_memory
+	$(BIN)/python -m bench.delete_study
 
 clean:
 	rm -rf $(VENV) node_modules .local
