@@ -1,6 +1,6 @@
 """Deleting instances so that no reader sees half a deletion and no file is lost track of.
 
-Per instance, in this order:
+For every instance concerned, in this order (each step over all of them before the next):
 
 1. **hide**: the instance document becomes ``deleting`` (conditional on its etag), so every read
    stops seeing it at once; its lease makes a concurrent store of the same instance wait (45071).
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
@@ -35,6 +36,7 @@ from shared.uid_index.writer import (
 )
 
 _CONCURRENCY = 32
+T = TypeVar("T")
 _SELECT = (
     "SELECT * FROM c WHERE c.pk = @pk AND c.type = 'instance' "
     "AND (c.status = 'created' OR c.status = 'deleting')"
@@ -54,19 +56,31 @@ async def _documents(
     ]
 
 
-async def _delete_one(clients: Clients, doc: dict[str, Any]) -> bool:
-    """Hide, delete the files of, and forget one instance; False if a store got there first."""
+async def _hide(clients: Clients, doc: dict[str, Any]) -> dict[str, Any] | None:
+    """Mark one instance ``deleting``; None if a store or another delete changed it first."""
     hidden = {**doc, "status": "deleting", "leaseUntil": time.time() + LEASE_SECONDS}
     try:
-        marked = await clients.index.replace_item(
+        marked: dict[str, Any] = await clients.index.replace_item(
             doc["id"], hidden, etag=doc["_etag"], match_condition=MatchConditions.IfNotModified
         )
     except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-        return False
+        return None
+    return marked
+
+
+def _files(doc: dict[str, Any]) -> list[str]:
     ref = InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
-    await clients.blobs.delete([ref.file_blob(doc["version"]), ref.sidecar_blob(doc["version"])])
-    await delete_if_unchanged(clients.index, doc["id"], doc["pk"], marked["_etag"])
-    return True
+    return [ref.file_blob(doc["version"]), ref.sidecar_blob(doc["version"])]
+
+
+async def _bounded(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
+    semaphore = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with semaphore:
+            return await call
+
+    return await asyncio.gather(*(one(c) for c in calls), return_exceptions=True)
 
 
 async def _delete(clients: Clients, study: StudyRef, condition: str = "", **params: str) -> int:
@@ -77,25 +91,37 @@ async def _delete(clients: Clients, study: StudyRef, condition: str = "", **para
 async def _delete_documents(
     clients: Clients, study: StudyRef, condition: str, params: dict[str, str]
 ) -> int:
+    """The three steps, each over all instances at once: hide all, delete files, forget all."""
     docs = await _documents(clients, study, condition, params)
     if not docs:
         return 0
-    semaphore = asyncio.Semaphore(_CONCURRENCY)
-
-    async def bounded(doc: dict[str, Any]) -> bool:
-        async with semaphore:
-            return await _delete_one(clients, doc)
-
-    results = await asyncio.gather(*(bounded(d) for d in docs), return_exceptions=True)
+    failure: BaseException | None = None
+    hidden: list[dict[str, Any]] = []
+    for result in await _bounded([_hide(clients, d) for d in docs]):
+        if isinstance(result, BaseException):
+            failure = failure or result
+        elif result is not None:
+            hidden.append(result)
+    if failure is None:
+        try:
+            await clients.blobs.delete(name for doc in hidden for name in _files(doc))
+        except Exception as exc:
+            failure = exc
+    if failure is None:
+        forgotten = [
+            delete_if_unchanged(clients.index, d["id"], d["pk"], d["_etag"]) for d in hidden
+        ]
+        for result in await _bounded(forgotten):
+            if isinstance(result, BaseException):
+                failure = failure or result
     # Aggregates count only visible instances, so refreshing them now also hides the instances
     # that a failure left half-deleted from search, until the retry finishes them.
     series = {d["seriesKey"]: SeriesRef(study, d["seriesUID"]) for d in docs}
     await asyncio.gather(*(refresh_series(clients.index, s) for s in series.values()))
     await refresh_study(clients.index, study)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return sum(result is True for result in results)
+    if failure is not None:
+        raise failure
+    return len(hidden)
 
 
 async def delete_study(clients: Clients, study: StudyRef) -> int:
