@@ -2,7 +2,8 @@
 
 pydicom reports invalid values by logging and warning with the value included; values may be
 patient data, so value validation while reading is switched off here (the store validates what it
-indexes itself, see ``shared.validation``) and pydicom's own log is kept to errors.
+indexes itself, see ``shared.validation``) and pydicom's own log is kept to errors. The Azure SDKs
+log every request and its headers at INFO; that is noise at best, so they log warnings only.
 """
 
 import logging
@@ -11,3 +12,4 @@ from pydicom import config as _pydicom_config
 
 _pydicom_config.settings.reading_validation_mode = _pydicom_config.IGNORE
 logging.getLogger("pydicom").setLevel(logging.ERROR)
+logging.getLogger("azure").setLevel(logging.WARNING)
