@@ -19,19 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import tempfile
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import httpx
 import psutil
 
-from bench.stow_memory import CONTENT_TYPE, FRAME, RssSampler, _body
+from bench.common import CONTENT_TYPE, FRAME, RssSampler, bench_stack, multipart_body, report
 from devhost.stack import LocalStack
 
-ROOT = Path(__file__).resolve().parents[1]
 ACCEPTS = {
     "as stored": 'multipart/related; type="application/dicom"; transfer-syntax=*',
     "default": 'multipart/related; type="application/dicom"',
@@ -55,7 +51,7 @@ async def _store(http: httpx.AsyncClient, instances: int, frames: int) -> tuple[
     """Store the study; return its URL and the URL of its last instance."""
     response = await http.post(
         "/v2/studies",
-        content=_body(instances, frames),
+        content=multipart_body(instances, frames),
         headers={"Content-Type": CONTENT_TYPE, "Accept": "application/dicom+json"},
     )
     response.raise_for_status()
@@ -120,21 +116,11 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=2048)
     args = parser.parse_args()
     shapes = ("many", "large") if args.shape == "both" else (args.shape,)
-    with tempfile.TemporaryDirectory(prefix="wado-bench-") as tmp:
-        stack = LocalStack(ROOT, Path(tmp))
-        stack.env["DICOMWEB_MAX_REQUEST_BYTES"] = str(8 * 2**30)
-        with stack:
-            results = [
-                r for shape in shapes for r in asyncio.run(run_shape(stack, shape, args.size_mb))
-            ]
-    columns = list(Result.__dataclass_fields__)
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for r in results:
-        print("| " + " | ".join(str(v) for v in asdict(r).values()) + " |")
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "retrieve_memory.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    with bench_stack("wado-bench-") as stack:
+        results = [
+            r for shape in shapes for r in asyncio.run(run_shape(stack, shape, args.size_mb))
+        ]
+    report("retrieve_memory", results)
 
 
 if __name__ == "__main__":
