@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from tests.data.builders import multipart, with_fresh_uids
-from tests.functions.storage_checks import ref_of, stored_file, study_doc
+from tests.functions.storage_checks import instance_doc, ref_of, stored_file, study_doc
 from tests.functions.test_store import RELATED, failures, post, stored_uids
 
 pytestmark = pytest.mark.integration
@@ -144,10 +144,22 @@ async def test_client_disconnect_releases_the_claim(
         f"POST /v2/studies HTTP/1.1\r\nHost: {host}\r\nContent-Type: {RELATED}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
+    _, ds = files[0]
+    ref = ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     with socket.create_connection((host, int(port))) as raw:
         raw.sendall(head + body[: len(body) // 2])
-        await asyncio.sleep(0.5)
-    await asyncio.sleep(0.5)
+        # The claim exists while the upload is under way...
+        for _ in range(100):
+            if await instance_doc(storage, ref) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert (await instance_doc(storage, ref) or {}).get("status") == "pending"
+    # ...and is released once the server sees the client go, long before its 30 s lease ends.
+    for _ in range(100):
+        if await instance_doc(storage, ref) is None:
+            break
+        await asyncio.sleep(0.05)
+    assert await instance_doc(storage, ref) is None
     response = await post(http, body)
     assert response.status_code == 200, response.text
     await assert_all_stored(storage, study, files)
