@@ -16,6 +16,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
 from shared.errors import StorageUnavailable
 
@@ -24,6 +25,11 @@ _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
 def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, ServiceRequestError | ServiceResponseError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, CosmosResourceNotFoundError):
+        # Callers handle a missing document where they expect one; a not-found that gets this
+        # far comes from a query or write, so the database or container itself is missing (the
+        # local emulator restarted empty, or the index is being provisioned): unavailable.
         return True
     if isinstance(exc, HttpResponseError):
         return exc.status_code in _RETRYABLE_STATUS

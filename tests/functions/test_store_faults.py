@@ -226,3 +226,32 @@ async def test_azurite_stopped_during_a_study_delete_then_retry(
     report = await verify(storage, repair=False)
     assert not [f for f in report.findings if study_key in f.subject]
     assert [n async for n in storage.blobs.names(f"Microsoft.Default/{study_key}/")] == []
+
+
+async def test_cosmos_restarted_during_a_study_delete_then_rebuilt_and_retried(
+    stack: LocalStack, http: httpx.AsyncClient, storage: Clients
+) -> None:
+    """The index vanishes mid-delete; the rebuild restores what has files; the retry ends it."""
+    from shared.uid_index.verify import verify
+
+    study, files = study_files(6, "CT_small.dcm")
+    assert (await post(http, multipart([d for d, _ in files]))).status_code == 200
+    study_ref = ref_of(study, "1", "1").study
+
+    async def delete() -> httpx.Response:
+        return await http.delete(f"/v2/studies/{study}")
+
+    attempt = asyncio.create_task(delete())
+    await asyncio.sleep(0.02)
+    stack.restart_cosmos()
+    first = await attempt
+    assert first.status_code in (204, 404, 503), first.text
+    stack.prepare()
+    second = await delete()
+    # Whatever the first attempt managed, the study ends deleted: 204 if the rebuild brought
+    # some instances back, 404 if the first attempt had already removed every file.
+    assert second.status_code in (204, 404)
+    assert await study_doc(storage, study_ref) is None
+    assert [n async for n in storage.blobs.names(study_ref.blob_prefix)] == []
+    report = await verify(storage, repair=False)
+    assert not [f for f in report.findings if study_ref.key in f.subject]
