@@ -115,12 +115,9 @@ class _Dispatcher:
 
     @staticmethod
     def _no_function(matches: list[tuple[HttpFunction, dict[str, str]]]) -> Response:
-        if not matches:
-            return PlainTextResponse("Not Found", status_code=404)
-        allowed = sorted(set().union(*(function.methods or () for function, _ in matches)))
-        return PlainTextResponse(
-            "Method Not Allowed", status_code=405, headers={"Allow": ", ".join(allowed)}
-        )
+        """404, also when only the method is wrong: the Functions host routes on path and method
+        together and answers 404 then, so an app that wants 405 must declare it itself."""
+        return PlainTextResponse("Not Found", status_code=404)
 
     @staticmethod
     async def _call(function: HttpFunction, request: Request) -> Response:
