@@ -1,8 +1,8 @@
 """Retrieve (WADO-RS) of whole instances: a study, a series or one instance, part by part.
 
-Before any header is sent every instance's sidecar is read (a bounded number at a time) to learn
-its stored transfer syntax, so that a syntax some instance cannot be converted to is a 406 and a
-missing file a 404, not a broken stream. Only the syntax and size are kept per instance.
+Before any header is sent, the index gives every instance's stored transfer syntax and size (one
+query, no blob read), so that a syntax some instance cannot be converted to is a 406, not a
+broken stream.
 
 Mixed-syntax rule: the negotiated transfer syntax applies to every instance. With
 ``transfer-syntax=*`` each instance is sent as stored and each part names its own syntax;
@@ -23,8 +23,8 @@ from shared.blob_store import BlobStore
 from shared.clients import Clients
 from shared.errors import NotAcceptable
 from shared.multipart import new_boundary, write_parts
-from shared.retrieve_scope import SIDECARS_AHEAD, Scope, read_sidecar, visible_instances
-from shared.streaming import Answer, in_order, multipart_type, primed
+from shared.retrieve_scope import Scope, visible_instances
+from shared.streaming import Answer, multipart_type, primed
 from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert
 from shared.uid_index.reader import StoredInstance
 from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
@@ -48,12 +48,8 @@ class PlannedInstance:
         return self.size <= MAX_TRANSCODE_BYTES and can_convert(self.stored_syntax, syntax)
 
 
-async def plan(blobs: BlobStore, instances: list[StoredInstance]) -> list[PlannedInstance]:
-    async def fetch(instance: StoredInstance) -> PlannedInstance:
-        sidecar = await read_sidecar(blobs, instance)
-        return PlannedInstance(instance, sidecar.transfer_syntax_uid, sidecar.size)
-
-    return [p async for p in in_order(instances, fetch, ahead=SIDECARS_AHEAD)]
+def plan(instances: list[StoredInstance]) -> list[PlannedInstance]:
+    return [PlannedInstance(i, i.transfer_syntax_uid, i.size) for i in instances]
 
 
 def choose(renditions: list[Rendition], planned: list[PlannedInstance]) -> Rendition:
@@ -70,7 +66,7 @@ def choose(renditions: list[Rendition], planned: list[PlannedInstance]) -> Rendi
 async def retrieve_instances(clients: Clients, scope: Scope, accept: str | None) -> Answer:
     """A study, series or instance, in the best rendition the Accept header allows."""
     renditions = instance_renditions(wishes(accept, DICOM), single_part=scope.sop_uid is not None)
-    planned = await plan(clients.blobs, await visible_instances(clients.index, scope))
+    planned = plan(await visible_instances(clients.index, scope))
     rendition = choose(renditions, planned)
     if not rendition.multipart:
         (item,) = planned

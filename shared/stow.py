@@ -238,7 +238,7 @@ async def _store_parsed(
         await writer.commit()
         sidecar = _sidecar(ref, version, parsed, validation.invalid_tags)
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
-        record = IndexRecord.from_metadata(ref, version, sidecar.metadata, sidecar.excluded_tags)
+        record = IndexRecord.from_sidecar(sidecar)
         committing = True
         with unavailable_as_503():
             leftover = await commit_instance(clients.index, claim, record)

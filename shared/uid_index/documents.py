@@ -19,6 +19,7 @@ from pydicom.datadict import dictionary_VR
 from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES, tag_hex
 from shared.search_forms import name_groups, name_words, time_key
 from shared.uid_index.keys import InstanceRef, doc_id
+from shared.uid_index.sidecar import Sidecar
 
 JsonDict = dict[str, Any]
 
@@ -85,6 +86,8 @@ class IndexRecord:
 
     ref: InstanceRef
     version: str
+    transfer_syntax_uid: str
+    size: int
     study_json: JsonDict
     series_json: JsonDict
     instance_json: JsonDict
@@ -92,19 +95,17 @@ class IndexRecord:
     excluded_tags: tuple[str, ...] = field(default=())
 
     @classmethod
-    def from_metadata(
-        cls,
-        ref: InstanceRef,
-        version: str,
-        metadata: JsonDict,
-        excluded_tags: Iterable[str] = (),
-    ) -> IndexRecord:
-        excluded = frozenset(excluded_tags)
+    def from_sidecar(cls, sidecar: Sidecar) -> IndexRecord:
+        """The record of a stored copy, from what store computed once for it."""
+        metadata = sidecar.metadata
+        excluded = frozenset(sidecar.excluded_tags)
         series_json = _subset(metadata, SERIES_ATTRIBUTES, excluded)
         modality = _search_value(series_json.get(tag_hex("Modality"), {}))
         return cls(
-            ref=ref,
-            version=version,
+            ref=sidecar.ref,
+            version=sidecar.version,
+            transfer_syntax_uid=sidecar.transfer_syntax_uid,
+            size=sidecar.size,
             study_json=_subset(metadata, STUDY_ATTRIBUTES, excluded),
             series_json=series_json,
             instance_json=_subset(metadata, INSTANCE_ATTRIBUTES, excluded),
@@ -135,6 +136,8 @@ def instance_document(record: IndexRecord, *, status: str, lease_until: float) -
         status=status,
         version=record.version,
         leaseUntil=lease_until,
+        transferSyntaxUID=record.transfer_syntax_uid,
+        size=record.size,
         modality=record.modality,
         json=json,
         q=_search_keys(json, (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES)),

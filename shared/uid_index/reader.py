@@ -17,7 +17,7 @@ from shared.storage_errors import unavailable_as_503
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 
 _SELECT = (
-    "SELECT c.seriesUID, c.sopUID, c.version FROM c WHERE c.pk = @pk "
+    "SELECT c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size FROM c WHERE c.pk = @pk "
     "AND c.type = 'instance' AND c.status = 'created'"
 )
 
@@ -28,6 +28,8 @@ class StoredInstance:
 
     ref: InstanceRef
     version: str
+    transfer_syntax_uid: str
+    size: int
 
     @property
     def file_blob(self) -> str:
@@ -51,10 +53,7 @@ async def _query(
             )
         ]
     instances = [
-        StoredInstance(
-            InstanceRef(SeriesRef(study, row["seriesUID"]), row["sopUID"]), row["version"]
-        )
-        for row in rows
+        _stored(InstanceRef(SeriesRef(study, row["seriesUID"]), row["sopUID"]), row) for row in rows
     ]
     # A stable order, so that repeated retrieves of an unchanged study are byte-identical.
     return sorted(instances, key=lambda i: (i.ref.series.series_uid, i.ref.sop_instance_uid))
@@ -77,4 +76,8 @@ async def instance(container: ContainerProxy, ref: InstanceRef) -> list[StoredIn
             return []
     if doc.get("status") != "created":
         return []
-    return [StoredInstance(ref, str(doc["version"]))]
+    return [_stored(ref, doc)]
+
+
+def _stored(ref: InstanceRef, doc: dict[str, Any]) -> StoredInstance:
+    return StoredInstance(ref, str(doc["version"]), str(doc["transferSyntaxUID"]), int(doc["size"]))

@@ -57,12 +57,13 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
         async with semaphore:
             data = await clients.blobs.get(f"{instance_prefix}{version}.json")
             sidecar = Sidecar.from_bytes(data) if data is not None else None
-            if sidecar is None or sidecar.ref.blob_prefix != instance_prefix:
+            if sidecar is None or (sidecar.ref.blob_prefix, sidecar.version) != (
+                instance_prefix,
+                version,
+            ):
                 skipped += 1
             else:
-                record = IndexRecord.from_metadata(
-                    sidecar.ref, version, sidecar.metadata, sidecar.excluded_tags
-                )
+                record = IndexRecord.from_sidecar(sidecar)
                 await clients.index.upsert_item(
                     instance_document(record, status="created", lease_until=0.0)
                 )

@@ -141,15 +141,13 @@ async def _repair_ghost(clients: Clients, doc: dict[str, Any], complete: list[st
     if complete:
         data = await clients.blobs.get(_ref(doc).sidecar_blob(complete[-1]))
         if data is not None:
-            await _index_sidecar(clients, Sidecar.from_bytes(data), complete[-1])
+            await _index_sidecar(clients, Sidecar.from_bytes(data))
             return
     await _delete_doc(clients, doc)
 
 
-async def _index_sidecar(clients: Clients, sidecar: Sidecar, version: str) -> None:
-    record = IndexRecord.from_metadata(
-        sidecar.ref, version, sidecar.metadata, sidecar.excluded_tags
-    )
+async def _index_sidecar(clients: Clients, sidecar: Sidecar) -> None:
+    record = IndexRecord.from_sidecar(sidecar)
     await clients.index.upsert_item(instance_document(record, status="created", lease_until=0.0))
 
 
@@ -169,8 +167,8 @@ async def _repair_orphan(
         data = await clients.blobs.get(f"{prefix}{version}.json")
         if data is not None:
             sidecar = Sidecar.from_bytes(data)
-            if sidecar.ref.blob_prefix == prefix:
-                await _index_sidecar(clients, sidecar, version)
+            if (sidecar.ref.blob_prefix, sidecar.version) == (prefix, version):
+                await _index_sidecar(clients, sidecar)
                 return sidecar.ref
     await clients.blobs.delete(f"{prefix}{version}.{kind}" for kind in sorted(kinds))
     return None

@@ -10,6 +10,9 @@ from shared.uid_index.sidecar import Sidecar
 REF = InstanceRef.of("p", "1.2", "1.2.3", "1.2.3.4")
 
 
+EXPLICIT = "1.2.840.10008.1.2.1"
+
+
 def test_bulk_data_uris_are_made_absolute_at_every_depth() -> None:
     sidecar = Sidecar(
         ref=REF,
@@ -39,11 +42,11 @@ def test_bulk_data_uris_are_made_absolute_at_every_depth() -> None:
 
 
 def test_entity_tag_follows_versions_and_root() -> None:
-    one = [StoredInstance(REF, "a" * 24)]
+    one = [StoredInstance(REF, "a" * 24, EXPLICIT, 100)]
     tag = entity_tag("https://h/v2", one)
     assert tag == entity_tag("https://h/v2", list(one))
     assert tag != entity_tag("https://h/v1", one)
-    assert tag != entity_tag("https://h/v2", [StoredInstance(REF, "b" * 24)])
+    assert tag != entity_tag("https://h/v2", [StoredInstance(REF, "b" * 24, EXPLICIT, 100)])
     assert not_modified(tag, tag)
     assert not_modified(f'"x", W/{tag}', tag)
     assert not_modified("*", tag)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -11,6 +12,7 @@ from pydicom.uid import generate_uid
 
 from shared.clients import Clients
 from shared.uid_index.documents import claim_document
+from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.verify import verify
 from tests.data.builders import multipart, with_fresh_uids
 from tests.functions.storage_checks import instance_doc, ref_of, stored_file, study_doc
@@ -41,13 +43,12 @@ async def test_verify_finds_and_repairs_each_kind(
     # Instance 2 stored but never committed: its files under an old version, no document.
     moved = old_version()
     current = docs[2]["version"]  # type: ignore[index]
-    for name, target in (
-        (refs[2].file_blob(current), refs[2].file_blob(moved)),
-        (refs[2].sidecar_blob(current), refs[2].sidecar_blob(moved)),
-    ):
-        data = await storage.blobs.get(name)
-        assert data is not None
-        await storage.blobs.put(target, data, "application/octet-stream")
+    data = await storage.blobs.get(refs[2].file_blob(current))
+    sidecar = await storage.blobs.get(refs[2].sidecar_blob(current))
+    assert data is not None and sidecar is not None
+    await storage.blobs.put(refs[2].file_blob(moved), data, "application/dicom")
+    rewritten = dataclasses.replace(Sidecar.from_bytes(sidecar), version=moved)
+    await storage.blobs.put(refs[2].sidecar_blob(moved), rewritten.to_bytes(), "application/json")
     await storage.blobs.delete([refs[2].file_blob(current), refs[2].sidecar_blob(current)])
     await storage.index.delete_item(refs[2].doc_id, partition_key=refs[2].study.key)
     # A store that died holding a claim.
