@@ -106,7 +106,7 @@ class _Dispatcher:
             None,
         )
         if chosen is None:
-            response = self._no_function(matches)
+            response = self._no_function()
         else:
             function, values = chosen
             scope["path_params"] = values
@@ -114,7 +114,7 @@ class _Dispatcher:
         await response(scope, receive, send)
 
     @staticmethod
-    def _no_function(matches: list[tuple[HttpFunction, dict[str, str]]]) -> Response:
+    def _no_function() -> Response:
         """404, also when only the method is wrong: the Functions host routes on path and method
         together and answers 404 then, so an app that wants 405 must declare it itself."""
         return PlainTextResponse("Not Found", status_code=404)

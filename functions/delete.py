@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from functions.http import VERSION, http_errors, path_uid
+from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_uid
 from shared.clients import clients
 from shared.config import DEFAULT_PARTITION
 from shared.errors import NotFound
@@ -13,10 +13,6 @@ from shared.uid_index.deleter import delete_instance, delete_series, delete_stud
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 
 bp = func.Blueprint()
-
-STUDY = f"{VERSION}/studies/{{study}}"
-SERIES = f"{STUDY}/series/{{series}}"
-INSTANCE = f"{SERIES}/instances/{{instance}}"
 
 
 def _answer(deleted: int, level: str) -> Response:

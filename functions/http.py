@@ -25,8 +25,13 @@ from shared.validation import is_valid_uid
 
 log = logging.getLogger("dicomweb")
 
-# Every route starts with the API version; PS3.18 paths follow it.
+# Every route starts with the API version; PS3.18 paths follow it. One spelling per resource, so
+# that functions on the same resource share one route template (see functions/allow.py).
 VERSION = "{version:regex(^v[12]$)}"
+STUDIES = f"{VERSION}/studies"
+STUDY = f"{STUDIES}/{{study}}"
+SERIES = f"{STUDY}/series/{{series}}"
+INSTANCE = f"{SERIES}/instances/{{instance}}"
 
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.

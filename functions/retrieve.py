@@ -9,7 +9,7 @@ from __future__ import annotations
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
-from functions.http import VERSION, http_errors, path_uid, versioned_root
+from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_uid, versioned_root
 from shared.bulk_data import retrieve_bulk_data
 from shared.clients import clients
 from shared.frames import retrieve_frames
@@ -19,10 +19,6 @@ from shared.retrieve_scope import Scope
 from shared.streaming import Answer
 
 bp = func.Blueprint()
-
-STUDY = f"{VERSION}/studies/{{study}}"
-SERIES = f"{STUDY}/series/{{series}}"
-INSTANCE = f"{SERIES}/instances/{{instance}}"
 
 
 def _scope(req: Request) -> Scope:

@@ -7,7 +7,7 @@ import json
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from functions.http import VERSION, http_errors, path_uid, versioned_root
+from functions.http import SERIES, STUDIES, STUDY, VERSION, http_errors, path_uid, versioned_root
 from shared.clients import clients
 from shared.config import DEFAULT_PARTITION
 from shared.media_types import DICOM_JSON, require_dicom_json
@@ -35,38 +35,32 @@ async def _search(
     return Response(content=body, media_type=DICOM_JSON, headers=headers)
 
 
-def _route(path: str) -> str:
-    return f"{VERSION}/{path}"
-
-
-@bp.route(route=_route("studies"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route=STUDIES, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def search_studies(req: Request) -> Response:
     return await _search(req, Level.STUDY)
 
 
-@bp.route(route=_route("series"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route=f"{VERSION}/series", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def search_series(req: Request) -> Response:
     return await _search(req, Level.SERIES)
 
 
-@bp.route(route=_route("instances"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route=f"{VERSION}/instances", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def search_instances(req: Request) -> Response:
     return await _search(req, Level.INSTANCE)
 
 
-@bp.route(
-    route=_route("studies/{study}/series"), methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS
-)
+@bp.route(route=f"{STUDY}/series", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def search_study_series(req: Request) -> Response:
     return await _search(req, Level.SERIES, path_uid(req, "study"))
 
 
 @bp.route(
-    route=_route("studies/{study}/instances"),
+    route=f"{STUDY}/instances",
     methods=["GET"],
     auth_level=func.AuthLevel.ANONYMOUS,
 )
@@ -76,7 +70,7 @@ async def search_study_instances(req: Request) -> Response:
 
 
 @bp.route(
-    route=_route("studies/{study}/series/{series}/instances"),
+    route=f"{SERIES}/instances",
     methods=["GET"],
     auth_level=func.AuthLevel.ANONYMOUS,
 )

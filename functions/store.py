@@ -12,7 +12,8 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from functions.http import (
-    VERSION,
+    STUDIES,
+    STUDY,
     api_version,
     http_errors,
     limited_body,
@@ -45,28 +46,26 @@ async def _store(req: Request, *, study_uid: str | None, upsert: bool) -> Respon
     return Response(content=body, status_code=status, media_type=DICOM_JSON)
 
 
-@bp.route(route=f"{VERSION}/studies", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route=STUDIES, methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def store_instances(req: Request) -> Response:
     return await _store(req, study_uid=None, upsert=False)
 
 
-@bp.route(
-    route=f"{VERSION}/studies/{{study}}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS
-)
+@bp.route(route=STUDY, methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def store_study_instances(req: Request) -> Response:
     return await _store(req, study_uid=path_uid(req, "study"), upsert=False)
 
 
-@bp.route(route=f"{VERSION}/studies", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route=STUDIES, methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def upsert_instances(req: Request) -> Response:
     return await _store(req, study_uid=None, upsert=True)
 
 
 @bp.route(
-    route=f"{VERSION}/studies/{{study}}",
+    route=STUDY,
     methods=["PUT"],
     auth_level=func.AuthLevel.ANONYMOUS,
 )

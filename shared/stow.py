@@ -257,7 +257,7 @@ async def _store_parsed(
         raise
     if leftover is not None:
         with contextlib.suppress(Exception):
-            await clients.blobs.delete([ref.file_blob(leftover), ref.sidecar_blob(leftover)])
+            await clients.blobs.delete(ref.version_blobs(leftover))
     return _outcome_for(ds, comments=validation.warnings, ref=ref)
 
 
@@ -309,7 +309,7 @@ async def _undo(
         await writer.abort()
     if not keep_files:
         with contextlib.suppress(Exception):
-            await clients.blobs.delete([ref.file_blob(version), ref.sidecar_blob(version)])
+            await clients.blobs.delete(ref.version_blobs(version))
     with contextlib.suppress(Exception):
         await release_claim(clients.index, claim)
 

@@ -27,6 +27,7 @@ from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosReso
 
 from shared.clients import Clients
 from shared.storage_errors import unavailable_as_503
+from shared.uid_index.documents import instance_ref
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 from shared.uid_index.writer import (
     LEASE_SECONDS,
@@ -68,11 +69,6 @@ async def _hide(clients: Clients, doc: dict[str, Any]) -> dict[str, Any] | None:
     return marked
 
 
-def _files(doc: dict[str, Any]) -> list[str]:
-    ref = InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
-    return [ref.file_blob(doc["version"]), ref.sidecar_blob(doc["version"])]
-
-
 async def _bounded(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
     semaphore = asyncio.Semaphore(_CONCURRENCY)
 
@@ -104,7 +100,9 @@ async def _delete_documents(
             hidden.append(result)
     if failure is None:
         try:
-            await clients.blobs.delete(name for doc in hidden for name in _files(doc))
+            await clients.blobs.delete(
+                name for doc in hidden for name in instance_ref(doc).version_blobs(doc["version"])
+            )
         except Exception as exc:
             failure = exc
     if failure is None:

@@ -145,6 +145,11 @@ def instance_document(record: IndexRecord, *, status: str, lease_until: float) -
     return doc
 
 
+def instance_ref(doc: JsonDict) -> InstanceRef:
+    """The instance an instance document (pending, created or deleting) is about."""
+    return InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
+
+
 def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> JsonDict:
     """A pending instance: reserves the SOP Instance UID while its file is uploaded.
 

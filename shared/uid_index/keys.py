@@ -111,6 +111,10 @@ class InstanceRef:
     def sidecar_blob(self, version: str) -> str:
         return f"{self.blob_prefix}{version}.json"
 
+    def version_blobs(self, version: str) -> list[str]:
+        """Both blobs of one stored copy, which are always written and deleted together."""
+        return [self.file_blob(version), self.sidecar_blob(version)]
+
 
 def new_version() -> str:
     """A fresh, time-ordered version id for one stored copy of an instance.

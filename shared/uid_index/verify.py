@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.clients import Clients
-from shared.uid_index.documents import IndexRecord, instance_document
+from shared.uid_index.documents import IndexRecord, instance_document, instance_ref
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, parse_blob_name
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.writer import (
@@ -64,10 +64,6 @@ async def _all(clients: Clients, query: str) -> list[dict[str, Any]]:
     return [d async for d in clients.index.query_items(query)]
 
 
-def _ref(doc: dict[str, Any]) -> InstanceRef:
-    return InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
-
-
 async def verify(clients: Clients, *, repair: bool, progress: Progress | None = None) -> Report:
     report = Report()
     versions: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -78,7 +74,7 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
             report.blobs += 1
     docs = await _all(clients, "SELECT * FROM c WHERE c.type = 'instance'")
     report.instances = len(docs)
-    by_prefix = {_ref(d).blob_prefix: d for d in docs}
+    by_prefix = {instance_ref(d).blob_prefix: d for d in docs}
     touched: dict[str, SeriesRef] = {}
     now = time.time()
 
@@ -88,7 +84,7 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
         )
 
     for n, doc in enumerate(docs, 1):
-        ref = _ref(doc)
+        ref = instance_ref(doc)
         found = versions.get(ref.blob_prefix, {}).get(doc["version"], set())
         if doc["status"] == "created" and found != {"dcm", "json"}:
             report.findings.append(Finding("ghost", doc["id"], "file or sidecar missing"))
@@ -139,7 +135,7 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
 
 async def _repair_ghost(clients: Clients, doc: dict[str, Any], complete: list[str]) -> None:
     if complete:
-        data = await clients.blobs.get(_ref(doc).sidecar_blob(complete[-1]))
+        data = await clients.blobs.get(instance_ref(doc).sidecar_blob(complete[-1]))
         if data is not None:
             await _index_sidecar(clients, Sidecar.from_bytes(data))
             return
@@ -152,7 +148,7 @@ async def _index_sidecar(clients: Clients, sidecar: Sidecar) -> None:
 
 
 async def _release(clients: Clients, doc: dict[str, Any], ref: InstanceRef) -> None:
-    await clients.blobs.delete([ref.file_blob(doc["version"]), ref.sidecar_blob(doc["version"])])
+    await clients.blobs.delete(ref.version_blobs(doc["version"]))
     await _delete_doc(clients, doc)
 
 
