@@ -148,10 +148,6 @@ class LocalStack:
         """Start blob storage again on the same port and data directory."""
         self._start("azurite")
 
-    def restart_azurite(self, kill: bool = False) -> None:
-        self.stop_azurite(kill=kill)
-        self.start_azurite()
-
     def restart_cosmos(self) -> None:
         """Restart the Cosmos emulator on its port; it keeps nothing, so it comes back empty."""
         self._take_running("cosmos").stop(STOP_TIMEOUT)

@@ -22,8 +22,6 @@ import re
 import time
 from dataclasses import dataclass
 
-_PARTITION_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("ascii", "surrogateescape")).hexdigest()[:32]
@@ -32,12 +30,6 @@ def _digest(*parts: str) -> str:
 def doc_id(level: str, key: str) -> str:
     """The Cosmos document id of a study, series or instance with digest ``key``."""
     return f"{level}-{key}"
-
-
-def check_partition_name(name: str) -> str:
-    if not _PARTITION_NAME.match(name):
-        raise ValueError("a data partition name is 1-64 letters, digits, '.', '_' or '-'")
-    return name
 
 
 @dataclass(frozen=True)
