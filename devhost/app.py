@@ -10,17 +10,20 @@ and adds `Access-Control-Allow-Origin` for the allowed origins, so functions nev
 With the local issuer on, the host also publishes that issuer's metadata and keys.
 """
 
+import asyncio
+import contextlib
 import importlib
 import inspect
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import azure.functions as func
+from azure.functions.decorators.function_app import Function
 from azure.functions.decorators.http import HttpTrigger
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 from devhost.local_issuer import LocalIssuer
 from devhost.routes import RouteTemplate
+from devhost.timers import timer_functions
 from shared.config import CORS_ORIGINS, LOCAL_ISSUER_KEY, split_list
 
 logger = logging.getLogger("devhost")
@@ -61,10 +65,10 @@ class HttpFunction:
         return self.methods is None or method.upper() in self.methods
 
 
-def http_functions(function_app: func.FunctionApp, route_prefix: str) -> list[HttpFunction]:
+def http_functions(app_functions: Sequence[Function], route_prefix: str) -> list[HttpFunction]:
     """The app's HTTP functions, most specific route first, as the host tries them."""
     functions = []
-    for function in function_app.get_functions():
+    for function in app_functions:
         trigger = function.get_trigger()
         if not isinstance(trigger, HttpTrigger):
             continue
@@ -141,12 +145,18 @@ def build_app(
     *,
     cors_origins: Sequence[str] = (),
     extra_routes: Sequence[BaseRoute] = (),
+    timer_settings: Mapping[str, str] | None = None,
 ) -> Starlette:
     """ASGI app serving the HTTP functions of `function_app` under `route_prefix`.
 
-    `extra_routes` are tried before the functions; `cors_origins` may call from a browser.
+    `extra_routes` are tried before the functions; `cors_origins` may call from a browser. With
+    `timer_settings` (the app settings their schedules may name), the timer functions run on
+    their schedules while the app is up.
     """
-    dispatcher = _Dispatcher(http_functions(function_app, route_prefix))
+    # Once only: the app checks its function names are unique on every call, and fails the second.
+    app_functions = function_app.get_functions()
+    dispatcher = _Dispatcher(http_functions(app_functions, route_prefix))
+    timers = [] if timer_settings is None else timer_functions(app_functions, timer_settings)
     cors = Middleware(
         CORSMiddleware,
         allow_origins=list(cors_origins),
@@ -154,9 +164,21 @@ def build_app(
         allow_headers=list(CORS_REQUEST_HEADERS),
         max_age=CORS_MAX_AGE_SECONDS,
     )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(timer.run_forever()) for timer in timers]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     return Starlette(
         routes=[*extra_routes, Route("/{path:path}", dispatcher)],
         middleware=[cors] if cors_origins else [],
+        lifespan=lifespan,
     )
 
 
@@ -190,4 +212,5 @@ def load(root: Path, environ: Mapping[str, str] = os.environ) -> Starlette:
         route_prefix(root / "host.json"),
         cors_origins=split_list(environ.get(CORS_ORIGINS)),
         extra_routes=local_issuer_routes(environ),
+        timer_settings=environ,
     )

@@ -27,6 +27,9 @@ LOCAL_AUTH_VARIABLE = "DICOMWEB_LOCAL_AUTH"
 # What tokens of the local issuer are for.
 LOCAL_AUDIENCE = "api://dicomweb-local"
 
+# NCRONTAB schedule of the background sweep on the local stack.
+LOCAL_SWEEP_SCHEDULE = "0 */1 * * * *"
+
 # Environment variables that move the ports of `python -m devhost run`.
 PORT_VARIABLES = {
     "host": "DICOMWEB_PORT",
@@ -96,6 +99,8 @@ def service_env(ports: Ports) -> dict[str, str]:
         ),
         "DICOMWEB_BASE_URL": base_url(ports),
         "DICOMWEB_AUTH_MODE": "off",
+        # Locally the sweep runs every minute; Azure's default is every five.
+        "DICOMWEB_SWEEP_SCHEDULE": LOCAL_SWEEP_SCHEDULE,
     }
 
 

@@ -148,6 +148,13 @@ class LocalStack:
         """Start blob storage again on the same port and data directory."""
         self._start("azurite")
 
+    def kill_host(self) -> None:
+        """End the Functions host abruptly (SIGKILL), as a crashed or recycled worker ends."""
+        self._take_running("host").stop(STOP_TIMEOUT, kill=True)
+
+    def start_host(self) -> None:
+        self._start("host")
+
     def restart_cosmos(self) -> None:
         """Restart the Cosmos emulator on its port; it keeps nothing, so it comes back empty."""
         self._take_running("cosmos").stop(STOP_TIMEOUT)

@@ -32,6 +32,9 @@ STUDIES = f"{VERSION}/studies"
 STUDY = f"{STUDIES}/{{study}}"
 SERIES = f"{STUDY}/series/{{series}}"
 INSTANCE = f"{SERIES}/instances/{{instance}}"
+# Long-running work (a large delete's remainder), as the Azure DICOM service names it.
+OPERATIONS = "operations"
+OPERATION = f"{VERSION}/{OPERATIONS}/{{operation}}"
 
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.

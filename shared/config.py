@@ -30,6 +30,14 @@ DEFAULT_KEY_REFRESH_SECONDS = 300
 CORS_ORIGINS = "DICOMWEB_CORS_ORIGINS"
 LOCAL_ISSUER_KEY = "DICOMWEB_AUTH_LOCAL_KEY"
 
+# The NCRONTAB schedule of the background sweep. The Functions host reads it from the app
+# settings when it loads the timer trigger ("%DICOMWEB_SWEEP_SCHEDULE%"), before any code runs.
+SWEEP_SCHEDULE = "DICOMWEB_SWEEP_SCHEDULE"
+
+# How long a DELETE purges files itself before it answers 202 and leaves the rest to the sweep:
+# well inside the 230 s that Azure's front end waits for an HTTP answer.
+DEFAULT_DELETE_INLINE_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class AuthSettings:
@@ -55,6 +63,7 @@ class Settings:
     base_url: str | None
     max_request_bytes: int
     managed_identity_client_id: str | None
+    delete_inline_seconds: float
     auth: AuthSettings
 
 
@@ -69,6 +78,8 @@ SETTING_NAMES: tuple[str, ...] = (
     "DICOMWEB_BASE_URL",
     "DICOMWEB_MAX_REQUEST_BYTES",
     "AZURE_CLIENT_ID",
+    "DICOMWEB_DELETE_INLINE_SECONDS",
+    SWEEP_SCHEDULE,
     "DICOMWEB_AUTH_MODE",
     "DICOMWEB_AUTH_ISSUER",
     "DICOMWEB_AUTH_AUDIENCE",
@@ -151,6 +162,9 @@ def load_settings() -> Settings:
         base_url=base_url.rstrip("/") if base_url else None,
         max_request_bytes=int(_get("DICOMWEB_MAX_REQUEST_BYTES") or 4 * 1024**3),
         managed_identity_client_id=_get("AZURE_CLIENT_ID"),
+        delete_inline_seconds=float(
+            _get("DICOMWEB_DELETE_INLINE_SECONDS") or DEFAULT_DELETE_INLINE_SECONDS
+        ),
         auth=load_auth_settings(),
     )
 

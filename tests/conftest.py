@@ -3,6 +3,7 @@ on free ports in a temporary directory, shared by every integration test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -40,9 +41,9 @@ async def http(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def storage(stack: LocalStack) -> AsyncIterator[Clients]:
-    """Direct SDK access to the emulators, to check what the service wrote."""
+@contextlib.asynccontextmanager
+async def clients_of(stack: LocalStack) -> AsyncIterator[Clients]:
+    """SDK clients for a stack's emulators, made from the same settings the service reads."""
     saved = dict(os.environ)
     os.environ.update(stack.env)
     try:
@@ -55,3 +56,10 @@ async def storage(stack: LocalStack) -> AsyncIterator[Clients]:
     finally:
         await clients.blob_service.close()
         await clients.cosmos.close()
+
+
+@pytest.fixture
+async def storage(stack: LocalStack) -> AsyncIterator[Clients]:
+    """Direct SDK access to the emulators, to check what the service wrote."""
+    async with clients_of(stack) as clients:
+        yield clients

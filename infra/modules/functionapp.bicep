@@ -90,6 +90,10 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     DICOMWEB_BASE_URL: 'https://${app.properties.defaultHostName}'
     DICOMWEB_MAX_REQUEST_BYTES: string(maxRequestBytes)
     AZURE_CLIENT_ID: identityClientId
+    // A DELETE purges files for this long, then answers 202 and leaves the rest to the sweep,
+    // a timer function that also clears up after requests that died (NCRONTAB: every 5 minutes).
+    DICOMWEB_DELETE_INLINE_SECONDS: '30'
+    DICOMWEB_SWEEP_SCHEDULE: '0 */5 * * * *'
     // Callers need an Entra ID token for this audience with one of these app roles.
     DICOMWEB_AUTH_MODE: 'oidc'
     DICOMWEB_AUTH_ISSUER: authIssuer

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.clients import Clients
+from shared.uid_index.deleter import purge
 from shared.uid_index.documents import IndexRecord, instance_document, instance_ref
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, parse_blob_name
 from shared.uid_index.sidecar import Sidecar
@@ -95,7 +96,7 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
         elif doc["status"] in ("pending", "deleting") and doc["leaseUntil"] < now:
             report.findings.append(Finding("stale-claim", doc["id"], f"{doc['status']} expired"))
             if repair:
-                await _release(clients, doc, ref)
+                await purge(clients, [doc])
                 touched[ref.series.key] = ref.series
                 report.repaired += 1
         if progress:
@@ -145,11 +146,6 @@ async def _repair_ghost(clients: Clients, doc: dict[str, Any], complete: list[st
 async def _index_sidecar(clients: Clients, sidecar: Sidecar) -> None:
     record = IndexRecord.from_sidecar(sidecar)
     await clients.index.upsert_item(instance_document(record, status="created", lease_until=0.0))
-
-
-async def _release(clients: Clients, doc: dict[str, Any], ref: InstanceRef) -> None:
-    await clients.blobs.delete(ref.version_blobs(doc["version"]))
-    await _delete_doc(clients, doc)
 
 
 async def _delete_doc(clients: Clients, doc: dict[str, Any]) -> None:

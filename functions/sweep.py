@@ -1,0 +1,33 @@
+"""The background sweep, on a timer: finishes large deletes and clears up after dead requests.
+
+The schedule is an app setting (NCRONTAB, ``%DICOMWEB_SWEEP_SCHEDULE%``) so that a deployment can
+choose its cost and the local stack can sweep often.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared.clients import clients
+from shared.config import SWEEP_SCHEDULE
+from shared.uid_index.sweeper import sweep
+
+bp = func.Blueprint()
+log = logging.getLogger("dicomweb")
+
+# Well inside the Flex Consumption default function timeout (30 minutes); what is left waits for
+# the next run.
+SWEEP_SECONDS = 240.0
+
+
+@bp.timer_trigger(schedule=f"%{SWEEP_SCHEDULE}%", arg_name="timer", use_monitor=False)
+async def sweep_expired_leases(timer: func.TimerRequest) -> None:
+    summary = await sweep(await clients(), seconds=SWEEP_SECONDS)
+    if summary.deletes_finished or summary.claims_released:
+        log.info(
+            "sweep: %d deleted instances purged, %d dead claims released",
+            summary.deletes_finished,
+            summary.claims_released,
+        )

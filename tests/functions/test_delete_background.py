@@ -1,0 +1,218 @@
+"""Deletes finished in the background, and the sweep clearing up after requests that died.
+
+A stack of its own, whose DELETEs purge nothing inline (so every delete takes the 202 path, as a
+10,000-instance study does against the Functions time limit) and whose sweep runs every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydicom.uid import generate_uid
+
+from devhost.stack import LocalStack
+from shared.clients import Clients
+from shared.uid_index.keys import StudyRef
+from shared.uid_index.verify import verify
+from tests.conftest import ROOT, clients_of
+from tests.data.builders import multipart, with_fresh_uids
+from tests.functions.storage_checks import blob_names, ref_of, series_doc, study_doc
+from tests.functions.test_store import RELATED, post
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def background_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local = LocalStack(ROOT, tmp_path_factory.mktemp("background"))
+    local.env["DICOMWEB_DELETE_INLINE_SECONDS"] = "0"
+    local.env["DICOMWEB_SWEEP_SCHEDULE"] = "*/1 * * * * *"
+    with local as running:
+        yield running
+
+
+@pytest.fixture
+async def http(background_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=background_stack.base_url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
+async def storage(background_stack: LocalStack) -> AsyncIterator[Clients]:
+    async with clients_of(background_stack) as clients:
+        yield clients
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 120) -> None:
+    """Wait for ``check`` to hold, as the sweep runs on its own schedule."""
+    give_up = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < give_up, "the sweep did not get there in time"
+        await asyncio.sleep(0.2)
+
+
+async def store_study(
+    http: httpx.AsyncClient, series_count: int, per_series: int, study: str | None = None
+) -> tuple[str, list[str], list[Any]]:
+    study = study or generate_uid()
+    series = [generate_uid() for _ in range(series_count)]
+    files = [
+        with_fresh_uids("CT_small.dcm" if i % 2 else "MR_small.dcm", study_uid=study, series_uid=s)
+        for i, s in enumerate(series)
+        for _ in range(per_series)
+    ]
+    response = await post(http, multipart([d for d, _ in files]))
+    assert response.status_code == 200, response.text
+    return study, series, files
+
+
+async def partition_documents(storage: Clients, study: str) -> list[dict[str, Any]]:
+    key = StudyRef("Microsoft.Default", study).key
+    query = "SELECT * FROM c WHERE c.pk = @pk"
+    params: list[dict[str, object]] = [{"name": "@pk", "value": key}]
+    return [d async for d in storage.index.query_items(query, parameters=params, partition_key=key)]
+
+
+async def operation_done(http: httpx.AsyncClient, href: str) -> bool:
+    response = await http.get(href)
+    assert response.status_code == 200, response.text
+    status = response.json()
+    assert status["type"] == "delete" and status["status"] in ("running", "succeeded")
+    return bool(status["status"] == "succeeded")
+
+
+async def assert_verify_clean(storage: Clients) -> None:
+    report = await verify(storage, repair=False)
+    assert report.findings == []
+
+
+async def test_a_large_delete_answers_202_hides_at_once_and_the_sweep_finishes_it(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    study, _, _ = await store_study(http, series_count=2, per_series=10)
+    sibling, _, _ = await store_study(http, series_count=1, per_series=2)
+
+    response = await http.delete(f"/v2/studies/{study}")
+    assert response.status_code == 202, response.text
+    href = response.headers["location"]
+    assert response.json() == {"id": href.rsplit("/", 1)[1], "href": href}
+    assert href.startswith(f"{str(http.base_url).rstrip('/')}/v2/operations/")
+    assert study not in href
+
+    # From the moment the DELETE answers, nothing of the study is visible.
+    accept = {"Accept": "multipart/related; type=application/dicom; transfer-syntax=*"}
+    assert (await http.get(f"/v2/studies/{study}", headers=accept)).status_code == 404
+    assert (await http.get(f"/v2/studies/{study}/metadata")).status_code == 404
+    assert (await http.get(f"/v2/studies?StudyInstanceUID={study}")).status_code == 204
+    assert (await http.get(f"/v2/studies/{study}/series")).status_code == 204
+    assert (await http.get(f"/v2/studies/{study}/instances")).status_code == 204
+
+    await eventually(lambda: operation_done(http, href))
+    assert await blob_names(storage, StudyRef("Microsoft.Default", study).blob_prefix) == []
+    assert await partition_documents(storage, study) == []
+    assert (await http.delete(f"/v2/studies/{study}")).status_code == 404
+    sibling_doc = await study_doc(storage, StudyRef("Microsoft.Default", sibling))
+    assert sibling_doc is not None and sibling_doc["numberOfInstances"] == 2
+    assert (await http.get(f"/v2/studies/{sibling}/metadata")).status_code == 200
+    await assert_verify_clean(storage)
+
+
+async def test_a_series_deleted_in_the_background_leaves_exact_study_counts(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    study, (gone, kept), _ = await store_study(http, series_count=2, per_series=3)
+    response = await http.delete(f"/v1/studies/{study}/series/{gone}")
+    assert response.status_code == 202, response.text
+
+    study_ref = StudyRef("Microsoft.Default", study)
+    doc = await study_doc(storage, study_ref)
+    assert doc is not None and (doc["numberOfSeries"], doc["numberOfInstances"]) == (1, 3)
+    found = await http.get(f"/v1/studies/{study}/series")
+    assert [s["0020000E"]["Value"][0] for s in found.json()] == [kept]
+
+    await eventually(lambda: operation_done(http, response.headers["location"]))
+    gone_ref = ref_of(study, gone, "1").series
+    kept_ref = ref_of(study, kept, "1").series
+    assert await blob_names(storage, gone_ref.blob_prefix) == []
+    assert len(await blob_names(storage, kept_ref.blob_prefix)) == 6
+    assert await series_doc(storage, gone_ref) is None
+    await assert_verify_clean(storage)
+
+
+async def test_unknown_operations_are_404(http: httpx.AsyncClient) -> None:
+    for operation in ("nope", "0" * 32 + "-x", "1.2.3"):
+        assert (await http.get(f"/v2/operations/{operation}")).status_code == 404
+
+
+async def test_a_delete_killed_midway_is_carried_out_by_the_sweep(
+    http: httpx.AsyncClient, storage: Clients, background_stack: LocalStack
+) -> None:
+    study, _, _ = await store_study(http, series_count=4, per_series=50)
+    attempt = asyncio.create_task(http.delete(f"/v2/studies/{study}"))
+
+    async def intent_written() -> bool:
+        return any(d["type"] == "delete" for d in await partition_documents(storage, study))
+
+    await eventually(intent_written, within=60)
+    background_stack.kill_host()
+    with contextlib.suppress(httpx.HTTPError):
+        await attempt
+    background_stack.start_host()
+
+    # A store into the same study after the failed DELETE is not undone when it is carried out.
+    _, (later_series,), (later,) = await store_study(http, 1, 1, study=study)
+
+    async def only_the_later_store_left() -> bool:
+        docs = await partition_documents(storage, study)
+        return {d["type"] for d in docs} == {"instance", "series", "study"} and len(docs) == 3
+
+    await eventually(only_the_later_store_left)
+    later_ref = ref_of(study, later_series, later[1].SOPInstanceUID)
+    study_blobs = await blob_names(storage, later_ref.study.blob_prefix)
+    assert len(study_blobs) == 2
+    assert all(name.startswith(later_ref.blob_prefix) for name in study_blobs)
+    doc = await study_doc(storage, later_ref.study)
+    assert doc is not None and doc["numberOfInstances"] == 1
+    await assert_verify_clean(storage)
+
+
+async def test_a_store_killed_midway_is_cleared_by_the_sweep(
+    http: httpx.AsyncClient, storage: Clients, background_stack: LocalStack
+) -> None:
+    data, ds = with_fresh_uids("RG3_UNCI.dcm")
+    ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    body = multipart([data])
+    never = asyncio.Event()
+
+    async def first_half_then_stall() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        await never.wait()
+
+    upload = asyncio.create_task(post(http, first_half_then_stall()))
+
+    async def claimed() -> bool:
+        docs = await partition_documents(storage, ds.StudyInstanceUID)
+        return [d["status"] for d in docs] == ["pending"]
+
+    await eventually(claimed, within=60)
+    background_stack.kill_host()
+    # The client is stuck in its own body, not reading: end it as a vanished client would end.
+    upload.cancel()
+    with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+        await upload
+    background_stack.start_host()
+
+    async def cleared() -> bool:
+        docs = await partition_documents(storage, ds.StudyInstanceUID)
+        return not docs and not await blob_names(storage, ref.blob_prefix)
+
+    await eventually(cleared)
+    await assert_verify_clean(storage)
+    response = await post(http, body, RELATED)
+    assert response.status_code == 200, response.text
