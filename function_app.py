@@ -2,11 +2,14 @@
 
 import azure.functions as func
 
-from functions import allow, delete, retrieve, search, store
+from functions import allow, delete, render, retrieve, search, store
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(store.bp)
 app.register_functions(retrieve.bp)
 app.register_functions(search.bp)
 app.register_functions(delete.bp)
-app.register_functions(allow.method_fallbacks(store.bp, retrieve.bp, search.bp, delete.bp))
+app.register_functions(render.bp)
+app.register_functions(
+    allow.method_fallbacks(store.bp, retrieve.bp, search.bp, delete.bp, render.bp)
+)

@@ -1,0 +1,159 @@
+"""Rendered and thumbnail resources (PS3.18 §10.4.1.1.3): an image of an instance or frame, or a
+small one standing for a study, series, instance or frame.
+
+A rendered instance is its first frame. A frame list names one frame: several frames would be a
+multipart or video answer, which is not offered. A study or series thumbnail shows its
+representative instance: the first, in the index's order (Series Instance UID, then SOP Instance
+UID), that has pixel data, looking at no more than ``CANDIDATES`` instances.
+
+The default thumbnail of an instance (no ``viewport``, JPEG) is cached in blob storage beside the
+stored copy it was made from (``InstanceRef.thumbnail_blob``), so a study list costs one index
+query and one small blob read per study once each has been shown. It goes with its copy on
+delete or replace. A thumbnail written while a delete of its copy runs could outlive it: after
+writing, the sidecar is checked and the thumbnail removed when the copy is gone; what still
+slips through is an orphan that ``verify`` finds.
+
+Entity tags digest the resource, the parameters and the version of every instance in scope, so
+an unchanged resource answers 304 after one index query. Rendered images are revalidated on each
+use (``no-cache``): a replaced instance must never show its old pixels. Thumbnails may be reused
+for a few minutes without asking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+
+from shared.blob_store import BlobStore
+from shared.clients import Clients
+from shared.errors import BadRequest, NotAcceptable, StorageUnavailable
+from shared.metadata import not_modified
+from shared.render_params import JPEG, RenderParams, is_default_thumbnail
+from shared.render_source import has_pixels, load_frame
+from shared.rendered import render
+from shared.retrieve_scope import Scope, read_sidecar, visible_instances
+from shared.streaming import Answer
+from shared.uid_index.reader import StoredInstance
+from shared.uid_index.sidecar import Sidecar
+from shared.wado_negotiation import parse_frame_list
+
+RENDERED_CACHE = "private, no-cache"
+THUMBNAIL_CACHE = "private, max-age=300"
+CANDIDATES = 16
+"""Instances of a study or series looked at for one with pixel data."""
+
+
+async def retrieve_rendered(
+    clients: Clients,
+    scope: Scope,
+    frame_list: str | None,
+    params: RenderParams,
+    if_none_match: str | None,
+) -> Answer:
+    number = one_frame(frame_list)
+    instances = await visible_instances(clients.index, scope)
+    etag = entity_tag("rendered", instances, number, params)
+    if not_modified(if_none_match, etag):
+        return _not_modified(etag, RENDERED_CACHE)
+    (instance,) = instances
+    sidecar = await read_sidecar(clients.blobs, instance)
+    image = await render_frame(clients.blobs, instance, sidecar, number, params)
+    return _image(image, params.media_type, etag, RENDERED_CACHE)
+
+
+async def retrieve_thumbnail(
+    clients: Clients,
+    scope: Scope,
+    frame_list: str | None,
+    params: RenderParams,
+    if_none_match: str | None,
+) -> Answer:
+    number = one_frame(frame_list)
+    instances = await visible_instances(clients.index, scope)
+    etag = entity_tag("thumbnail", instances, number, params)
+    if not_modified(if_none_match, etag):
+        return _not_modified(etag, THUMBNAIL_CACHE)
+    cached = frame_list is None and is_default_thumbnail(params)
+    image = await _thumbnail(clients.blobs, instances, number, params, cached=cached)
+    return _image(image, params.media_type, etag, THUMBNAIL_CACHE)
+
+
+def one_frame(frame_list: str | None) -> int:
+    """The frame a rendered or thumbnail resource shows: 1 unless the path names one."""
+    if frame_list is None:
+        return 1
+    numbers = parse_frame_list(frame_list)
+    if len(numbers) != 1:
+        raise BadRequest("a rendered or thumbnail frame resource names exactly one frame")
+    return numbers[0]
+
+
+def entity_tag(
+    kind: str, instances: list[StoredInstance], number: int, params: RenderParams
+) -> str:
+    """Changes with the resource, its parameters, and any store, replace or delete in scope."""
+    digest = hashlib.sha256(f"{kind}\n{number}\n{params.key}".encode())
+    for line in sorted(f"{i.ref.doc_id}:{i.version}" for i in instances):
+        digest.update(b"\n" + line.encode("ascii"))
+    return f'"{digest.hexdigest()[:40]}"'
+
+
+async def render_frame(
+    blobs: BlobStore, instance: StoredInstance, sidecar: Sidecar, number: int, params: RenderParams
+) -> bytes:
+    frame = await load_frame(blobs, instance.file_blob, sidecar, number)
+    return await asyncio.to_thread(render, frame, params)
+
+
+async def _thumbnail(
+    blobs: BlobStore,
+    instances: list[StoredInstance],
+    number: int,
+    params: RenderParams,
+    *,
+    cached: bool,
+) -> bytes:
+    """The thumbnail of the first candidate with pixel data; a cached one is looked for first
+    (only a candidate with pixel data has one), so a cache hit reads no sidecar."""
+    for instance in instances[:CANDIDATES]:
+        if cached and (found := await blobs.get(_thumbnail_blob(instance))) is not None:
+            return found
+        sidecar = await read_sidecar(blobs, instance)
+        if not has_pixels(sidecar):
+            continue
+        image = await render_frame(blobs, instance, sidecar, number, params)
+        if cached:
+            await _keep(blobs, instance, image)
+        return image
+    raise NotAcceptable("no instance here has pixel data, so there is no image to show")
+
+
+async def _keep(blobs: BlobStore, instance: StoredInstance, image: bytes) -> None:
+    """Cache a default thumbnail beside its stored copy, unless the copy went meanwhile.
+
+    A failed cache write costs the next request a render, not this one its answer.
+    """
+    name = _thumbnail_blob(instance)
+    with contextlib.suppress(StorageUnavailable):
+        await blobs.put(name, image, JPEG)
+        if not await blobs.exists(instance.sidecar_blob):
+            await blobs.delete([name])
+
+
+def _thumbnail_blob(instance: StoredInstance) -> str:
+    return instance.ref.thumbnail_blob(instance.version)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _image(image: bytes, media_type: str, etag: str, cache: str) -> Answer:
+    headers = {"ETag": etag, "Cache-Control": cache, "Content-Length": str(len(image))}
+    return Answer(_once(image), media_type, headers=headers)
+
+
+def _not_modified(etag: str, cache: str) -> Answer:
+    return Answer(None, status=304, headers={"ETag": etag, "Cache-Control": cache})
