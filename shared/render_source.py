@@ -28,7 +28,7 @@ from shared.blob_store import BlobStore
 from shared.errors import NotAcceptable, NotFound
 from shared.frames import FrameSource, read_frame
 from shared.rendered import Frame
-from shared.transcode import MAX_TRANSCODE_BYTES, can_decode, swap_words
+from shared.transcode import MAX_TRANSCODE_BYTES, can_decode, swap_binary_values, swap_words
 from shared.uid_index.sidecar import Sidecar
 
 JsonDict = dict[str, Any]
@@ -128,32 +128,36 @@ async def _header(blobs: BlobStore, file_blob: str, sidecar: Sidecar) -> bytes:
     return await blobs.read_range(file_blob, 0, int(end) if end is not None else sidecar.size)
 
 
-def _attributes(flat: JsonDict, bulk_tags: set[str], file: bytes | None) -> Dataset:
+def _attributes(flat: JsonDict, bulk_tags: set[str], file: bytes | None, syntax: UID) -> Dataset:
+    """The rendering attributes with every binary value (lookup tables) little endian.
+
+    Binary values, inline in the metadata or read from the file, are in the file's byte order.
+    """
     attributes = Dataset.from_json(flat)
     if bulk_tags and file is not None:
         parsed = dcmread(io.BytesIO(file), stop_before_pixels=True)
-        # Lookup table values are the file's bytes: their byte order is the file's.
-        attributes.set_original_encoding(*parsed.original_encoding)
         for tag in bulk_tags:
             if int(tag, 16) in parsed:
                 attributes[int(tag, 16)] = parsed[int(tag, 16)]
+    if not syntax.is_little_endian:
+        swap_binary_values(attributes)
+    attributes.set_original_encoding(False, True)
     return attributes
 
 
 def _decode_frame(
     data: bytes, sidecar: Sidecar, flat: JsonDict, bulk_tags: set[str], header: bytes | None
 ) -> Frame:
-    attributes = _attributes(flat, bulk_tags, header)
     syntax = UID(sidecar.transfer_syntax_uid)
+    attributes = _attributes(flat, bulk_tags, header, syntax)
     ds = Dataset()
     ds.update(attributes)
     ds.NumberOfFrames = 1
     if syntax.is_encapsulated:
         ds.PixelData = encapsulate([data])
     else:
-        bits = int(attributes.BitsAllocated)
-        if not syntax.is_little_endian and bits > 8:
-            data = swap_words(data, bits // 8)
+        if not syntax.is_little_endian:
+            data = swap_words(data, _word_size(sidecar, int(attributes.BitsAllocated)))
         syntax = ExplicitVRLittleEndian
         ds.PixelData = data
     ds["PixelData"].VR = "OB"
@@ -163,10 +167,18 @@ def _decode_frame(
     return _decoded(ds, syntax, 0, attributes)
 
 
+def _word_size(sidecar: Sidecar, bits_allocated: int) -> int:
+    """The unit a big endian file's native pixels are byte-swapped in: 8-bit pixels in OW are
+    swapped in pairs (PS3.5 Annex A.3), wider ones by their own size."""
+    if bits_allocated > 8:
+        return bits_allocated // 8
+    return 2 if sidecar.metadata.get("7FE00010", {}).get("vr") == "OW" else 1
+
+
 def _decode_from_file(whole: bytes, number: int, flat: JsonDict, bulk_tags: set[str]) -> Frame:
     ds = dcmread(io.BytesIO(whole))
     syntax = UID(ds.file_meta.TransferSyntaxUID)
-    return _decoded(ds, syntax, number - 1, _attributes(flat, bulk_tags, whole))
+    return _decoded(ds, syntax, number - 1, _attributes(flat, bulk_tags, whole, syntax))
 
 
 def _decoded(ds: Dataset, syntax: UID, index: int, attributes: Dataset) -> Frame:

@@ -33,6 +33,8 @@ from shared.errors import BadRequest, NotAcceptable
 from shared.render_params import JPEG, WINDOW_FUNCTIONS, RenderParams, Viewport, Window
 
 GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
+CONVERTED_TO_RGB = ("YBR_FULL", "YBR_FULL_422")
+"""The YBR forms pydicom converts; JPEG 2000 decoders give YBR_ICT and YBR_RCT as RGB already."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def display_values(
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(pixels, attributes)
         return _to_8_bits(rgb, 8 * rgb.dtype.itemsize)
-    if photometric.startswith("YBR_"):
+    if photometric in CONVERTED_TO_RGB:
         pixels = convert_color_space(pixels, photometric, "RGB")
     elif photometric != "RGB":
         raise NotAcceptable("frames of this photometric interpretation cannot be rendered")

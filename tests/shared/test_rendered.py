@@ -150,6 +150,19 @@ async def test_palette_colour_goes_through_its_lookup_tables(name: str) -> None:
     assert rendered.ndim == 3
 
 
+@pytest.mark.parametrize(
+    ("big", "little"),
+    [
+        ("OBXXXX1A_expb.dcm", "OBXXXX1A.dcm"),
+        ("gdcm-US-ALOKA-16_big.dcm", "gdcm-US-ALOKA-16.dcm"),
+        ("MR_small_bigendian.dcm", "MR_small.dcm"),
+    ],
+)
+async def test_big_endian_renders_as_its_little_endian_twin(big: str, little: str) -> None:
+    # 8-bit pixels in OW and lookup tables are byte-swapped too, not only 16-bit pixels.
+    assert np.array_equal(values(await frame_of(big)), values(await frame_of(little)))
+
+
 async def test_a_long_lookup_table_is_read_from_the_header_not_the_pixels() -> None:
     blobs, sidecar = stored("gdcm-US-ALOKA-16.dcm")
     _, bulk = frame_attributes(sidecar.metadata, 1)
