@@ -1,5 +1,5 @@
-"""Rendered and thumbnail resources (WADO-RS): an instance or frame as JPEG or PNG, and thumbnails
-of studies, series, instances and frames."""
+"""Rendered and thumbnail resources (WADO-RS): studies, series, instances and frames as JPEG or
+PNG images, and their thumbnails."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_scope, send
 from shared.clients import clients
 from shared.render_params import rendered_params, thumbnail_params
-from shared.render_retrieve import retrieve_rendered, retrieve_thumbnail
+from shared.render_retrieve import (
+    retrieve_rendered,
+    retrieve_rendered_instances,
+    retrieve_thumbnail,
+)
 
 bp = func.Blueprint()
 
@@ -29,12 +33,33 @@ async def _rendered(req: Request) -> Response:
     return send(answer)
 
 
+async def _rendered_instances(req: Request) -> Response:
+    query, accept = req.query_params.multi_items(), req.headers.get("accept")
+    params = rendered_params(query, accept, multipart=True)
+    answer = await retrieve_rendered_instances(
+        await clients(), path_scope(req), params, req.headers.get("if-none-match")
+    )
+    return send(answer)
+
+
 async def _thumbnail(req: Request) -> Response:
     params = thumbnail_params(req.query_params.multi_items(), req.headers.get("accept"))
     answer = await retrieve_thumbnail(
         await clients(), path_scope(req), _frame_list(req), params, req.headers.get("if-none-match")
     )
     return send(answer)
+
+
+@bp.route(route=f"{STUDY}/rendered", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_study_rendered(req: Request) -> Response:
+    return await _rendered_instances(req)
+
+
+@bp.route(route=f"{SERIES}/rendered", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_errors
+async def retrieve_series_rendered(req: Request) -> Response:
+    return await _rendered_instances(req)
 
 
 @bp.route(route=f"{INSTANCE}/rendered", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from shared.errors import BadRequest, NotAcceptable
 from shared.media_types import AcceptEntry, MediaType, parse_accept
+from shared.wado_negotiation import wishes
 
 JPEG = "image/jpeg"
 PNG = "image/png"
@@ -77,10 +78,12 @@ class RenderParams:
 Query = Iterable[tuple[str, str]]
 
 
-def rendered_params(query: Query, accept: str | None) -> RenderParams:
+def rendered_params(query: Query, accept: str | None, *, multipart: bool = False) -> RenderParams:
+    """The parameters of a rendered instance or frame, or (``multipart``) study or series."""
     values = _single_values(query, ("accept", "quality", "viewport", "window"))
+    choose = rendered_part_type if multipart else rendered_media_type
     return RenderParams(
-        media_type=rendered_media_type(values.get("accept"), accept),
+        media_type=choose(values.get("accept"), accept),
         quality=parse_quality(values["quality"]) if "quality" in values else DEFAULT_QUALITY,
         viewport=parse_viewport(values["viewport"]) if "viewport" in values else None,
         window=parse_window(values["window"]) if "window" in values else None,
@@ -127,6 +130,21 @@ def rendered_media_type(accept_param: str | None, accept_header: str | None) -> 
     if chosen is None:
         raise NotAcceptable(f"rendered images are {JPEG} or {PNG}; the request accepts neither")
     return chosen
+
+
+def rendered_part_type(accept_param: str | None, accept_header: str | None) -> str:
+    """The part media type of a rendered study or series, which is multipart (PS3.18 §10.4.4):
+    single-part members are passed over, and ``*/*`` (or no header) gives image/jpeg parts."""
+    sources = [accept_header] if accept_param is None else [accept_param, accept_header]
+    for source in sources:
+        for wish in wishes(source, JPEG):
+            for candidate in RENDERED_TYPES:
+                if wish.multipart and wish.part_type.matches(MediaType(candidate)):
+                    return candidate
+    raise NotAcceptable(
+        f'rendered studies and series are multipart/related; type="{JPEG}" or "{PNG}"; '
+        "the request accepts neither"
+    )
 
 
 def _best(entries: list[AcceptEntry]) -> str | None:

@@ -2,7 +2,11 @@
 small one standing for a study, series, instance or frame.
 
 A rendered instance is its first frame. A frame list names one frame: several frames would be a
-multipart or video answer, which is not offered. A study or series thumbnail shows its
+multipart or video answer, which is not offered. A rendered study or series is a multipart
+answer with one image per instance that has pixel data (its first frame), in the index's order;
+instances without pixel data or in a syntax that cannot be decoded are left out, and a scope
+with no image at all is a 406. Instances are rendered ``RENDER_AHEAD`` at a time while earlier
+parts are sent. A study or series thumbnail shows its
 representative instance: the first, in the index's order (Series Instance UID, then SOP Instance
 UID), that has pixel data, looking at no more than ``CANDIDATES`` instances.
 
@@ -24,23 +28,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from shared.blob_store import BlobStore
 from shared.clients import Clients
 from shared.errors import BadRequest, NotAcceptable, StorageUnavailable
 from shared.metadata import not_modified
+from shared.multipart import new_boundary, write_parts
 from shared.render_params import JPEG, RenderParams, is_default_thumbnail
 from shared.render_source import has_pixels, load_frame
 from shared.rendered import render
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
-from shared.streaming import Answer
+from shared.streaming import Answer, in_order, multipart_type, primed
+from shared.transcode import can_decode
 from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar
 from shared.wado_negotiation import parse_frame_list
 
 RENDERED_CACHE = "private, no-cache"
 THUMBNAIL_CACHE = "private, max-age=300"
+RENDER_AHEAD = 2
+"""Instances of a rendered study or series being rendered while earlier ones are sent."""
 CANDIDATES = 16
 """Instances of a study or series looked at for one with pixel data."""
 
@@ -61,6 +69,40 @@ async def retrieve_rendered(
     sidecar = await read_sidecar(clients.blobs, instance)
     image = await render_frame(clients.blobs, instance, sidecar, number, params)
     return _image(image, params.media_type, etag, RENDERED_CACHE)
+
+
+async def retrieve_rendered_instances(
+    clients: Clients, scope: Scope, params: RenderParams, if_none_match: str | None
+) -> Answer:
+    """A rendered study or series: the first part is rendered before this returns."""
+    instances = await visible_instances(clients.index, scope)
+    etag = entity_tag("rendered", instances, 1, params)
+    if not_modified(if_none_match, etag):
+        return _not_modified(etag, RENDERED_CACHE)
+    decodable = [i for i in instances if can_decode(i.transfer_syntax_uid)]
+
+    async def fetch(instance: StoredInstance) -> bytes | None:
+        sidecar = await read_sidecar(clients.blobs, instance)
+        if not has_pixels(sidecar):
+            return None
+        try:
+            return await render_frame(clients.blobs, instance, sidecar, 1, params)
+        except NotAcceptable:  # pixels this service cannot show: left out, as non-images are
+            return None
+
+    async def parts() -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:
+        sent = 0
+        async for image in in_order(decodable, fetch, ahead=RENDER_AHEAD):
+            if image is not None:
+                sent += 1
+                yield {"Content-Type": params.media_type}, _once(image)
+        if not sent:
+            raise NotAcceptable(f"no instance of the {scope.level} has an image rendering")
+
+    boundary = new_boundary()
+    body = await primed(write_parts(parts(), boundary))
+    headers = {"ETag": etag, "Cache-Control": RENDERED_CACHE}
+    return Answer(body, multipart_type(params.media_type, boundary), headers=headers)
 
 
 async def retrieve_thumbnail(

@@ -71,7 +71,7 @@ def display_values(
             grey = 255.0 - grey
         return np.asarray(np.rint(grey), dtype=np.uint8)
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(pixels, attributes)
+        rgb = apply_color_lut(pixels, attributes)[..., :3]  # an alpha table is not shown
         return _to_8_bits(rgb, 8 * rgb.dtype.itemsize)
     if photometric in CONVERTED_TO_RGB:
         pixels = convert_color_space(pixels, photometric, "RGB")

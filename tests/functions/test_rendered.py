@@ -13,7 +13,7 @@ from pydicom.uid import generate_uid
 from shared.clients import Clients
 from shared.uid_index.verify import verify
 from tests.data.builders import with_fresh_uids
-from tests.functions.retrieve_checks import store_all
+from tests.functions.retrieve_checks import parts_of, store_all
 from tests.functions.storage_checks import instance_doc, ref_of
 from tests.shared.uid_index.test_verify import study_key_of
 
@@ -65,6 +65,35 @@ async def test_rendered_colour_stays_colour(http: httpx.AsyncClient) -> None:
     path = await _stored(http, "examples_ybr_color.dcm", generate_uid(), generate_uid())
     image = _image(await http.get(f"{path}/frames/3/rendered", params={"quality": "50"}))
     assert (image.mode, image.size) == ("RGB", (320, 240))
+
+
+async def test_rendered_study_and_series_are_multipart(http: httpx.AsyncClient) -> None:
+    study, series = generate_uid(), generate_uid()
+    await _stored(http, "rtplan.dcm", study, series)
+    await _stored(http, "CT_small.dcm", study, series)
+    await _stored(http, "MR_small.dcm", study, generate_uid())
+    response = await http.get(f"/v2/studies/{study}/rendered")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith('multipart/related; type="image/jpeg"')
+    parts = await parts_of(response)
+    assert [t for t, _ in parts] == ["image/jpeg", "image/jpeg"]  # the plan has no image
+    assert sorted(Image.open(io.BytesIO(body)).size for _, body in parts) == [(64, 64), (128, 128)]
+
+    png = 'multipart/related; type="image/png"'
+    response = await http.get(
+        f"/v2/studies/{study}/series/{series}/rendered",
+        headers={"Accept": png},
+        params={"viewport": "32,32"},
+    )
+    (part,) = await parts_of(response)
+    assert part[0] == "image/png"
+    assert Image.open(io.BytesIO(part[1])).size == (32, 32)
+    single = await http.get(f"/v2/studies/{study}/rendered", headers={"Accept": "image/jpeg"})
+    assert single.status_code == 406
+
+    only_plan = generate_uid()
+    await _stored(http, "rtplan.dcm", only_plan, generate_uid())
+    assert (await http.get(f"/v2/studies/{only_plan}/rendered")).status_code == 406
 
 
 async def test_rendered_errors(http: httpx.AsyncClient) -> None:
@@ -146,6 +175,7 @@ async def test_replacing_an_instance_changes_its_rendering(
     assert rendered.headers["cache-control"] == "private, no-cache"
     ref = ref_of(study, series, ds.SOPInstanceUID)
     old = (await instance_doc(storage, ref))["version"]  # type: ignore[index]
+    assert await storage.blobs.get(ref.thumbnail_blob(old)) == before.content
 
     ds.PixelData = bytes(len(ds.PixelData))  # the same instance, now all zeros
     buffer = io.BytesIO()

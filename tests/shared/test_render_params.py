@@ -23,6 +23,7 @@ from shared.render_params import (
     parse_window,
     rendered_media_type,
     rendered_params,
+    rendered_part_type,
     thumbnail_params,
 )
 
@@ -158,3 +159,32 @@ def test_any_text_parses_or_is_a_400(text: str) -> None:
     for name in ("quality", "viewport", "window", "accept"):
         with contextlib.suppress(BadRequest, NotAcceptable):
             rendered_params([(name, text)], None)
+
+
+@pytest.mark.parametrize(
+    ("param", "header", "expected"),
+    [
+        (None, None, JPEG),
+        (None, "*/*", JPEG),
+        (None, "multipart/related", JPEG),
+        (None, 'multipart/related; type="image/png"', PNG),
+        (None, 'multipart/related; type="image/*"', JPEG),
+        ("multipart/related; type=image/png", "*/*", PNG),
+        ("image/png", 'multipart/related; type="image/png"', PNG),
+    ],
+)
+def test_part_type_of_rendered_studies(
+    param: str | None, header: str | None, expected: str
+) -> None:
+    assert rendered_params([("accept", param)] if param else [], header, multipart=True) == (
+        RenderParams(media_type=expected)
+    )
+    assert rendered_part_type(param, header) == expected
+
+
+@pytest.mark.parametrize(
+    "header", ["image/jpeg", "image/png", 'multipart/related; type="image/gif"']
+)
+def test_rendered_studies_are_multipart_only(header: str) -> None:
+    with pytest.raises(NotAcceptable, match="multipart"):
+        rendered_part_type(None, header)

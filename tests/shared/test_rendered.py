@@ -184,6 +184,15 @@ async def test_multiframe_reads_only_the_frame_asked() -> None:
         await load_frame(blobs, BLOB, sidecar, 11)  # type: ignore[arg-type]
 
 
+async def test_single_bit_frames_are_decoded_from_the_whole_file() -> None:
+    blobs, sidecar = stored("liver.dcm")
+    assert sidecar.frames is None  # packed bits: frames have no byte ranges
+    frame = await load_frame(blobs, BLOB, sidecar, 2)  # type: ignore[arg-type]
+    assert blobs.reads == [(0, sidecar.size)]
+    expected = dcmread(corpus_path("liver.dcm")).pixel_array[1]
+    assert np.array_equal(values(frame), expected * 255)
+
+
 async def test_enhanced_frames_use_their_functional_groups() -> None:
     frame = await frame_of("eCT_Supplemental.dcm", 2)
     assert float(frame.attributes.WindowCenter) == 49
