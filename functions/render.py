@@ -9,11 +9,8 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_scope, send
 from shared.clients import clients
 from shared.render_params import rendered_params, thumbnail_params
-from shared.render_retrieve import (
-    retrieve_rendered,
-    retrieve_rendered_instances,
-    retrieve_thumbnail,
-)
+from shared.render_retrieve import retrieve_rendered, retrieve_rendered_instances
+from shared.thumbnails import retrieve_thumbnail
 
 bp = func.Blueprint()
 

@@ -1,41 +1,30 @@
-"""Rendered and thumbnail resources (PS3.18 §10.4.1.1.3): an image of an instance or frame, or a
-small one standing for a study, series, instance or frame.
+"""Rendered resources (PS3.18 §10.4.1.1.3): an instance or frame as one image, a study or series
+as one image per instance.
 
 A rendered instance is its first frame. A frame list names one frame: several frames would be a
 multipart or video answer, which is not offered. A rendered study or series is a multipart
 answer with one image per instance that has pixel data (its first frame), in the index's order;
-instances without pixel data or in a syntax that cannot be decoded are left out, and a scope
-with no image at all is a 406. Instances are rendered ``RENDER_AHEAD`` at a time while earlier
-parts are sent. A study or series thumbnail shows its
-representative instance: the first, in the index's order (Series Instance UID, then SOP Instance
-UID), that has pixel data, looking at no more than ``CANDIDATES`` instances.
-
-The default thumbnail of an instance (no ``viewport``, JPEG) is cached in blob storage beside the
-stored copy it was made from (``InstanceRef.thumbnail_blob``), so a study list costs one index
-query and one small blob read per study once each has been shown. It goes with its copy on
-delete or replace. A thumbnail written while a delete of its copy runs could outlive it: after
-writing, the sidecar is checked and the thumbnail removed when the copy is gone; what still
-slips through is an orphan that ``verify`` finds.
+instances without pixel data, or whose pixels cannot be decoded or shown, are left out, and a
+scope with no image at all is a 406. Instances are rendered ``RENDER_AHEAD`` at a time while
+earlier parts are sent.
 
 Entity tags digest the resource, the parameters and the version of every instance in scope, so
 an unchanged resource answers 304 after one index query. Rendered images are revalidated on each
-use (``no-cache``): a replaced instance must never show its old pixels. Thumbnails may be reused
-for a few minutes without asking.
+use (``no-cache``): a replaced instance must never show its old pixels from a browser cache.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping
 
 from shared.blob_store import BlobStore
 from shared.clients import Clients
-from shared.errors import BadRequest, NotAcceptable, StorageUnavailable
+from shared.errors import BadRequest, NotAcceptable
 from shared.metadata import not_modified
 from shared.multipart import new_boundary, write_parts
-from shared.render_params import JPEG, RenderParams, is_default_thumbnail
+from shared.render_params import RenderParams
 from shared.render_source import has_pixels, load_frame
 from shared.rendered import render
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
@@ -46,11 +35,8 @@ from shared.uid_index.sidecar import Sidecar
 from shared.wado_negotiation import parse_frame_list
 
 RENDERED_CACHE = "private, no-cache"
-THUMBNAIL_CACHE = "private, max-age=300"
 RENDER_AHEAD = 2
 """Instances of a rendered study or series being rendered while earlier ones are sent."""
-CANDIDATES = 16
-"""Instances of a study or series looked at for one with pixel data."""
 
 
 async def retrieve_rendered(
@@ -64,11 +50,11 @@ async def retrieve_rendered(
     instances = await visible_instances(clients.index, scope)
     etag = entity_tag("rendered", instances, number, params)
     if not_modified(if_none_match, etag):
-        return _not_modified(etag, RENDERED_CACHE)
+        return not_modified_answer(etag, RENDERED_CACHE)
     (instance,) = instances
     sidecar = await read_sidecar(clients.blobs, instance)
     image = await render_frame(clients.blobs, instance, sidecar, number, params)
-    return _image(image, params.media_type, etag, RENDERED_CACHE)
+    return image_answer(image, params.media_type, etag, RENDERED_CACHE)
 
 
 async def retrieve_rendered_instances(
@@ -78,7 +64,7 @@ async def retrieve_rendered_instances(
     instances = await visible_instances(clients.index, scope)
     etag = entity_tag("rendered", instances, 1, params)
     if not_modified(if_none_match, etag):
-        return _not_modified(etag, RENDERED_CACHE)
+        return not_modified_answer(etag, RENDERED_CACHE)
     decodable = [i for i in instances if can_decode(i.transfer_syntax_uid)]
 
     async def fetch(instance: StoredInstance) -> bytes | None:
@@ -95,7 +81,7 @@ async def retrieve_rendered_instances(
         async for image in in_order(decodable, fetch, ahead=RENDER_AHEAD):
             if image is not None:
                 sent += 1
-                yield {"Content-Type": params.media_type}, _once(image)
+                yield {"Content-Type": params.media_type}, once(image)
         if not sent:
             raise NotAcceptable(f"no instance of the {scope.level} has an image rendering")
 
@@ -103,23 +89,6 @@ async def retrieve_rendered_instances(
     body = await primed(write_parts(parts(), boundary))
     headers = {"ETag": etag, "Cache-Control": RENDERED_CACHE}
     return Answer(body, multipart_type(params.media_type, boundary), headers=headers)
-
-
-async def retrieve_thumbnail(
-    clients: Clients,
-    scope: Scope,
-    frame_list: str | None,
-    params: RenderParams,
-    if_none_match: str | None,
-) -> Answer:
-    number = one_frame(frame_list)
-    instances = await visible_instances(clients.index, scope)
-    etag = entity_tag("thumbnail", instances, number, params)
-    if not_modified(if_none_match, etag):
-        return _not_modified(etag, THUMBNAIL_CACHE)
-    cached = frame_list is None and is_default_thumbnail(params)
-    image = await _thumbnail(clients.blobs, instances, number, params, cached=cached)
-    return _image(image, params.media_type, etag, THUMBNAIL_CACHE)
 
 
 def one_frame(frame_list: str | None) -> int:
@@ -149,53 +118,15 @@ async def render_frame(
     return await asyncio.to_thread(render, frame, params)
 
 
-async def _thumbnail(
-    blobs: BlobStore,
-    instances: list[StoredInstance],
-    number: int,
-    params: RenderParams,
-    *,
-    cached: bool,
-) -> bytes:
-    """The thumbnail of the first candidate with pixel data; a cached one is looked for first
-    (only a candidate with pixel data has one), so a cache hit reads no sidecar."""
-    for instance in instances[:CANDIDATES]:
-        if cached and (found := await blobs.get(_thumbnail_blob(instance))) is not None:
-            return found
-        sidecar = await read_sidecar(blobs, instance)
-        if not has_pixels(sidecar):
-            continue
-        image = await render_frame(blobs, instance, sidecar, number, params)
-        if cached:
-            await _keep(blobs, instance, image)
-        return image
-    raise NotAcceptable("no instance here has pixel data, so there is no image to show")
-
-
-async def _keep(blobs: BlobStore, instance: StoredInstance, image: bytes) -> None:
-    """Cache a default thumbnail beside its stored copy, unless the copy went meanwhile.
-
-    A failed cache write costs the next request a render, not this one its answer.
-    """
-    name = _thumbnail_blob(instance)
-    with contextlib.suppress(StorageUnavailable):
-        await blobs.put(name, image, JPEG)
-        if not await blobs.exists(instance.sidecar_blob):
-            await blobs.delete([name])
-
-
-def _thumbnail_blob(instance: StoredInstance) -> str:
-    return instance.ref.thumbnail_blob(instance.version)
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
+async def once(data: bytes) -> AsyncIterator[bytes]:
+    """A body of one piece, for an image already made."""
     yield data
 
 
-def _image(image: bytes, media_type: str, etag: str, cache: str) -> Answer:
+def image_answer(image: bytes, media_type: str, etag: str, cache: str) -> Answer:
     headers = {"ETag": etag, "Cache-Control": cache, "Content-Length": str(len(image))}
-    return Answer(_once(image), media_type, headers=headers)
+    return Answer(once(image), media_type, headers=headers)
 
 
-def _not_modified(etag: str, cache: str) -> Answer:
+def not_modified_answer(etag: str, cache: str) -> Answer:
     return Answer(None, status=304, headers={"ETag": etag, "Cache-Control": cache})
