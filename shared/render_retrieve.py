@@ -48,7 +48,7 @@ async def retrieve_rendered(
 ) -> Answer:
     number = one_frame(frame_list)
     instances = await visible_instances(clients.index, scope)
-    etag = entity_tag("rendered", instances, number, params)
+    etag = entity_tag(f"rendered {scope.level}", instances, number, params)
     if not_modified(if_none_match, etag):
         return not_modified_answer(etag, RENDERED_CACHE)
     (instance,) = instances
@@ -62,7 +62,7 @@ async def retrieve_rendered_instances(
 ) -> Answer:
     """A rendered study or series: the first part is rendered before this returns."""
     instances = await visible_instances(clients.index, scope)
-    etag = entity_tag("rendered", instances, 1, params)
+    etag = entity_tag(f"rendered {scope.level}", instances, 1, params)
     if not_modified(if_none_match, etag):
         return not_modified_answer(etag, RENDERED_CACHE)
     decodable = [i for i in instances if can_decode(i.transfer_syntax_uid)]

@@ -50,7 +50,7 @@ async def retrieve_thumbnail(
 ) -> Answer:
     number = one_frame(frame_list)
     instances = await visible_instances(clients.index, scope)
-    etag = entity_tag("thumbnail", instances, number, params)
+    etag = entity_tag(f"thumbnail {scope.level}", instances, number, params)
     if not_modified(if_none_match, etag):
         return not_modified_answer(etag, THUMBNAIL_CACHE)
     cached = frame_list is None and is_default_thumbnail(params)
