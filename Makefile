@@ -54,6 +54,7 @@ bench: deps
 	$(BIN)/python -m bench.stow_memory
 	$(BIN)/python -m bench.retrieve_memory
 	$(BIN)/python -m bench.delete_study
+	$(BIN)/python -m bench.thumbnails
 
 clean:
 	rm -rf $(VENV) node_modules .local

@@ -14,12 +14,14 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from azurefunctions.extensions.http.fastapi import Request, Response
+from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from shared.access import AccessGate, gate_for
 from shared.config import settings
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
+from shared.retrieve_scope import Scope
+from shared.streaming import Answer
 from shared.urls import base_url
 from shared.validation import is_valid_uid
 
@@ -57,6 +59,26 @@ def path_uid(req: Request, name: str) -> str:
     if not is_valid_uid(value):
         raise BadRequest(f"{name} in the path is not a valid UID (1-64 digits and dots)")
     return value
+
+
+def path_scope(req: Request) -> Scope:
+    """The study, series or instance the path names."""
+    params = req.path_params
+    return Scope(
+        study_uid=path_uid(req, "study"),
+        series_uid=path_uid(req, "series") if "series" in params else None,
+        sop_uid=path_uid(req, "instance") if "instance" in params else None,
+    )
+
+
+def send(answer: Answer) -> Response:
+    """A retrieve answer as a response: streamed, or bodiless (304)."""
+    headers = dict(answer.headers)
+    if answer.body is None:
+        return Response(status_code=answer.status, headers=headers)
+    if answer.content_type is not None:
+        headers["Content-Type"] = answer.content_type
+    return StreamingResponse(answer.body, status_code=answer.status, headers=headers)
 
 
 async def limited_body(req: Request) -> AsyncIterator[bytes]:

@@ -7,52 +7,32 @@ headers go out, so that a storage failure or a missing file still gets its own s
 from __future__ import annotations
 
 import azure.functions as func
-from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
+from azurefunctions.extensions.http.fastapi import Request, Response
 
-from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_uid, versioned_root
+from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_scope, send, versioned_root
 from shared.bulk_data import retrieve_bulk_data
 from shared.clients import clients
 from shared.frames import retrieve_frames
 from shared.metadata import retrieve_metadata
 from shared.retrieve import retrieve_instances
-from shared.retrieve_scope import Scope
-from shared.streaming import Answer
 
 bp = func.Blueprint()
 
 
-def _scope(req: Request) -> Scope:
-    params = req.path_params
-    return Scope(
-        study_uid=path_uid(req, "study"),
-        series_uid=path_uid(req, "series") if "series" in params else None,
-        sop_uid=path_uid(req, "instance") if "instance" in params else None,
-    )
-
-
-def _send(answer: Answer) -> Response:
-    headers = dict(answer.headers)
-    if answer.body is None:
-        return Response(status_code=answer.status, headers=headers)
-    if answer.content_type is not None:
-        headers["Content-Type"] = answer.content_type
-    return StreamingResponse(answer.body, status_code=answer.status, headers=headers)
-
-
 async def _instances(req: Request) -> Response:
-    answer = await retrieve_instances(await clients(), _scope(req), req.headers.get("accept"))
-    return _send(answer)
+    answer = await retrieve_instances(await clients(), path_scope(req), req.headers.get("accept"))
+    return send(answer)
 
 
 async def _metadata(req: Request) -> Response:
     answer = await retrieve_metadata(
         await clients(),
-        _scope(req),
+        path_scope(req),
         versioned_root(req),
         req.headers.get("accept"),
         req.headers.get("if-none-match"),
     )
-    return _send(answer)
+    return send(answer)
 
 
 @bp.route(route=STUDY, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -98,9 +78,9 @@ async def retrieve_instance_metadata(req: Request) -> Response:
 async def retrieve_instance_frames(req: Request) -> Response:
     frame_list = str(req.path_params["frames"])
     answer = await retrieve_frames(
-        await clients(), _scope(req), frame_list, req.headers.get("accept")
+        await clients(), path_scope(req), frame_list, req.headers.get("accept")
     )
-    return _send(answer)
+    return send(answer)
 
 
 @bp.route(
@@ -110,9 +90,9 @@ async def retrieve_instance_frames(req: Request) -> Response:
 async def retrieve_instance_bulk_data(req: Request) -> Response:
     answer = await retrieve_bulk_data(
         await clients(),
-        _scope(req),
+        path_scope(req),
         str(req.path_params["path"]),
         req.headers.get("accept"),
         req.headers.get("range"),
     )
-    return _send(answer)
+    return send(answer)

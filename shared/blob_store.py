@@ -112,6 +112,11 @@ class BlobStore:
             data: bytes = await stream.readall()
             return data
 
+    async def exists(self, name: str) -> bool:
+        with unavailable_as_503():
+            found: bool = await self.container.get_blob_client(name).exists()
+            return found
+
     async def read_range(self, name: str, offset: int, length: int) -> bytes:
         """``length`` bytes of a blob from ``offset``: one frame or one chunk of a large file.
 

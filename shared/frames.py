@@ -94,13 +94,18 @@ async def frame_bodies(
         yield frame
 
 
-async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
+async def read_frame(blobs: BlobStore, source: FrameSource, number: int) -> bytes:
+    """Frame ``number`` (1-based) as stored: its byte ranges (one per fragment), read at once."""
     assert source.sidecar.frames is not None
     ranges = source.sidecar.frames[number - 1]
     pieces = await asyncio.gather(
         *(blobs.read_range(source.file_blob, offset, length) for offset, length in ranges)
     )
-    data = b"".join(pieces)
+    return b"".join(pieces)
+
+
+async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
+    data = await read_frame(blobs, source, number)
     stored = UID(source.syntax)
     if rendition.transfer_syntax in (AS_STORED, stored):
         return data

@@ -68,7 +68,7 @@ def convert(data: bytes, target: str) -> bytes:
     if has_pixels and (source.is_compressed or not source.is_little_endian):
         _decompress(ds, source)
     if not source.is_little_endian:
-        _swap_binary_values(ds)
+        swap_binary_values(ds)
     if has_pixels and UID(target).is_compressed:
         ds.compress(UID(target), generate_instance_uid=False)
     else:
@@ -94,7 +94,7 @@ def _native_bytes(pixels: np.ndarray, bits_allocated: int) -> bytes:
     return bytes(pixels.astype(pixels.dtype.newbyteorder("<")).tobytes())
 
 
-def _swap_binary_values(ds: Dataset) -> None:
+def swap_binary_values(ds: Dataset) -> None:
     """Big endian OW/OF/OL/OD/OV values other than pixel data, turned little endian in place."""
     for element in ds.iterall():
         size = WORD_SIZES.get(element.VR)

@@ -9,6 +9,7 @@ Blob layout, inside one container::
 
     {partition}/{study}/{series}/{instance}/{version}.dcm    the file exactly as received
     {partition}/{study}/{series}/{instance}/{version}.json   ingest sidecar (metadata, frames)
+    {partition}/{study}/{series}/{instance}/{version}.thumbnail.jpg   cached default thumbnail
 
 where each of study, series, instance is a 32-hex-digit digest. Listing ``{partition}/{study}/``
 yields a whole study, which is what rebuilding and deleting a study need.
@@ -21,6 +22,13 @@ import os
 import re
 import time
 from dataclasses import dataclass
+
+FILE_KIND = "dcm"
+SIDECAR_KIND = "json"
+THUMBNAIL_KIND = "thumbnail.jpg"
+COPY_KINDS = frozenset({FILE_KIND, SIDECAR_KIND})
+"""The blobs that make a stored copy complete. A thumbnail is derived from them on demand, so
+a copy without one is whole, and one without them is left over."""
 
 
 def _digest(*parts: str) -> str:
@@ -98,14 +106,18 @@ class InstanceRef:
         return f"{self.series.blob_prefix}{self.key}/"
 
     def file_blob(self, version: str) -> str:
-        return f"{self.blob_prefix}{version}.dcm"
+        return f"{self.blob_prefix}{version}.{FILE_KIND}"
 
     def sidecar_blob(self, version: str) -> str:
-        return f"{self.blob_prefix}{version}.json"
+        return f"{self.blob_prefix}{version}.{SIDECAR_KIND}"
+
+    def thumbnail_blob(self, version: str) -> str:
+        return f"{self.blob_prefix}{version}.{THUMBNAIL_KIND}"
 
     def version_blobs(self, version: str) -> list[str]:
-        """Both blobs of one stored copy, which are always written and deleted together."""
-        return [self.file_blob(version), self.sidecar_blob(version)]
+        """Every blob of one stored copy, deleted together. The thumbnail is made on first request,
+        so it may not exist; deletes tolerate missing blobs."""
+        return [self.file_blob(version), self.sidecar_blob(version), self.thumbnail_blob(version)]
 
 
 def new_version() -> str:
@@ -120,7 +132,7 @@ def new_version() -> str:
 
 _BLOB_NAME = re.compile(
     r"^(?P<partition>[A-Za-z0-9._-]+)/(?P<study>[0-9a-f]{32})/(?P<series>[0-9a-f]{32})/"
-    r"(?P<instance>[0-9a-f]{32})/(?P<version>[0-9a-f]{24})\.(?P<kind>dcm|json)$"
+    r"(?P<instance>[0-9a-f]{32})/(?P<version>[0-9a-f]{24})\.(?P<kind>dcm|json|thumbnail\.jpg)$"
 )
 
 

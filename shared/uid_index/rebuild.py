@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from shared.clients import Clients
 from shared.uid_index.documents import IndexRecord, instance_document
-from shared.uid_index.keys import BlobName, InstanceRef, parse_blob_name
+from shared.uid_index.keys import COPY_KINDS, BlobName, InstanceRef, parse_blob_name
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.writer import refresh_series, refresh_study
 
@@ -32,7 +32,10 @@ class RebuildSummary:
 
 
 async def committed_versions(clients: Clients, prefix: str | None = None) -> dict[str, str]:
-    """Instance blob prefix → newest version that has both its file and its sidecar."""
+    """Instance blob prefix → newest version that has both its file and its sidecar.
+
+    Other blobs of a version (a cached thumbnail) neither make it complete nor spoil it.
+    """
     kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
     async for name in clients.blobs.names(prefix):
         parsed: BlobName | None = parse_blob_name(name)
@@ -40,7 +43,7 @@ async def committed_versions(clients: Clients, prefix: str | None = None) -> dic
             kinds[(parsed.instance_prefix, parsed.version)].add(parsed.kind)
     newest: dict[str, str] = {}
     for (instance_prefix, version), found in kinds.items():
-        if found == {"dcm", "json"} and version > newest.get(instance_prefix, ""):
+        if COPY_KINDS.issubset(found) and version > newest.get(instance_prefix, ""):
             newest[instance_prefix] = version
     return newest
 

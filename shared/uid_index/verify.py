@@ -4,10 +4,12 @@ Blob storage is the system of record, so every disagreement is settled in its fa
 
 - **ghost**: a ``created`` instance document whose file or sidecar is missing. Repaired by
   re-pointing it at the newest complete version in storage, or removing it when there is none.
+  A missing thumbnail is no ghost: it is made again on the next request.
 - **orphan**: blobs of a version no document points to. A complete version of an instance the
   index does not hold is a store that wrote its files but died before committing; it is indexed,
-  as a rebuild would. Anything else (a superseded or half-written version) is deleted. Versions
-  younger than two claim leases are left alone: their store may still be running.
+  as a rebuild would. Anything else (a superseded or half-written version, a thumbnail left
+  behind by a delete) is deleted. Versions younger than two claim leases are left alone: their
+  store may still be running.
 - **stale claim**: a ``pending`` or ``deleting`` document whose lease ran out; its store or
   delete died. A stale claim is released (with its files); a stale delete is finished.
 - **aggregate**: a series or study document whose counts or modalities differ from what its
@@ -27,7 +29,7 @@ from typing import Any
 from shared.clients import Clients
 from shared.uid_index.deleter import purge
 from shared.uid_index.documents import IndexRecord, instance_document, instance_ref
-from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, parse_blob_name
+from shared.uid_index.keys import COPY_KINDS, InstanceRef, SeriesRef, StudyRef, parse_blob_name
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.writer import (
     LEASE_SECONDS,
@@ -81,13 +83,13 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
 
     def complete(prefix: str) -> list[str]:
         return sorted(
-            v for v, kinds in versions.get(prefix, {}).items() if kinds == {"dcm", "json"}
+            v for v, kinds in versions.get(prefix, {}).items() if COPY_KINDS.issubset(kinds)
         )
 
     for n, doc in enumerate(docs, 1):
         ref = instance_ref(doc)
         found = versions.get(ref.blob_prefix, {}).get(doc["version"], set())
-        if doc["status"] == "created" and found != {"dcm", "json"}:
+        if doc["status"] == "created" and not COPY_KINDS.issubset(found):
             report.findings.append(Finding("ghost", doc["id"], "file or sidecar missing"))
             if repair:
                 await _repair_ghost(clients, doc, complete(ref.blob_prefix))
@@ -110,7 +112,7 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
             if _version_age(version) < 2 * LEASE_SECONDS:
                 continue
             newest_complete = complete(prefix)[-1:] == [version]
-            adopt = owner is None and kinds == {"dcm", "json"} and newest_complete
+            adopt = owner is None and COPY_KINDS.issubset(kinds) and newest_complete
             report.findings.append(
                 Finding("orphan", f"{prefix}{version}", "unindexed" if adopt else "unreferenced")
             )

@@ -44,3 +44,20 @@ def test_versions_sort_by_creation_time() -> None:
 def test_foreign_blob_names_are_ignored() -> None:
     assert parse_blob_name("readme.txt") is None
     assert parse_blob_name("p/abc/def/ghi/v.dcm") is None
+
+
+def test_a_thumbnail_is_a_blob_of_its_stored_copy() -> None:
+    ref = InstanceRef.of("Microsoft.Default", "1.2", "1.2.3", "1.2.3.4")
+    version = new_version()
+    name = ref.thumbnail_blob(version)
+    parsed = parse_blob_name(name)
+    assert parsed is not None
+    assert (parsed.instance_prefix, parsed.version) == (ref.blob_prefix, version)
+    assert parsed.kind == "thumbnail.jpg"
+    assert name.endswith(f"/{version}.thumbnail.jpg")
+    assert set(ref.version_blobs(version)) == {
+        ref.file_blob(version),
+        ref.sidecar_blob(version),
+        name,
+    }
+    assert parse_blob_name(f"{ref.blob_prefix}{version}.thumbnail.png") is None

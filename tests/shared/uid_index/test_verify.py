@@ -12,6 +12,7 @@ from pydicom.uid import generate_uid
 
 from shared.clients import Clients
 from shared.uid_index.documents import claim_document
+from shared.uid_index.rebuild import committed_versions
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.verify import verify
 from tests.data.builders import multipart, with_fresh_uids
@@ -112,3 +113,36 @@ async def test_verify_repairs_a_wrong_series_count(
     assert not [
         f for f in (await verify(storage, repair=False)).findings if ref.study.key in f.subject
     ]
+
+
+async def test_thumbnails_are_renditions_not_copies(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    study = generate_uid()
+    files = [with_fresh_uids("CT_small.dcm", study_uid=study) for _ in range(2)]
+    assert (await post(http, multipart([d for d, _ in files]))).status_code == 200
+    refs = [ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID) for _, ds in files]
+    versions = [(await instance_doc(storage, r))["version"] for r in refs]  # type: ignore[index]
+    # Instance 0 has its thumbnail cached; instance 1 has none, which is no damage.
+    await storage.blobs.put(refs[0].thumbnail_blob(versions[0]), b"jpeg", "image/jpeg")
+    # A thumbnail of a copy that is gone (the instance was replaced or deleted meanwhile).
+    gone = old_version()
+    await storage.blobs.put(refs[0].thumbnail_blob(gone), b"jpeg", "image/jpeg")
+
+    mine = [
+        f
+        for f in (await verify(storage, repair=False)).findings
+        if study_key_of(f.subject) == refs[0].study.key
+    ]
+    assert [(f.kind, f.subject, f.detail) for f in mine] == [
+        ("orphan", f"{refs[0].blob_prefix}{gone}", "unreferenced")
+    ]
+    # Rebuild sees each current copy, whole with or without a thumbnail, and not the stray one.
+    found = await committed_versions(storage, refs[0].study.blob_prefix)
+    assert found == {refs[0].blob_prefix: versions[0], refs[1].blob_prefix: versions[1]}
+
+    await verify(storage, repair=True)
+    assert await storage.blobs.get(refs[0].thumbnail_blob(gone)) is None
+    assert await storage.blobs.get(refs[0].thumbnail_blob(versions[0])) == b"jpeg"
+    again = await verify(storage, repair=False)
+    assert not [f for f in again.findings if study_key_of(f.subject) == refs[0].study.key]
