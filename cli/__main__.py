@@ -7,6 +7,9 @@
   ghosts, stale claims and wrong aggregates.
 - ``token [--role reader|owner] --local``: print a bearer token of the local issuer of
   ``DICOMWEB_LOCAL_AUTH=1 make run`` (Entra ID tokens come from ``az account get-access-token``).
+- ``import PATH... [--url BASE] [--token TOKEN | --local] [--batch N] [--concurrency N]
+  [--report FILE]``: store the DICOM files of folders and zip files on any DICOMweb server with
+  STOW-RS, with a progress line, retries, a summary and a per-file report (see ``cli.importer``).
 
 The service's settings come from the environment (see the README); ``--local`` points the command
 at the emulators of a running ``make run`` instead.
@@ -19,6 +22,7 @@ import asyncio
 import os
 import sys
 
+from cli import import_command
 from cli.local_auth import LOCAL_DATA, local_token
 from cli.progress import ProgressLine
 from devhost.settings import Ports, service_env
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", choices=("reader", "owner"), default="owner")
     # Also accepted after the command; SUPPRESS keeps it from resetting a --local given before.
     token.add_argument("--local", action="store_true", default=argparse.SUPPRESS)
+    import_command.add_parser(sub)
     parser.add_argument(
         "--local",
         action="store_true",
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "token":
         return _token(args.role, args.local)
+    if args.command == "import":
+        return import_command.run(args)
     if args.local:
         os.environ.update(service_env(Ports.from_env()))
     return asyncio.run(_with_clients(args.command, getattr(args, "repair", False)))
