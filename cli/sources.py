@@ -14,6 +14,7 @@ import os
 import threading
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -155,7 +156,7 @@ class Scanner:
             shown = f"{path}{MEMBER_SEPARATOR}{info.filename}"
             try:
                 yield _examine(shown, info.file_size, archive.opener(info))
-            except (OSError, RuntimeError, zipfile.BadZipFile, EOFError) as exc:
+            except (OSError, RuntimeError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 # RuntimeError: an encrypted member; the others: a damaged archive.
                 yield _unreadable(shown, exc)
 

@@ -9,7 +9,10 @@ oversized batch at once (413), and servers that take no chunked uploads still wo
 from __future__ import annotations
 
 import asyncio
+import zipfile
+import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import IO
 
 from cli.sources import DicomFile
 from shared.multipart import new_boundary, write_parts
@@ -20,8 +23,12 @@ PART_HEADERS: Mapping[str, str] = {"Content-Type": "application/dicom"}
 Part = tuple[Mapping[str, str], AsyncIterator[bytes]]
 
 
-class SourceChanged(Exception):
-    """A file's length changed between the scan and the request; its batch cannot be sent."""
+class SourceError(Exception):
+    """A file could not be read while sending, or its length changed since the scan."""
+
+
+# What reading a file or a zip member can raise: I/O, a damaged archive, a damaged stream.
+READ_ERRORS = (OSError, zipfile.BadZipFile, zlib.error, EOFError)
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -34,17 +41,27 @@ async def _framing(count: int) -> AsyncIterator[Part]:
         yield PART_HEADERS, _nothing()
 
 
+async def _read(stream: IO[bytes], file: DicomFile) -> bytes:
+    try:
+        return await asyncio.to_thread(stream.read, CHUNK_BYTES)
+    except READ_ERRORS as exc:
+        raise SourceError(f"cannot read {file.path} ({type(exc).__name__})") from exc
+
+
 async def _contents(file: DicomFile) -> AsyncIterator[bytes]:
-    stream = await asyncio.to_thread(file.open)
+    try:
+        stream = await asyncio.to_thread(file.open)
+    except READ_ERRORS as exc:
+        raise SourceError(f"cannot read {file.path} ({type(exc).__name__})") from exc
     try:
         sent = 0
-        while chunk := await asyncio.to_thread(stream.read, CHUNK_BYTES):
+        while chunk := await _read(stream, file):
             sent += len(chunk)
             if sent > file.size:
                 break
             yield chunk
         if sent != file.size:
-            raise SourceChanged(f"{file.path} changed while it was being imported")
+            raise SourceError(f"{file.path} changed while it was being imported")
     finally:
         stream.close()
 

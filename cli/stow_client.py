@@ -18,7 +18,7 @@ import httpx
 from cli.batching import Batch
 from cli.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from cli.sources import Outcome
-from cli.stow_body import SourceChanged, StowBody
+from cli.stow_body import SourceError, StowBody
 from cli.stow_results import InstanceResult, match_results, parse_stow_response
 
 DICOM_JSON = "application/dicom+json"
@@ -75,7 +75,7 @@ class StowClient:
             last = attempt >= self.policy.attempts
             try:
                 response = await self.http.post(self.url, content=body.chunks(), headers=headers)
-            except SourceChanged as exc:
+            except SourceError as exc:
                 return _failed_batch(batch, str(exc))
             except httpx.TransportError as exc:
                 if last:
