@@ -46,12 +46,18 @@ class ProgressLine:
         self.tty = self.stream.isatty()
         self.piped_summary = piped_summary
         self.last = 0.0
+        self._final: tuple[int, int | None] | None = None
 
     def __call__(self, stage: str, done: int, total: int | None, nbytes: int | None = None) -> None:
         now = time.monotonic()
         final = total is not None and done >= total
         if not final and now - self.last < REDRAW_SECONDS:
             return
+        if final:
+            # A command may report its end more than once; the line is ended only once.
+            if self._final == (done, total):
+                return
+            self._final = (done, total)
         self.last = now
         line = render(stage, done, total, now - self.started, nbytes)
         if self.tty:

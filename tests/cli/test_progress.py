@@ -30,6 +30,7 @@ def test_a_pipe_gets_only_the_final_line_or_nothing() -> None:
         for done in range(4):
             progress("import", done, None if done < 3 else 4, 10 * done)
         progress("import", 4, 4, 40)
+        progress("import", 4, 4, 40)  # a second report of the end prints nothing more
         lines = out.getvalue().splitlines()
         assert len(lines) == expected
         assert all(line.startswith("import: [") and "4/4" in line for line in lines)
