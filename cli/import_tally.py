@@ -92,7 +92,7 @@ class Tally:
             f"in {s['elapsed_seconds']} s: {s['instances_per_second']} instances/s, "
             f"{s['mb_per_second']} MB/s{retries}",
         ]
-        failures = [r for r in self.records if r.outcome is Outcome.FAILED]
+        failures = sorted((r for r in self.records if r.outcome is Outcome.FAILED), key=_path)
         lines += [f"failed: {r.path}: {r.reason}" for r in failures[:SHOWN_FAILURES]]
         if len(failures) > SHOWN_FAILURES:
             lines.append(f"... and {len(failures) - SHOWN_FAILURES} more failures (see the report)")
@@ -100,7 +100,7 @@ class Tally:
 
     def write_report(self, path: Path) -> None:
         """CSV for a ``.csv`` name, JSON (summary and files) for anything else."""
-        rows = sorted(self.records, key=lambda r: r.path)
+        rows = sorted(self.records, key=_path)
         with path.open("w", encoding="utf-8", newline="") as out:
             if path.suffix.lower() == ".csv":
                 writer = csv.DictWriter(out, fieldnames=REPORT_FIELDS)
@@ -115,6 +115,10 @@ class Tally:
     def _record(self, record: FileRecord) -> None:
         self.counts[record.outcome] += 1
         self.records.append(record)
+
+
+def _path(record: FileRecord) -> str:
+    return record.path
 
 
 def _row(record: FileRecord) -> dict[str, str]:
