@@ -48,7 +48,7 @@ class Tally:
     def rejected(self, item: Rejected) -> None:
         self._record(FileRecord(item.path, None, item.outcome, item.reason))
 
-    def stored(self, files: list[DicomFile], results: list[InstanceResult]) -> None:
+    def sent(self, files: list[DicomFile], results: list[InstanceResult]) -> None:
         for file, result in zip(files, results, strict=True):
             uid = result.sop_instance_uid or file.sop_instance_uid
             self._record(FileRecord(file.path, uid, result.outcome, result.reason))

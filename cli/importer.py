@@ -58,21 +58,20 @@ async def import_paths(
             progress("import", tally.done, tally.total, tally.sent_bytes)
 
     async def scan() -> None:
-        try:
-            while (item := await asyncio.to_thread(_next, plan)) is not None:
-                if isinstance(item, Rejected):
-                    tally.rejected(item)
-                else:
-                    tally.found += len(item)
-                    await queue.put(item)
-            tally.total = tally.found
-        finally:
-            for _ in range(options.concurrency):
-                await queue.put(None)
+        while (item := await asyncio.to_thread(_next, plan)) is not None:
+            if isinstance(item, Rejected):
+                tally.rejected(item)
+            else:
+                tally.found += len(item)
+                await queue.put(item)
+        tally.total = tally.found
+        # One end mark per sender. Should the scan fail instead, the task group cancels them.
+        for _ in range(options.concurrency):
+            await queue.put(None)
 
     async def send(client: StowClient) -> None:
         while (batch := await queue.get()) is not None:
-            tally.stored(batch, await client.store(batch))
+            tally.sent(batch, await client.store(batch))
             tally.retries = client.retries
             report()
 

@@ -19,7 +19,7 @@ from cli.batching import Batch
 from cli.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from cli.sources import Outcome
 from cli.stow_body import SourceError, StowBody
-from cli.stow_results import InstanceResult, match_results, parse_stow_response
+from cli.stow_results import IN_PROGRESS, InstanceResult, match_results, parse_stow_response
 
 DICOM_JSON = "application/dicom+json"
 # Statuses whose body is a STOW response dataset (PS3.18 §10.5.3.1).
@@ -62,7 +62,25 @@ class StowClient:
         self.retries = 0
 
     async def store(self, batch: Batch) -> list[InstanceResult]:
-        """One result per file of ``batch``, in its order."""
+        """One result per file of ``batch``, in its order.
+
+        Instances refused because another request is storing them at that moment (two copies
+        of one file in different batches) are sent again after a back-off: the retry then finds
+        them stored (45070, already present) or stores them if the other request failed.
+        """
+        results = await self._send(batch)
+        for retry in range(1, self.policy.attempts):
+            busy = [i for i, result in enumerate(results) if result.code == IN_PROGRESS]
+            if not busy:
+                break
+            await self._wait(retry + 1, None)
+            again = await self._send([batch[i] for i in busy])
+            for i, result in zip(busy, again, strict=True):
+                results[i] = result
+        return results
+
+    async def _send(self, batch: Batch) -> list[InstanceResult]:
+        """One request for ``batch``, repeated while the server is busy or unreachable."""
         body = StowBody(batch)
         headers = {
             "Accept": DICOM_JSON,

@@ -25,6 +25,7 @@ FAILED_ATTRIBUTES_SEQUENCE = "00741048"
 ERROR_COMMENT = "00000902"
 
 ALREADY_STORED = 45070
+IN_PROGRESS = 45071
 
 # PS3.4 Annex B (Storage Service Class statuses), PS3.7 Annex C, PS3.18 §10.5.3, and the codes
 # of the Azure DICOM service, which this project's server shares.
@@ -59,11 +60,12 @@ def meaning(code: int) -> str:
 
 @dataclass(frozen=True)
 class InstanceResult:
-    """One instance's fate: its outcome and, for failures and warnings, why."""
+    """One instance's fate: its outcome and, for failures and warnings, why (and the code)."""
 
     sop_instance_uid: str | None
     outcome: Outcome
     reason: str = ""
+    code: int | None = None
 
 
 def _values(dataset: Mapping[str, Any], tag: str) -> list[Any]:
@@ -116,7 +118,7 @@ def parse_stow_response(dataset: object) -> list[InstanceResult]:
         elif code is None:
             results.append(InstanceResult(uid, Outcome.FAILED, "no failure reason given"))
         else:
-            results.append(InstanceResult(uid, Outcome.FAILED, _reason(code, item)))
+            results.append(InstanceResult(uid, Outcome.FAILED, _reason(code, item), code))
     for item in _values(dataset, REFERENCED_SOP_SEQUENCE):
         if not isinstance(item, Mapping):
             continue
@@ -158,5 +160,5 @@ def match_results(
     for uid, found in zip(uids, matched, strict=True):
         if found is None:
             found = anonymous.popleft() if anonymous else fallback
-        final.append(InstanceResult(uid, found.outcome, found.reason))
+        final.append(InstanceResult(uid, found.outcome, found.reason, found.code))
     return final

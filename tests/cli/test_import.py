@@ -112,6 +112,23 @@ def test_an_instance_the_server_refuses_fails_with_its_reason(
     assert searched_instances(base_url, study) == {good_uid}
 
 
+def test_copies_of_one_instance_sent_at_once_end_stored_once_and_present(
+    base_url: str, tmp_path: Path
+) -> None:
+    """Copies in concurrent requests meet the server's claim on the instance (45071); the
+    importer sends those again and they are then found already stored."""
+    study = generate_uid()
+    data, uid = instance("CT_small.dcm", study)
+    for copy in range(6):
+        (tmp_path / f"copy{copy}.dcm").write_bytes(data)
+    code, out, err = run_import(
+        tmp_path, "--url", f"{base_url}/v2", "--batch", "1", "--concurrency", "6"
+    )
+    assert code == 0, out + err
+    assert out.splitlines()[0] == "1 stored, 5 already present, 0 failed, 0 skipped (not DICOM)"
+    assert searched_instances(base_url, study) == {uid}
+
+
 class FlakyProxy(http.server.ThreadingHTTPServer):
     """Forwards to the real service, after first dropping one connection unanswered and then
     answering 503 with Retry-After, as a busy or restarting service does."""

@@ -24,7 +24,7 @@ def tally_of(failures: int = 1) -> Tally:
         ),
     ]
     tally.found = len(files)
-    tally.stored(files, results)
+    tally.sent(files, results)
     tally.rejected(Rejected("d/notes.txt", Outcome.SKIPPED, "not DICOM"))
     tally.finish()
     return tally

@@ -168,3 +168,38 @@ async def test_a_file_that_changed_fails_its_batch_without_retrying() -> None:
         (Outcome.FAILED, "b changed while it was being imported")
     }
     assert server.waits == []
+
+
+def failure(uid: str, code: int) -> dict[str, Any]:
+    return {
+        "00081155": {"vr": "UI", "Value": [uid]},
+        "00081197": {"vr": "US", "Value": [code]},
+    }
+
+
+async def test_instances_another_request_is_storing_are_sent_again() -> None:
+    """The second request carries only the busy instance and finds it stored by then."""
+    stored_one = {"00081155": {"vr": "UI", "Value": ["1.1"]}}
+    first = {
+        "00081198": {"vr": "SQ", "Value": [failure("1.2", 45071)]},
+        "00081199": {"vr": "SQ", "Value": [stored_one]},
+    }
+    second = {"00081198": {"vr": "SQ", "Value": [failure("1.2", 45070)]}}
+
+    def answer(n: int) -> httpx.Response:
+        return httpx.Response(202, json=first) if n == 1 else httpx.Response(409, json=second)
+
+    server = Server(answer)
+    assert [outcome for _, outcome, _ in await server.store()] == [Outcome.STORED, Outcome.PRESENT]
+    assert len(server.requests) == 2 and len(server.waits) == 1
+    lengths = [int(request.headers["content-length"]) for request in server.requests]
+    assert lengths[1] < lengths[0]
+
+
+async def test_an_instance_that_stays_busy_fails_after_the_last_attempt() -> None:
+    dataset = {"00081198": {"vr": "SQ", "Value": [failure("1.1", 45071), failure("1.2", 45071)]}}
+    server = Server(lambda n: httpx.Response(409, json=dataset))
+    assert {reason for _, _, reason in await server.store()} == {
+        "45071 (being stored by another request)"
+    }
+    assert len(server.requests) == POLICY.attempts

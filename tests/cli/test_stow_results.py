@@ -43,6 +43,7 @@ def test_stored_present_and_failed_instances_of_a_partial_answer() -> None:
             "1.3",
             Outcome.FAILED,
             "43264 (validation failed): (0020,000D) StudyInstanceUID is not a valid UID",
+            43264,
         ),
     ]
 
@@ -111,7 +112,7 @@ def test_an_answer_of_another_server_with_integer_strings_and_no_value() -> None
     }
     assert parse_stow_response(dataset) == [
         InstanceResult("9.1", Outcome.FAILED, "no failure reason given"),
-        InstanceResult("9.2", Outcome.FAILED, "49442 (transfer syntax not supported)"),
+        InstanceResult("9.2", Outcome.FAILED, "49442 (transfer syntax not supported)", 49442),
     ]
 
 
