@@ -1,8 +1,8 @@
 """The running count of an import, and what it writes at the end: the summary and the report.
 
 The report (JSON, or CSV by the file's extension) has one row per file: its path, its SOP
-Instance UID when known, its outcome and the reason. It stays on the user's machine; paths and
-UIDs may identify patients, so the tool never sends them anywhere else.
+Instance UID when known, its outcome and the reason. It stays on the user's machine: file paths
+may name patients, and they are never sent to the server.
 """
 
 from __future__ import annotations

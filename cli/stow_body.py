@@ -32,6 +32,7 @@ READ_ERRORS = (OSError, zipfile.BadZipFile, zlib.error, EOFError)
 
 
 async def _nothing() -> AsyncIterator[bytes]:
+    """An empty part body (the ``yield`` makes this an async generator)."""
     return
     yield b""
 
