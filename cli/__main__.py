@@ -7,6 +7,9 @@
   ghosts, stale claims and wrong aggregates.
 - ``token [--role reader|owner] --local``: print a bearer token of the local issuer of
   ``DICOMWEB_LOCAL_AUTH=1 make run`` (Entra ID tokens come from ``az account get-access-token``).
+- ``import PATH... [--url BASE] [--token TOKEN | --local] [--batch N] [--concurrency N]
+  [--report FILE]``: store the DICOM files of folders and zip files on any DICOMweb server with
+  STOW-RS, with a progress line, retries, a summary and a per-file report (see ``cli.importer``).
 
 The service's settings come from the environment (see the README); ``--local`` points the command
 at the emulators of a running ``make run`` instead.
@@ -18,40 +21,16 @@ import argparse
 import asyncio
 import os
 import sys
-import time
-from pathlib import Path
 
-from devhost.local_issuer import LocalIssuer
-from devhost.settings import Ports, local_auth_env, service_env
+from cli import import_command
+from cli.local_auth import LOCAL_DATA, local_token
+from cli.progress import ProgressLine
+from devhost.settings import Ports, service_env
 from shared.clients import Clients, make_clients
-from shared.config import LOCAL_ISSUER_KEY, load_auth_settings, load_settings
+from shared.config import load_settings
 from shared.provisioning import index_is_empty, provision
 from shared.uid_index.rebuild import RebuildSummary, rebuild_index
 from shared.uid_index.verify import verify
-
-LOCAL_DATA = Path(__file__).resolve().parent.parent / ".local"
-
-
-class ProgressLine:
-    """A one-line progress display with a rate, redrawn in place on a terminal."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done < total and now - self.last < 0.2:
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-6)
-        line = f"{stage}: {done}/{total} ({rate:.0f}/s)"
-        if self.tty:
-            end = "\n" if done == total else ""
-            print(f"\r{line}", end=end, file=sys.stderr, flush=True)
-        elif done == total:
-            print(line, file=sys.stderr)
 
 
 def _report(summary: RebuildSummary) -> None:
@@ -99,13 +78,7 @@ def _token(role: str, local: bool) -> int:
             file=sys.stderr,
         )
         return 2
-    ports = Ports.from_env()
-    settings = local_auth_env(ports, LOCAL_DATA)
-    os.environ.update(settings)
-    auth = load_auth_settings()
-    roles = [auth.owner_role if role == "owner" else auth.reader_role]
-    issuer = LocalIssuer(settings["DICOMWEB_AUTH_ISSUER"], Path(settings[LOCAL_ISSUER_KEY]))
-    print(issuer.mint(auth.audiences[0], roles))
+    print(local_token(role, LOCAL_DATA))
     return 0
 
 
@@ -120,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", choices=("reader", "owner"), default="owner")
     # Also accepted after the command; SUPPRESS keeps it from resetting a --local given before.
     token.add_argument("--local", action="store_true", default=argparse.SUPPRESS)
+    import_command.add_parser(sub)
     parser.add_argument(
         "--local",
         action="store_true",
@@ -128,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "token":
         return _token(args.role, args.local)
+    if args.command == "import":
+        return import_command.run(args)
     if args.local:
         os.environ.update(service_env(Ports.from_env()))
     return asyncio.run(_with_clients(args.command, getattr(args, "repair", False)))
