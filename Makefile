@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Debian's Chromium for the browser test (tests/e2e), installed when missing.
+CHROMIUM   := /usr/bin/chromium
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run reindex verify test lint typecheck unit integration bench deps clean
 
@@ -22,6 +25,10 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 deps: $(PY_STAMP) $(NODE_STAMP)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 run: deps
 	$(BIN)/python -m devhost run
@@ -44,10 +51,10 @@ typecheck: deps
 unit: deps
 	$(BIN)/pytest -m "not integration"
 
-integration: deps
+integration: deps $(CHROMIUM)
 	$(BIN)/pytest -m integration
 
-test: lint typecheck
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
 bench: deps
