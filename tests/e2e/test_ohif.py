@@ -1,0 +1,138 @@
+"""A radiologist's session in the OHIF viewer, on another origin, against the service.
+
+The study list fills from QIDO-RS, opening a study renders its images from WADO-RS metadata and
+frames, and a multi-frame instance's frames all load, with no request to the service failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.async_api import Page
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from tests.data.builders import corpus_path, fresh_tutorial_study, multipart, to_bytes
+from tests.e2e.conftest import Deployment, Tab
+
+pytestmark = pytest.mark.integration
+
+PATIENT_NAME = "Viewer^Ohif"
+# How the study list writes that name.
+PATIENT_SHOWN = "Viewer, Ohif"
+PATIENT_ID = "OHIF-E2E-1"
+TUTORIAL_DESCRIPTION = "Shapes in two series"
+MULTIFRAME_DESCRIPTION = "Enhanced MR, ten frames"
+MULTIFRAME_FILE = "emri_small.dcm"
+# Bounds on waiting for the page, not assertions on speed.
+PAGE_TIMEOUT_MS = 60_000
+RENDER_POLL_SECONDS = 0.5
+# Set to a directory to keep the screenshots (the README's come from here).
+SCREENSHOT_DIR = os.environ.get("DICOMWEB_E2E_SCREENSHOTS")
+
+
+@dataclass(frozen=True)
+class Stored:
+    tutorial_study: str
+    multiframe_study: str
+    multiframe_frames: int
+
+
+def _for_patient(ds: Dataset, description: str) -> Dataset:
+    ds.PatientName = PATIENT_NAME
+    ds.PatientID = PATIENT_ID
+    ds.StudyDescription = description
+    return ds
+
+
+def _multiframe() -> Dataset:
+    ds = dcmread(corpus_path(MULTIFRAME_FILE))
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    return _for_patient(ds, MULTIFRAME_DESCRIPTION)
+
+
+@pytest.fixture(scope="module")
+async def stored(deployment: Deployment) -> Stored:
+    """The tutorial's study shape and, as the same patient's other study, a multi-frame MR."""
+    tutorial = [_for_patient(ds, TUTORIAL_DESCRIPTION) for ds in fresh_tutorial_study(256)]
+    mr = _multiframe()
+    async with httpx.AsyncClient(base_url=deployment.dicomweb_root, timeout=60) as client:
+        for ds in [*tutorial, mr]:
+            response = await client.post(
+                "/studies",
+                content=multipart([to_bytes(ds)]),
+                headers={
+                    "Content-Type": 'multipart/related; type="application/dicom"; '
+                    "boundary=DICOMwebBoundary",
+                    "Accept": "application/dicom+json",
+                },
+            )
+            assert response.status_code == 200, response.text
+    return Stored(
+        tutorial_study=tutorial[0].StudyInstanceUID,
+        multiframe_study=mr.StudyInstanceUID,
+        multiframe_frames=int(mr.NumberOfFrames),
+    )
+
+
+def _variance(png: bytes) -> float:
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
+    return float(pixels.var())
+
+
+async def _rendered_viewport(page: Page) -> bytes:
+    """A screenshot of the first viewport's canvas once it shows an image (not one flat colour).
+
+    Waits for the canvas, then polls its screenshot, since the image arrives after the frame
+    requests complete; gives up after PAGE_TIMEOUT_MS.
+    """
+    canvas = page.locator("canvas.cornerstone-canvas").first
+    await canvas.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PAGE_TIMEOUT_MS / 1000
+    while True:
+        shot = await canvas.screenshot()
+        if _variance(shot) > 0 or loop.time() > deadline:
+            return shot
+        await asyncio.sleep(RENDER_POLL_SECONDS)
+
+
+async def _keep(page: Page, name: str) -> None:
+    if SCREENSHOT_DIR:
+        Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(Path(SCREENSHOT_DIR) / name))
+
+
+async def test_study_list_shows_the_studies(
+    tab: Tab, deployment: Deployment, stored: Stored
+) -> None:
+    await tab.page.goto(deployment.viewer_url + "/", timeout=PAGE_TIMEOUT_MS)
+    for description in (TUTORIAL_DESCRIPTION, MULTIFRAME_DESCRIPTION):
+        await tab.page.get_by_text(description).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert await tab.page.get_by_text(PATIENT_SHOWN).count() == 2
+    await _keep(tab.page, "ohif-study-list.png")
+    print("\n".join(tab.log.paths()))
+    assert tab.log.failures == []
+
+
+async def test_opening_a_study_renders_its_images(
+    tab: Tab, deployment: Deployment, stored: Stored
+) -> None:
+    url = f"{deployment.viewer_url}/viewer?StudyInstanceUIDs={stored.tutorial_study}"
+    await tab.page.goto(url, timeout=PAGE_TIMEOUT_MS)
+    shot = await _rendered_viewport(tab.page)
+    await _keep(tab.page, "ohif-viewer.png")
+    print("\n".join(tab.log.paths()))
+    assert _variance(shot) > 0
+    assert tab.log.failures == []
