@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import BrowserContext, Page, Request, Response, async_playwright
@@ -92,8 +93,13 @@ class ServiceLog:
         if request.url.startswith(self.service_url):
             self.failures.append(f"{request.failure} {request.method} {request.url}")
 
-    def paths(self) -> list[str]:
-        return [response.url[len(self.service_url) :] for response in self.responses]
+    def answered(self, part: str) -> list[Response]:
+        """Responses of 200 to requests whose URL path contains `part`."""
+        return [r for r in self.responses if r.status == 200 and part in urlsplit(r.url).path]
+
+    def frames(self) -> set[int]:
+        """Frame numbers answered with 200 (one frame per request, as OHIF asks)."""
+        return {int(r.url.rsplit("/", 1)[1]) for r in self.answered("/frames/")}
 
 
 @dataclass

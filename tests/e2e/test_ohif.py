@@ -33,6 +33,8 @@ PATIENT_ID = "OHIF-E2E-1"
 TUTORIAL_DESCRIPTION = "Shapes in two series"
 MULTIFRAME_DESCRIPTION = "Enhanced MR, ten frames"
 MULTIFRAME_FILE = "emri_small.dcm"
+# How this OHIF asks for frames: any transfer syntax, the type not quoted.
+OHIF_FRAMES_ACCEPT = "multipart/related; type=application/octet-stream; transfer-syntax=*"
 # Bounds on waiting for the page, not assertions on speed.
 PAGE_TIMEOUT_MS = 60_000
 RENDER_POLL_SECONDS = 0.5
@@ -108,6 +110,13 @@ async def _rendered_viewport(page: Page) -> bytes:
         await asyncio.sleep(RENDER_POLL_SECONDS)
 
 
+async def _skip_tour(page: Page) -> None:
+    """Close OHIF's first-visit tour, which covers part of the viewport."""
+    skip = page.get_by_text("Skip all")
+    if await skip.count():
+        await skip.first.click()
+
+
 async def _keep(page: Page, name: str) -> None:
     if SCREENSHOT_DIR:
         Path(SCREENSHOT_DIR).mkdir(parents=True, exist_ok=True)
@@ -122,7 +131,7 @@ async def test_study_list_shows_the_studies(
         await tab.page.get_by_text(description).first.wait_for(timeout=PAGE_TIMEOUT_MS)
     assert await tab.page.get_by_text(PATIENT_SHOWN).count() == 2
     await _keep(tab.page, "ohif-study-list.png")
-    print("\n".join(tab.log.paths()))
+    assert tab.log.answered("/v2/studies")
     assert tab.log.failures == []
 
 
@@ -132,7 +141,32 @@ async def test_opening_a_study_renders_its_images(
     url = f"{deployment.viewer_url}/viewer?StudyInstanceUIDs={stored.tutorial_study}"
     await tab.page.goto(url, timeout=PAGE_TIMEOUT_MS)
     shot = await _rendered_viewport(tab.page)
+    await _skip_tour(tab.page)
     await _keep(tab.page, "ohif-viewer.png")
-    print("\n".join(tab.log.paths()))
     assert _variance(shot) > 0
+    # Both series' metadata, a frame of each of the three instances, and the search for the
+    # patient's other studies.
+    assert len(tab.log.answered("/metadata")) == 2
+    assert len(tab.log.answered("/frames/")) == 3
+    priors = [r for r in tab.log.answered("/v2/studies") if PATIENT_ID in r.url]
+    assert priors
+    assert tab.log.failures == []
+
+
+async def test_multiframe_instance_plays_through_its_frames(
+    tab: Tab, deployment: Deployment, stored: Stored
+) -> None:
+    url = f"{deployment.viewer_url}/viewer?StudyInstanceUIDs={stored.multiframe_study}"
+    await tab.page.goto(url, timeout=PAGE_TIMEOUT_MS)
+    shot = await _rendered_viewport(tab.page)
+    assert _variance(shot) > 0
+    await _skip_tour(tab.page)
+    await tab.page.locator("canvas.cornerstone-canvas").first.hover()
+    for _ in range(stored.multiframe_frames - 1):
+        await tab.page.keyboard.press("ArrowDown")
+    last = f"({stored.multiframe_frames}/{stored.multiframe_frames})"
+    await tab.page.get_by_text(last).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert tab.log.frames() == set(range(1, stored.multiframe_frames + 1))
+    frame = tab.log.answered("/frames/")[0]
+    assert (await frame.request.all_headers())["accept"] == OHIF_FRAMES_ACCEPT
     assert tab.log.failures == []
