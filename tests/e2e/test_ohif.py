@@ -31,8 +31,13 @@ PATIENT_NAME = "Viewer^Ohif"
 PATIENT_SHOWN = "Viewer, Ohif"
 PATIENT_ID = "OHIF-E2E-1"
 TUTORIAL_DESCRIPTION = "Shapes in two series"
-MULTIFRAME_DESCRIPTION = "Enhanced MR, ten frames"
-MULTIFRAME_FILE = "emri_small.dcm"
+# Multi-frame corpus files, each stored as another study of the same patient: one stored
+# uncompressed, one as JPEG baseline (its frames go to the browser as stored, to be decoded
+# there).
+MULTIFRAMES = {
+    "emri_small.dcm": "Enhanced MR, 10 frames",
+    "examples_ybr_color.dcm": "Ultrasound, JPEG, 30 frames",
+}
 # How this OHIF asks for frames: any transfer syntax, the type not quoted.
 OHIF_FRAMES_ACCEPT = "multipart/related; type=application/octet-stream; transfer-syntax=*"
 # Bounds on waiting for the page, not assertions on speed.
@@ -43,10 +48,15 @@ SCREENSHOT_DIR = os.environ.get("DICOMWEB_E2E_SCREENSHOTS")
 
 
 @dataclass(frozen=True)
+class Multiframe:
+    study: str
+    frames: int
+
+
+@dataclass(frozen=True)
 class Stored:
     tutorial_study: str
-    multiframe_study: str
-    multiframe_frames: int
+    multiframes: dict[str, Multiframe]
 
 
 def _for_patient(ds: Dataset, description: str) -> Dataset:
@@ -56,21 +66,21 @@ def _for_patient(ds: Dataset, description: str) -> Dataset:
     return ds
 
 
-def _multiframe() -> Dataset:
-    ds = dcmread(corpus_path(MULTIFRAME_FILE))
+def _multiframe(name: str) -> Dataset:
+    ds = dcmread(corpus_path(name))
     ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    return _for_patient(ds, MULTIFRAME_DESCRIPTION)
+    return _for_patient(ds, MULTIFRAMES[name])
 
 
 @pytest.fixture(scope="module")
 async def stored(deployment: Deployment) -> Stored:
-    """The tutorial's study shape and, as the same patient's other study, a multi-frame MR."""
+    """The tutorial's study shape and, as the same patient's other studies, the multi-frames."""
     tutorial = [_for_patient(ds, TUTORIAL_DESCRIPTION) for ds in fresh_tutorial_study(256)]
-    mr = _multiframe()
+    multiframes = {name: _multiframe(name) for name in MULTIFRAMES}
     async with httpx.AsyncClient(base_url=deployment.dicomweb_root, timeout=60) as client:
-        for ds in [*tutorial, mr]:
+        for ds in [*tutorial, *multiframes.values()]:
             response = await client.post(
                 "/studies",
                 content=multipart([to_bytes(ds)]),
@@ -83,14 +93,24 @@ async def stored(deployment: Deployment) -> Stored:
             assert response.status_code == 200, response.text
     return Stored(
         tutorial_study=tutorial[0].StudyInstanceUID,
-        multiframe_study=mr.StudyInstanceUID,
-        multiframe_frames=int(mr.NumberOfFrames),
+        multiframes={
+            name: Multiframe(ds.StudyInstanceUID, int(ds.NumberOfFrames))
+            for name, ds in multiframes.items()
+        },
     )
 
 
 def _variance(png: bytes) -> float:
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64)
     return float(pixels.var())
+
+
+def _shape_colour(png: bytes) -> tuple[int, int, int]:
+    """Mean colour of the pixels that are not background (dark), rounded."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
+    shape = pixels[pixels.sum(axis=2) > 150]
+    red, green, blue = (round(float(c)) for c in shape.mean(axis=0))
+    return red, green, blue
 
 
 async def _rendered_viewport(page: Page) -> bytes:
@@ -127,9 +147,9 @@ async def test_study_list_shows_the_studies(
     tab: Tab, deployment: Deployment, stored: Stored
 ) -> None:
     await tab.page.goto(deployment.viewer_url + "/", timeout=PAGE_TIMEOUT_MS)
-    for description in (TUTORIAL_DESCRIPTION, MULTIFRAME_DESCRIPTION):
+    for description in (TUTORIAL_DESCRIPTION, *MULTIFRAMES.values()):
         await tab.page.get_by_text(description).first.wait_for(timeout=PAGE_TIMEOUT_MS)
-    assert await tab.page.get_by_text(PATIENT_SHOWN).count() == 2
+    assert await tab.page.get_by_text(PATIENT_SHOWN).count() == 1 + len(MULTIFRAMES)
     await _keep(tab.page, "ohif-study-list.png")
     assert tab.log.answered("/v2/studies")
     assert tab.log.failures == []
@@ -144,6 +164,9 @@ async def test_opening_a_study_renders_its_images(
     await _skip_tour(tab.page)
     await _keep(tab.page, "ohif-viewer.png")
     assert _variance(shot) > 0
+    # The first series' first instance: the red triangle, in its own colour.
+    red, green, blue = _shape_colour(shot)
+    assert red > 200 and green < 40 and blue < 40, (red, green, blue)
     # Both series' metadata, a frame of each of the three instances, and the search for the
     # patient's other studies.
     assert len(tab.log.answered("/metadata")) == 2
@@ -153,20 +176,23 @@ async def test_opening_a_study_renders_its_images(
     assert tab.log.failures == []
 
 
+@pytest.mark.parametrize("name", MULTIFRAMES)
 async def test_multiframe_instance_plays_through_its_frames(
-    tab: Tab, deployment: Deployment, stored: Stored
+    tab: Tab, deployment: Deployment, stored: Stored, name: str
 ) -> None:
-    url = f"{deployment.viewer_url}/viewer?StudyInstanceUIDs={stored.multiframe_study}"
+    multiframe = stored.multiframes[name]
+    url = f"{deployment.viewer_url}/viewer?StudyInstanceUIDs={multiframe.study}"
     await tab.page.goto(url, timeout=PAGE_TIMEOUT_MS)
     shot = await _rendered_viewport(tab.page)
     assert _variance(shot) > 0
     await _skip_tour(tab.page)
     await tab.page.locator("canvas.cornerstone-canvas").first.hover()
-    for _ in range(stored.multiframe_frames - 1):
+    for _ in range(multiframe.frames - 1):
         await tab.page.keyboard.press("ArrowDown")
-    last = f"({stored.multiframe_frames}/{stored.multiframe_frames})"
+    last = f"({multiframe.frames}/{multiframe.frames})"
     await tab.page.get_by_text(last).first.wait_for(timeout=PAGE_TIMEOUT_MS)
-    assert tab.log.frames() == set(range(1, stored.multiframe_frames + 1))
+    await _keep(tab.page, f"ohif-{Path(name).stem}.png")
+    assert tab.log.frames() == set(range(1, multiframe.frames + 1))
     frame = tab.log.answered("/frames/")[0]
     assert (await frame.request.all_headers())["accept"] == OHIF_FRAMES_ACCEPT
     assert tab.log.failures == []
