@@ -33,6 +33,10 @@ $(CHROMIUM):
 run: deps
 	$(BIN)/python -m devhost run
 
+# The OHIF viewer on :3000 for a running `make run` (see README: DICOMWEB_CORS_ORIGINS).
+viewer: deps
+	$(BIN)/python -m devhost viewer
+
 # Rebuild the index of a running `make run` from its blob storage.
 reindex: deps
 	$(BIN)/python -m cli --local reindex
