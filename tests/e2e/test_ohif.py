@@ -177,6 +177,23 @@ async def test_study_list_shows_the_studies(
     assert tab.log.failures == []
 
 
+async def test_study_list_filters_by_patient_name(
+    tab: Tab, deployment: Deployment, stored: Stored
+) -> None:
+    """OHIF sends `PatientName=*text*`; no match is a 204 the list shows as empty."""
+    page = tab.page
+    await page.goto(deployment.viewer_url + "/", timeout=PAGE_TIMEOUT_MS)
+    await page.get_by_text(TUTORIAL_DESCRIPTION).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    patient_filter = page.locator("input").first  # the Patient column's
+    await patient_filter.fill("nobody")
+    await page.get_by_text("No studies available").wait_for(timeout=PAGE_TIMEOUT_MS)
+    await patient_filter.fill("viewer")
+    await page.get_by_text(TUTORIAL_DESCRIPTION).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    searched = [r.url for r in tab.log.responses if "PatientName=" in r.url]
+    assert any("PatientName=*viewer*" in url for url in searched), searched
+    assert tab.log.failures == []
+
+
 async def test_opening_a_study_renders_its_images(
     tab: Tab, deployment: Deployment, stored: Stored
 ) -> None:
