@@ -42,10 +42,6 @@ class Deployment:
     service_url: str
     viewer_url: str
 
-    @property
-    def dicomweb_root(self) -> str:
-        return f"{self.service_url}/v2"
-
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:

@@ -17,12 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.async_api import Page
-from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 
-from tests.data.builders import corpus_path, fresh_tutorial_study, multipart, to_bytes
+from tests.data.builders import fresh_tutorial_study, multipart, to_bytes, with_fresh_uids
 from tests.e2e.conftest import Deployment, Tab
+from tests.functions.test_store import post
 
 pytestmark = pytest.mark.integration
 
@@ -73,10 +72,7 @@ def _for_patient(ds: Dataset, description: str) -> Dataset:
 
 
 def _multiframe(name: str) -> Dataset:
-    ds = dcmread(corpus_path(name))
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    _, ds = with_fresh_uids(name)
     return _for_patient(ds, MULTIFRAMES[name])
 
 
@@ -85,18 +81,10 @@ async def stored(deployment: Deployment) -> Stored:
     """The tutorial's study shape and, as the same patient's other studies, the multi-frames."""
     tutorial = [_for_patient(ds, TUTORIAL_DESCRIPTION) for ds in fresh_tutorial_study(256)]
     multiframes = {name: _multiframe(name) for name in MULTIFRAMES}
-    async with httpx.AsyncClient(base_url=deployment.dicomweb_root, timeout=60) as client:
-        for ds in [*tutorial, *multiframes.values()]:
-            response = await client.post(
-                "/studies",
-                content=multipart([to_bytes(ds)]),
-                headers={
-                    "Content-Type": 'multipart/related; type="application/dicom"; '
-                    "boundary=DICOMwebBoundary",
-                    "Accept": "application/dicom+json",
-                },
-            )
-            assert response.status_code == 200, response.text
+    files = [to_bytes(ds) for ds in [*tutorial, *multiframes.values()]]
+    async with httpx.AsyncClient(base_url=deployment.service_url, timeout=60) as client:
+        response = await post(client, multipart(files))
+    assert response.status_code == 200, response.text
     return Stored(
         tutorial_study=tutorial[0].StudyInstanceUID,
         multiframes={
