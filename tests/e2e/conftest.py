@@ -114,4 +114,6 @@ async def tab(browser: BrowserContext, deployment: Deployment) -> AsyncIterator[
     try:
         yield Tab(page, log)
     finally:
+        # Shown with a failing test: a wait that timed out often has its cause here.
+        print("failed requests to the service:", *log.failures or ["none"], sep="\n  ")
         await page.close()
