@@ -1,4 +1,4 @@
-"""A radiologist's session in the OHIF viewer, on another origin, against the service.
+"""A radiologist reads studies in the OHIF viewer, on another origin, against the service.
 
 The study list fills from QIDO-RS, opening a study renders its images from WADO-RS metadata and
 frames, and a multi-frame instance's frames all load, with no request to the service failing.
