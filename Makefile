@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Debian's Chromium for the browser test (tests/e2e), installed when missing.
+CHROMIUM   := /usr/bin/chromium
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run reindex verify test lint typecheck unit integration bench deps clean
 
@@ -23,8 +26,16 @@ $(NODE_STAMP): package.json package-lock.json
 
 deps: $(PY_STAMP) $(NODE_STAMP)
 
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
 run: deps
 	$(BIN)/python -m devhost run
+
+# The OHIF viewer on :3000 for a running `make run` (see README: DICOMWEB_CORS_ORIGINS).
+viewer: deps
+	$(BIN)/python -m devhost viewer
 
 # Rebuild the index of a running `make run` from its blob storage.
 reindex: deps
@@ -44,10 +55,10 @@ typecheck: deps
 unit: deps
 	$(BIN)/pytest -m "not integration"
 
-integration: deps
+integration: deps $(CHROMIUM)
 	$(BIN)/pytest -m integration
 
-test: lint typecheck
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
 bench: deps

@@ -1,7 +1,8 @@
 """Command line of the local development host: `serve` runs the Functions host alone, `run` the
-whole local stack (`make run`)."""
+whole local stack (`make run`), `viewer` the OHIF viewer pointed at it."""
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import uvicorn
 
 from devhost.app import load
-from devhost.settings import LOOPBACK, Ports
+from devhost.settings import LOOPBACK, Ports, base_url
 from devhost.supervise import run
+from devhost.viewer import DEFAULT_PORT, ViewerServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +35,16 @@ def serve(port: int, app_root: Path) -> int:
     return 0
 
 
+def viewer(port: int, dicomweb_root: str) -> int:
+    """Serve the OHIF viewer in this process until Ctrl-C."""
+    server = ViewerServer(ROOT, dicomweb_root, port)
+    print(f"OHIF viewer at {server.url}, reading {dicomweb_root}", flush=True)
+    print(f"The service must allow its origin: DICOMWEB_CORS_ORIGINS={server.url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -45,9 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         help="directory holding function_app.py and host.json (default: the repository root)",
     )
     commands.add_parser("run", help="run Azurite, the Cosmos DB emulator and the host")
+    viewer_parser = commands.add_parser("viewer", help="serve the OHIF viewer for the service")
+    viewer_parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    viewer_parser.add_argument(
+        "--dicomweb",
+        default=f"{base_url(Ports.from_env())}/v2",
+        help="the service's DICOMweb root (default: the local stack's /v2)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args.port, args.app_root)
+    if args.command == "viewer":
+        return viewer(args.port, args.dicomweb)
     return run(ROOT)
 
 

@@ -66,16 +66,16 @@ TUTORIAL = {
 ROWS, COLUMNS = 979, 985
 
 
-def _pixels(shape: str, colour: tuple[int, int, int]) -> bytes:
-    y, x = np.mgrid[0:ROWS, 0:COLUMNS]
-    cy, cx = ROWS / 2, COLUMNS / 2
+def _pixels(shape: str, colour: tuple[int, int, int], rows: int, columns: int) -> bytes:
+    y, x = np.mgrid[0:rows, 0:columns]
+    cy, cx = rows / 2, columns / 2
     if shape == "red-triangle":
-        mask = (y > ROWS * 0.2) & (np.abs(x - cx) < (y - ROWS * 0.2) * 0.6)
+        mask = (y > rows * 0.2) & (np.abs(x - cx) < (y - rows * 0.2) * 0.6)
     elif shape == "blue-circle":
-        mask = (y - cy) ** 2 + (x - cx) ** 2 < (ROWS * 0.35) ** 2
+        mask = (y - cy) ** 2 + (x - cx) ** 2 < (rows * 0.35) ** 2
     else:
-        mask = (np.abs(y - cy) < ROWS * 0.3) & (np.abs(x - cx) < ROWS * 0.3)
-    image = np.zeros((ROWS, COLUMNS, 3), dtype=np.uint8)
+        mask = (np.abs(y - cy) < rows * 0.3) & (np.abs(x - cx) < rows * 0.3)
+    image = np.zeros((rows, columns, 3), dtype=np.uint8)
     image[mask] = colour
     return image.tobytes()
 
@@ -86,7 +86,9 @@ def to_bytes(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def tutorial_dataset(name: str) -> Dataset:
+def tutorial_dataset(name: str, *, rows: int = ROWS, columns: int = COLUMNS) -> Dataset:
+    """One of the tutorial's instances; `rows` and `columns` shrink its image when a test wants
+    the same shapes at a smaller size."""
     spec = TUTORIAL[name]
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
@@ -119,15 +121,30 @@ def tutorial_dataset(name: str) -> Dataset:
     ds.SamplesPerPixel = 3
     ds.PhotometricInterpretation = "RGB"
     ds.PlanarConfiguration = 0
-    ds.Rows = ROWS
-    ds.Columns = COLUMNS
+    ds.Rows = rows
+    ds.Columns = columns
     ds.PixelSpacing = [1, 1]
     ds.BitsAllocated = 8
     ds.BitsStored = 8
     ds.HighBit = 7
     ds.PixelRepresentation = 0
-    ds.PixelData = _pixels(name, spec.colour)
+    ds.PixelData = _pixels(name, spec.colour, rows, columns)
     return ds
+
+
+def fresh_tutorial_study(size: int) -> list[Dataset]:
+    """The tutorial's study shape (three instances, two series) with new UIDs, `size` pixels
+    square, for tests that must not share the tutorial's fixed UIDs with other tests."""
+    study_uid = generate_uid()
+    series_uids = {spec.series_uid: generate_uid() for spec in TUTORIAL.values()}
+    datasets = []
+    for name, spec in TUTORIAL.items():
+        ds = tutorial_dataset(name, rows=size, columns=size)
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uids[spec.series_uid]
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        datasets.append(ds)
+    return datasets
 
 
 def tutorial_file(name: str) -> bytes:

@@ -469,6 +469,39 @@ async def test_ohif_study_list(client: httpx.AsyncClient, archive: Archive) -> N
             assert dataset["00080061"]["Value"] == study.modalities
 
 
+async def test_ohif_prior_studies_by_patient_id_tag(
+    client: httpx.AsyncClient, archive: Archive
+) -> None:
+    """OHIF's search for the patient's other studies: PatientID by tag, its list parameters."""
+    study = archive.studies[0]
+    response = await client.get(
+        f"/v2/studies?00100020={study.patient_id}&limit=101&offset=0&fuzzymatching=false"
+        "&includefield=00081030,00080060,00080090,00100030",
+        headers={"Accept": DICOM_JSON},
+    )
+    assert response.status_code == 200
+    datasets = response.json()
+    assert {value(d, "0020000D") for d in datasets} == {
+        s.uid for s in archive.studies if s.patient_id == study.patient_id
+    }
+    assert all(value(d, "00100020") == study.patient_id for d in datasets)
+
+
+async def test_ohif_series_of_a_study(client: httpx.AsyncClient, archive: Archive) -> None:
+    """OHIF's series search: comma-separated tags for date, time, description and number."""
+    study = next(s for s in archive.studies if len(s.series) == 2)
+    response = await client.get(
+        f"/v2/studies/{study.uid}/series?includefield=00080021,00080031,0008103E,00200011",
+        headers={"Accept": DICOM_JSON},
+    )
+    assert response.status_code == 200
+    found = {value(d, "0020000E"): d for d in response.json()}
+    assert set(found) == {s.uid for s in study.series}
+    for series in study.series:
+        assert value(found[series.uid], "0008103E") == series.description
+        assert value(found[series.uid], "00200011") == series.number
+
+
 async def test_dicomweb_client_searches(base_url: str, archive: Archive) -> None:
     client = DICOMwebClient(url=f"{base_url}/v2")
     study = next(s for s in archive.studies if len(s.series) == 2)
