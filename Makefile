@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 CHROMIUM   := /usr/bin/chromium
 SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run reindex verify test lint typecheck unit integration bench deps clean
+.PHONY: run viewer reindex verify test lint typecheck unit integration bench deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
