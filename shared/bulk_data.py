@@ -26,7 +26,13 @@ from shared.frames import frame_source, frames_answer, part_content_type
 from shared.multipart import new_boundary, write_parts
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, multipart_type, primed, single_part
-from shared.transcode import WORD_SIZES, can_decode, pixel_attributes, swap_words
+from shared.transcode import (
+    WORD_SIZES,
+    can_decode,
+    native_word_size,
+    pixel_attributes,
+    swap_words,
+)
 from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, frame_rendition, wishes
@@ -96,7 +102,7 @@ async def bulk_value(
             return _in_blob(blobs, instance.file_blob, offset, length)
         data = await blobs.read_range(instance.file_blob, offset, length)
         bits = int(pixel_attributes(sidecar.metadata).BitsAllocated)
-        return _in_memory(swap_words(data, bits // 8) if bits > 8 else data)
+        return _in_memory(swap_words(data, native_word_size(sidecar.metadata, bits)))
     head_end = int(pixel["offset"]) if pixel and pixel.get("offset") is not None else sidecar.size
     head = await blobs.read_range(instance.file_blob, 0, head_end)
     value = await asyncio.to_thread(_value_in_file, head, path)

@@ -21,7 +21,14 @@ from shared.errors import NotFound
 from shared.multipart import new_boundary, write_parts
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, primed
-from shared.transcode import can_decode, decode_frame, frames_of_file, pixel_attributes, swap_words
+from shared.transcode import (
+    can_decode,
+    decode_frame,
+    frames_of_file,
+    native_word_size,
+    pixel_attributes,
+    swap_words,
+)
 from shared.uid_index.sidecar import Sidecar
 from shared.wado_negotiation import (
     AS_STORED,
@@ -112,8 +119,9 @@ async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, nu
     attributes = pixel_attributes(source.sidecar.metadata)
     if stored.is_encapsulated:
         return await asyncio.to_thread(decode_frame, data, stored, attributes)
-    if not stored.is_little_endian and int(attributes.BitsAllocated) > 8:
-        return swap_words(data, int(attributes.BitsAllocated) // 8)
+    if not stored.is_little_endian:
+        metadata = source.sidecar.metadata
+        return swap_words(data, native_word_size(metadata, int(attributes.BitsAllocated)))
     return data
 
 

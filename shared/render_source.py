@@ -28,7 +28,13 @@ from shared.blob_store import BlobStore
 from shared.errors import NotAcceptable, NotFound
 from shared.frames import FrameSource, read_frame
 from shared.rendered import Frame
-from shared.transcode import MAX_TRANSCODE_BYTES, can_decode, swap_binary_values, swap_words
+from shared.transcode import (
+    MAX_TRANSCODE_BYTES,
+    can_decode,
+    native_word_size,
+    swap_binary_values,
+    swap_words,
+)
 from shared.uid_index.sidecar import Sidecar
 
 JsonDict = dict[str, Any]
@@ -157,7 +163,8 @@ def _decode_frame(
         ds.PixelData = encapsulate([data])
     else:
         if not syntax.is_little_endian:
-            data = swap_words(data, _word_size(sidecar, int(attributes.BitsAllocated)))
+            bits = int(attributes.BitsAllocated)
+            data = swap_words(data, native_word_size(sidecar.metadata, bits))
         syntax = ExplicitVRLittleEndian
         ds.PixelData = data
     ds["PixelData"].VR = "OB"
@@ -165,14 +172,6 @@ def _decode_frame(
     ds.file_meta.TransferSyntaxUID = syntax
     ds.set_original_encoding(False, True)
     return _decoded(ds, syntax, 0, attributes)
-
-
-def _word_size(sidecar: Sidecar, bits_allocated: int) -> int:
-    """The unit a big endian file's native pixels are byte-swapped in: 8-bit pixels in OW are
-    swapped in pairs (PS3.5 Annex A.3), wider ones by their own size."""
-    if bits_allocated > 8:
-        return bits_allocated // 8
-    return 2 if sidecar.metadata.get("7FE00010", {}).get("vr") == "OW" else 1
 
 
 def _decode_from_file(whole: bytes, number: int, flat: JsonDict, bulk_tags: set[str]) -> Frame:

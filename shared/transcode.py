@@ -109,6 +109,14 @@ def swap_words(data: bytes, size: int) -> bytes:
     return words.tobytes() + data[whole:]
 
 
+def native_word_size(metadata: dict[str, Any], bits_allocated: int) -> int:
+    """The unit a big endian file's native Pixel Data is byte-swapped in: 8-bit pixels in OW are
+    swapped in pairs (PS3.5 Annex A.3), wider ones by their own size, OB not at all."""
+    if bits_allocated > 8:
+        return bits_allocated // 8
+    return 2 if metadata.get("7FE00010", {}).get("vr") == "OW" else 1
+
+
 def pixel_attributes(metadata: dict[str, Any]) -> Dataset:
     """The attributes a frame decoder needs, from an instance's DICOM JSON."""
     keep = {

@@ -41,6 +41,8 @@ def _frames_as_array(data: bytes) -> np.ndarray:
     [
         "emri_small.dcm",
         "emri_small_big_endian.dcm",
+        # 8-bit pixels in OW, big endian: swapped in pairs.
+        "OBXXXX1A_expb.dcm",
         "emri_small_jpeg_ls_lossless.dcm",
         "emri_small_jpeg_2k_lossless.dcm",
         "emri_small_RLE.dcm",
