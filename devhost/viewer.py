@@ -37,9 +37,9 @@ def data_source(dicomweb_root: str) -> dict[str, object]:
     """OHIF's DICOMweb data source for this service (OHIF 3.13 keys).
 
     What the service offers, so that OHIF sends the requests it answers best: `includefield`
-    on searches, WADO-RS metadata and frames (`wadors`) for images and thumbnails alike, since
-    the service has no `/rendered` or `/thumbnail` resources, and BulkDataURIs as the service
-    writes them. Names match exactly; OHIF's wildcard search appends `*`.
+    on searches, WADO-RS metadata and frames (`wadors`) for images, the service's cached
+    `/thumbnail` for thumbnails (no pixel decoding in the browser for a series panel), and
+    BulkDataURIs as the service writes them. Names match exactly; OHIF's wildcard search appends `*`.
     """
     return {
         "friendlyName": "DICOMweb on Azure Functions",
@@ -52,7 +52,7 @@ def data_source(dicomweb_root: str) -> dict[str, object]:
         "supportsFuzzyMatching": False,
         "supportsWildcard": True,
         "imageRendering": "wadors",
-        "thumbnailRendering": "wadors",
+        "thumbnailRendering": "thumbnail",
         "enableStudyLazyLoad": True,
         "staticWado": False,
         "bulkDataURI": {"enabled": True},

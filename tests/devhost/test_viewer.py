@@ -31,7 +31,7 @@ def test_config_points_every_root_at_the_service() -> None:
     settings = source["configuration"]
     assert {settings[k] for k in ("qidoRoot", "wadoRoot", "wadoUriRoot")} == {SERVICE}
     # No /rendered or /thumbnail: images and thumbnails come from WADO-RS frames.
-    assert settings["imageRendering"] == settings["thumbnailRendering"] == "wadors"
+    assert (settings["imageRendering"], settings["thumbnailRendering"]) == ("wadors", "thumbnail")
 
 
 def test_missing_bundle_says_how_to_install_it(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """A radiologist reads studies in the OHIF viewer, on another origin, against the service.
 
-The study list fills from QIDO-RS, opening a study renders its images from WADO-RS metadata and
+The study list fills from QIDO-RS, opening a study shows its series thumbnails from the service and
+renders its images from WADO-RS metadata and
 frames, and a multi-frame instance's frames all load, with no request to the service failing.
 """
 
@@ -194,10 +195,14 @@ async def test_opening_a_study_renders_its_images(
     # The first series' first instance: the red triangle, in its own colour.
     red, green, blue = _shape_colour(shot)
     assert red > 200 and green < 40 and blue < 40, (red, green, blue)
-    # Both series' metadata, a frame of each of the three instances, and the search for the
-    # patient's other studies.
+    # Both series' metadata, their thumbnails from the service, a frame of each instance shown,
+    # and the search for the patient's other studies.
     assert len(tab.log.answered("/metadata")) == 2
-    assert len(tab.log.answered("/frames/")) == 3
+    thumbnails = tab.log.answered("/thumbnail")
+    assert len(thumbnails) == 2
+    for thumbnail in thumbnails:
+        assert (await thumbnail.all_headers())["content-type"] == "image/jpeg"
+    assert len(tab.log.answered("/frames/")) == 2  # the two instances of the series shown
     priors = [r for r in tab.log.answered("/v2/studies") if PATIENT_ID in r.url]
     assert priors
     assert tab.log.failures == []
