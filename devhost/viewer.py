@@ -39,7 +39,8 @@ def data_source(dicomweb_root: str) -> dict[str, object]:
     What the service offers, so that OHIF sends the requests it answers best: `includefield`
     on searches, WADO-RS metadata and frames (`wadors`) for images, the service's cached
     `/thumbnail` for thumbnails (no pixel decoding in the browser for a series panel), and
-    BulkDataURIs as the service writes them. Names match exactly; OHIF's wildcard search appends `*`.
+    BulkDataURIs as the service writes them. Names match exactly; OHIF's wildcard search
+    appends `*`.
     """
     return {
         "friendlyName": "DICOMweb on Azure Functions",

@@ -1,8 +1,8 @@
 """A radiologist reads studies in the OHIF viewer, on another origin, against the service.
 
-The study list fills from QIDO-RS, opening a study shows its series thumbnails from the service and
-renders its images from WADO-RS metadata and
-frames, and a multi-frame instance's frames all load, with no request to the service failing.
+The study list fills from QIDO-RS, opening a study shows its series thumbnails from the service
+and renders its images from WADO-RS metadata and frames, and a multi-frame instance's frames all
+load, with no request to the service failing.
 """
 
 from __future__ import annotations
