@@ -5,6 +5,11 @@ set-up every time. In Azure the service authenticates with its managed identity
 (``DefaultAzureCredential``); the connection strings exist only for the local emulators.
 Retries are short: a request that cannot reach storage answers 503 with Retry-After quickly,
 and the client retries, rather than holding the connection for a minute.
+
+Proxy settings are not read from the environment (``use_env_settings=False``): the Functions
+platform has none, the local emulators are on loopback, and with them on, aiohttp reads
+``~/.netrc`` and the proxy variables again for every storage call, which was 8% of the host's
+CPU time when storing small instances.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.cosmos.aio import ContainerProxy, CosmosClient
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient
@@ -26,6 +32,7 @@ _BLOB_OPTIONS: dict[str, Any] = {
     "increment_base": 2,
     "connection_timeout": 5,
     "read_timeout": 120,
+    "use_env_settings": False,
 }
 _COSMOS_OPTIONS: dict[str, Any] = {
     "retry_total": 2,
@@ -57,12 +64,17 @@ def make_clients(config: Settings) -> Clients:
         blob_service = BlobServiceClient(
             str(config.blob_endpoint), credential=credential, **_BLOB_OPTIONS
         )
+    # The Cosmos client builds its transport without its options, so it is given one.
+    cosmos_options = {
+        **_COSMOS_OPTIONS,
+        "transport": AioHttpTransport(use_env_settings=False, connection_timeout=5),
+    }
     if config.cosmos_connection_string:
         cosmos = CosmosClient.from_connection_string(
-            config.cosmos_connection_string, **_COSMOS_OPTIONS
+            config.cosmos_connection_string, **cosmos_options
         )
     else:
-        cosmos = CosmosClient(str(config.cosmos_endpoint), credential=credential, **_COSMOS_OPTIONS)
+        cosmos = CosmosClient(str(config.cosmos_endpoint), credential=credential, **cosmos_options)
     container = blob_service.get_container_client(config.blob_container)
     index = cosmos.get_database_client(config.cosmos_database).get_container_client(
         config.cosmos_container
