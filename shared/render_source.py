@@ -30,6 +30,7 @@ from shared.frames import FrameSource, read_frame
 from shared.rendered import Frame
 from shared.transcode import (
     MAX_TRANSCODE_BYTES,
+    PIXEL_TAGS,
     can_decode,
     native_word_size,
     swap_binary_values,
@@ -39,38 +40,27 @@ from shared.uid_index.sidecar import Sidecar
 
 JsonDict = dict[str, Any]
 
-# Pixel description, Modality LUT, VOI LUT and palette colour attributes (PS3.3 C.7.6.3,
+# The pixel description, with the Modality LUT, VOI LUT and palette colour attributes (PS3.3
 # C.11.1, C.11.2, C.7.9), by tag as DICOM JSON names them.
-RENDERING_TAGS = frozenset(
-    {
-        "00280002",  # SamplesPerPixel
-        "00280004",  # PhotometricInterpretation
-        "00280006",  # PlanarConfiguration
-        "00280010",  # Rows
-        "00280011",  # Columns
-        "00280100",  # BitsAllocated
-        "00280101",  # BitsStored
-        "00280102",  # HighBit
-        "00280103",  # PixelRepresentation
-        "00281050",  # WindowCenter
-        "00281051",  # WindowWidth
-        "00281052",  # RescaleIntercept
-        "00281053",  # RescaleSlope
-        "00281054",  # RescaleType
-        "00281056",  # VOILUTFunction
-        "00281101",  # Red, Green and Blue Palette Color Lookup Table Descriptors
-        "00281102",
-        "00281103",
-        "00281201",  # ... their Data
-        "00281202",
-        "00281203",
-        "00281221",  # ... and their Segmented Data
-        "00281222",
-        "00281223",
-        "00283000",  # ModalityLUTSequence
-        "00283010",  # VOILUTSequence
-    }
-)
+RENDERING_TAGS = PIXEL_TAGS | {
+    "00281050",  # WindowCenter
+    "00281051",  # WindowWidth
+    "00281052",  # RescaleIntercept
+    "00281053",  # RescaleSlope
+    "00281054",  # RescaleType
+    "00281056",  # VOILUTFunction
+    "00281101",  # Red, Green and Blue Palette Color Lookup Table Descriptors
+    "00281102",
+    "00281103",
+    "00281201",  # ... their Data
+    "00281202",
+    "00281203",
+    "00281221",  # ... and their Segmented Data
+    "00281222",
+    "00281223",
+    "00283000",  # ModalityLUTSequence
+    "00283010",  # VOILUTSequence
+}
 SHARED_GROUPS, PER_FRAME_GROUPS = "52009229", "52009230"
 FRAME_MACROS = ("00289145", "00289132")  # Pixel Value Transformation, Frame VOI LUT
 

@@ -117,9 +117,9 @@ def native_word_size(metadata: dict[str, Any], bits_allocated: int) -> int:
     return 2 if metadata.get("7FE00010", {}).get("vr") == "OW" else 1
 
 
-def pixel_attributes(metadata: dict[str, Any]) -> Dataset:
-    """The attributes a frame decoder needs, from an instance's DICOM JSON."""
-    keep = {
+# The Image Pixel attributes a frame decoder needs (PS3.3 C.7.6.3), by tag as DICOM JSON names them.
+PIXEL_TAGS = frozenset(
+    {
         "00280002",  # SamplesPerPixel
         "00280004",  # PhotometricInterpretation
         "00280006",  # PlanarConfiguration
@@ -130,7 +130,12 @@ def pixel_attributes(metadata: dict[str, Any]) -> Dataset:
         "00280102",  # HighBit
         "00280103",  # PixelRepresentation
     }
-    return Dataset.from_json({tag: metadata[tag] for tag in keep if tag in metadata})
+)
+
+
+def pixel_attributes(metadata: dict[str, Any]) -> Dataset:
+    """The attributes a frame decoder needs, from an instance's DICOM JSON."""
+    return Dataset.from_json({tag: metadata[tag] for tag in PIXEL_TAGS if tag in metadata})
 
 
 def decode_frame(frame: bytes, syntax: str, attributes: Dataset) -> bytes:
