@@ -50,9 +50,10 @@ integration: deps
 test: lint typecheck
 	$(BIN)/pytest
 
+# The suite beside the storage floor and Orthanc; e.g. BENCH_ARGS="--instances 1000 10000".
+BENCH_ARGS ?= --instances 1000 --start-orthanc
 bench: deps
-	$(BIN)/python -m bench.stow_memory
-	$(BIN)/python -m bench.retrieve_memory
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 	$(BIN)/python -m bench.delete_study
 
 clean:
