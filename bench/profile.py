@@ -45,11 +45,19 @@ def recording(pid: int, output: Path) -> Iterator[None]:
             process.wait()
 
 
-def _frame_name(frame: str) -> str:
-    """``function (path/to/module.py:line)`` without the line, with a short path."""
+# Leaf frames of a thread that waits rather than works (the event loop's poll, an idle worker
+# thread of the default executor): py-spy sees them as running, so they are counted apart.
+WAITING = ("EpollSelector.select (selectors.py)", "_worker (concurrent/futures/thread.py)")
+PROJECT = ("shared", "functions")
+
+
+def _frame_name(frame: str, root: Path) -> str:
+    """``function (path/to/module.py)``: the path within the project or within its library."""
     name, _, where = frame.partition(" (")
-    path = where.rsplit(":", 1)[0]
-    parts = Path(path).parts
+    path = Path(where.rsplit(":", 1)[0])
+    if path.is_relative_to(root):
+        return f"{name} ({path.relative_to(root)})"
+    parts = path.parts
     for anchor in ("site-packages", "lib"):
         if anchor in parts:
             parts = parts[parts.index(anchor) + 1 :]
@@ -57,27 +65,30 @@ def _frame_name(frame: str) -> str:
     return f"{name} ({'/'.join(parts[-3:])})"
 
 
-def summary(collapsed: Path, top: int = TOP) -> str:
-    """The frames seen most often on CPU: at the top of the stack (self) and anywhere (total)."""
+def summary(collapsed: Path, root: Path, top: int = TOP) -> str:
+    """The frames seen most often on CPU: at the top of the stack (self), and the project's own
+    functions anywhere in it (total), as shares of the samples that were not waiting."""
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
-    total = 0
+    working = waiting = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        samples = int(count)
-        frames = [_frame_name(f) for f in stack.split(";")[1:]]  # the first is the thread
+        frames = [_frame_name(f, root) for f in stack.split(";")[1:]]  # the first is the thread
         if not frames:
             continue
-        total += samples
+        samples = int(count)
+        if frames[-1] in WAITING:
+            waiting += samples
+            continue
+        working += samples
         own[frames[-1]] += samples
         for frame in set(frames):
-            anywhere[frame] += samples
-    if not total:
+            if frame.split(" (", 1)[1].startswith(PROJECT):
+                anywhere[frame] += samples
+    if not working:
         return "no samples"
-    lines = [f"{total} samples at {RATE}/s", "self:"]
-    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
-    lines.append("total:")
-    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in anywhere.most_common(top)]
+    lines = [f"{working} samples working, {waiting} waiting, at {RATE}/s", "self:"]
+    lines += [f"  {100 * n / working:5.1f}%  {f}" for f, n in own.most_common(top)]
+    lines.append("total, the project's functions:")
+    lines += [f"  {100 * n / working:5.1f}%  {f}" for f, n in anywhere.most_common(top)]
     return "\n".join(lines)

@@ -37,6 +37,7 @@ import psutil
 from bench import floor, measure, profile
 from bench.archive import make_archive
 from bench.common import ROOT, bench_stack
+from bench.cpu import accounting
 from bench.measure import Figure, Figures
 from bench.orthanc import running_orthanc
 from bench.retrieve_memory import run_shape
@@ -44,6 +45,8 @@ from bench.stow_memory import run_one
 from bench.table import FLOOR, OURS, PEER, markdown
 from devhost.stack import LocalStack
 
+# CPU seconds (and "wall" seconds) by phase, then by process.
+CpuLog = dict[str, dict[str, float]]
 PARTS = ("search", "retrieve", "floor", "memory")
 BLOB_SETTING = "DICOMWEB_BLOB_CONNECTION_STRING"
 
@@ -59,17 +62,22 @@ class Options:
     profile: Path | None = None
 
 
-def _profiled(options: Options, pid: int, phase: str) -> AbstractContextManager[None]:
-    if options.profile is None:
-        return nullcontext()
-    return _recorded(pid, options.profile / f"{phase}-{options.instances}.txt", phase)
-
-
 @contextmanager
-def _recorded(pid: int, output: Path, phase: str) -> Iterator[None]:
-    with profile.recording(pid, output):
+def _observed(options: Options, stack: LocalStack, phase: str, cpu: CpuLog) -> Iterator[None]:
+    """CPU seconds of each process and wall time of a phase; a py-spy profile if asked for."""
+    pids = stack.pids() | {"load generator": os.getpid()}
+    output = (
+        None if options.profile is None else options.profile / f"{phase}-{options.instances}.txt"
+    )
+    started = time.perf_counter()
+    with (
+        accounting(pids) as spent,
+        profile.recording(pids["host"], output) if output else nullcontext(),
+    ):
         yield
-    print(f"\nprofile of the host during {phase} ({output}):\n{profile.summary(output)}\n")
+    cpu[phase] = {"wall": round(time.perf_counter() - started, 1), **spent}
+    if output is not None:
+        print(f"\nprofile of the host during {phase} ({output}):\n{profile.summary(output, ROOT)}")
 
 
 async def _memory(stack: LocalStack, options: Options) -> Figures:
@@ -86,32 +94,43 @@ async def _memory(stack: LocalStack, options: Options) -> Figures:
     }
 
 
-async def run_suite(
-    stack: LocalStack, options: Options, peer: str | None = None
-) -> dict[str, Figures]:
-    """Every figure of one archive size, by column (ours, peer, floor)."""
+@dataclass
+class SuiteResult:
+    """Figures by column (ours, peer, floor); CPU seconds by phase and process of our stack."""
+
+    figures: dict[str, Figures]
+    cpu: CpuLog
+
+
+async def run_suite(stack: LocalStack, options: Options, peer: str | None = None) -> SuiteResult:
+    """Every figure of one archive size."""
     archive = make_archive(options.instances)
     servers = {OURS: stack.base_url + "/v2"} | ({PEER: peer.rstrip("/")} if peer else {})
     results: dict[str, Figures] = {name: {} for name in servers}
-    host = stack.pids()["host"]
+    cpu: CpuLog = {}
     clients, samples = options.clients, options.samples
+
+    def observed(name: str, phase: str) -> AbstractContextManager[None]:
+        return _observed(options, stack, phase, cpu) if name == OURS else nullcontext()
+
     async with httpx.AsyncClient(timeout=600) as http:
         for name, root in servers.items():
-            with _profiled(options, host, "ingest") if name == OURS else nullcontext():
+            with observed(name, "ingest"):
                 results[name] |= await measure.ingest(http, root, archive, clients)
         if "floor" in options.parts:
             blobs = stack.env[BLOB_SETTING]
             results[FLOOR] = await floor.measure(blobs, archive, samples, clients)
         if "search" in options.parts:
             for name, root in servers.items():
-                with _profiled(options, host, "search") if name == OURS else nullcontext():
+                with observed(name, "search"):
                     results[name] |= await measure.search(http, root, archive, samples, clients)
         if "retrieve" in options.parts:
             for name, root in servers.items():
-                results[name] |= await measure.retrieve(http, root, archive, samples, clients)
+                with observed(name, "retrieve"):
+                    results[name] |= await measure.retrieve(http, root, archive, samples, clients)
     if "memory" in options.parts:
         results[OURS] |= await _memory(stack, options)
-    return results
+    return SuiteResult(results, cpu)
 
 
 def _loopback(url: str) -> str:
@@ -134,7 +153,7 @@ def machine() -> dict[str, object]:
     }
 
 
-def _save(options: Options, results: dict[str, Figures], seconds: float) -> Path:
+def _save(options: Options, result: SuiteResult, seconds: float) -> Path:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"suite-{options.instances}.json"
@@ -144,8 +163,10 @@ def _save(options: Options, results: dict[str, Figures], seconds: float) -> Path
         "options": {**asdict(options), "parts": sorted(options.parts), "profile": None},
         "seconds": round(seconds, 1),
         "results": {
-            c: {k: asdict(f) for k, f in figures.items()} for c, figures in results.items()
+            column: {key: asdict(figure) for key, figure in figures.items()}
+            for column, figures in result.figures.items()
         },
+        "cpu_seconds": result.cpu,
     }
     path.write_text(json.dumps(document, indent=2))
     return path
@@ -181,10 +202,11 @@ def main() -> None:
             peer_url = args.peer
             if args.start_orthanc:
                 peer_url = running.enter_context(running_orthanc())
-            results = asyncio.run(run_suite(stack, options, peer_url))
+            result = asyncio.run(run_suite(stack, options, peer_url))
         seconds = time.perf_counter() - started
-        print(markdown(results, "orthanc" if args.start_orthanc else PEER))
-        print(f"\n{size} instances in {seconds:.0f} s; kept in {_save(options, results, seconds)}")
+        print(markdown(result.figures, "orthanc" if args.start_orthanc else PEER))
+        print(f"\nCPU seconds of our stack by phase: {json.dumps(result.cpu)}")
+        print(f"{size} instances in {seconds:.0f} s; kept in {_save(options, result, seconds)}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ TINY = Options(instances=40, samples=4, stow_mb=12, retrieve_mb=32)
 
 
 async def test_suite_reports_every_figure(stack: LocalStack) -> None:
-    results = await run_suite(stack, TINY)
+    result = await run_suite(stack, TINY)
 
+    results = result.figures
     ours = results[OURS]
     for metrics in METRICS.values():
         for metric in metrics:
@@ -32,3 +33,5 @@ async def test_suite_reports_every_figure(stack: LocalStack) -> None:
     rows = len(table) - 2
     assert rows == sum(len(metrics) for metrics in METRICS.values())
     assert all(row.split("|")[3].strip() != "—" for row in table[2:])
+    assert set(result.cpu) == {"ingest", "search", "retrieve"}
+    assert all(spent["host"] > 0 for spent in result.cpu.values())
