@@ -54,7 +54,7 @@ async def measure(connection_string: str, archive: Archive, samples: int, client
             figures: Figures = {}
             for size, requests in archive.requests.items():
                 run = await load.run([_writer(container, r) for r in requests], clients)
-                figures |= throughput(f"ingest_{size}", run)
+                figures |= throughput(f"ingest_{size}", run, size)
             read = _reader(container, archive.large.instances())
             await load.run([read] * WARM_UP, clients)
             run = await load.run([read] * heavy_samples(samples), clients)

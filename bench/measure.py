@@ -71,9 +71,10 @@ def get(http: httpx.AsyncClient, url: str, accept: str) -> load.Request:
     return send
 
 
-def throughput(prefix: str, run: load.Run) -> Figures:
+def throughput(prefix: str, run: load.Run, per_request: int) -> Figures:
+    """Instances and megabytes per second of a run of ``per_request``-instance requests."""
     return {
-        f"{prefix}_ips": Figure(run.per_second, run.count),
+        f"{prefix}_ips": Figure(run.per_second * per_request, run.count),
         f"{prefix}_mbps": Figure(run.mb_per_second, run.count),
     }
 
@@ -91,7 +92,7 @@ async def ingest(http: httpx.AsyncClient, root: str, archive: Archive, clients: 
     figures: Figures = {}
     for size, requests in archive.requests.items():
         run = await load.run([store(http, root, r) for r in requests], clients)
-        figures |= throughput(f"ingest_{size}", run)
+        figures |= throughput(f"ingest_{size}", run, size)
     return figures
 
 
