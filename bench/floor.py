@@ -3,7 +3,9 @@
 grouping as the service's requests. No server does better than its storage, so the service's
 ingest and whole-study figures are given as a fraction of these.
 
-The blobs go to a container of their own, removed at the end.
+The client is set up as the service's is (no per-request look-up of proxy settings in the
+environment, see ``shared.clients``). The blobs go to a container of their own, removed at the
+end.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def _reader(container: ContainerClient, instances: list[Instance]) -> load.Reque
 
 async def measure(connection_string: str, archive: Archive, samples: int, clients: int) -> Figures:
     """Write the archive as the ingest does; read the large study as its retrieve does."""
-    service = BlobServiceClient.from_connection_string(connection_string)
+    service = BlobServiceClient.from_connection_string(connection_string, use_env_settings=False)
     name = f"bench-floor-{uuid.uuid4().hex[:12]}"
     async with service:
         container = await service.create_container(name)
