@@ -19,8 +19,8 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-BOUNDARY = "benchArchiveBoundary"
-CONTENT_TYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
+from bench.common import BOUNDARY
+
 LARGE_SERIES = 500
 SMALL_SERIES = 5
 SERIES_PER_SMALL_STUDY = 2

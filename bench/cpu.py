@@ -21,4 +21,4 @@ def accounting(pids: Mapping[str, int]) -> Iterator[dict[str, float]]:
     before = {name: _seconds(p) for name, p in processes.items()}
     spent: dict[str, float] = {}
     yield spent
-    spent.update({name: round(_seconds(p) - before[name], 1) for name, p in processes.items()})
+    spent.update({name: round(_seconds(p) - before[name], 2) for name, p in processes.items()})

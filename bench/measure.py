@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import httpx
 
 from bench import load
-from bench.archive import CONTENT_TYPE, Archive, Instance, multipart
+from bench.archive import Archive, Instance, multipart
+from bench.common import CONTENT_TYPE
 
 DICOM_JSON = "application/dicom+json"
 AS_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'

@@ -75,7 +75,7 @@ def _observed(options: Options, stack: LocalStack, phase: str, cpu: CpuLog) -> I
         profile.recording(pids["host"], output) if output else nullcontext(),
     ):
         yield
-    cpu[phase] = {"wall": round(time.perf_counter() - started, 1), **spent}
+    cpu[phase] = {"wall": round(time.perf_counter() - started, 2), **spent}
     if output is not None:
         print(f"\nprofile of the host during {phase} ({output}):\n{profile.summary(output, ROOT)}")
 
@@ -85,7 +85,8 @@ async def _memory(stack: LocalStack, options: Options) -> Figures:
     stored = await run_one(stack, "many", options.stow_mb)
     if stored.status != 200:
         raise measure.RequestFailed(f"large store answered {stored.status}")
-    retrieved = [r for r in await run_shape(stack, "many", options.retrieve_mb) if r.instances > 1]
+    shape = await run_shape(stack, "many", options.retrieve_mb)
+    retrieved = [r for r in shape if r.request != "one frame"]
     if any(r.status != 200 for r in retrieved):
         raise measure.RequestFailed(f"large retrieve answered {[r.status for r in retrieved]}")
     return {
@@ -160,7 +161,10 @@ def _save(options: Options, result: SuiteResult, seconds: float) -> Path:
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "options": {**asdict(options), "parts": sorted(options.parts), "profile": None},
+        "options": {
+            **{name: value for name, value in asdict(options).items() if name != "profile"},
+            "parts": sorted(options.parts),
+        },
         "seconds": round(seconds, 1),
         "results": {
             column: {key: asdict(figure) for key, figure in figures.items()}

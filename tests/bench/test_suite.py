@@ -34,4 +34,7 @@ async def test_suite_reports_every_figure(stack: LocalStack) -> None:
     assert rows == sum(len(metrics) for metrics in METRICS.values())
     assert all(row.split("|")[3].strip() != "—" for row in table[2:])
     assert set(result.cpu) == {"ingest", "search", "retrieve"}
-    assert all(spent["host"] > 0 for spent in result.cpu.values())
+    for spent in result.cpu.values():
+        assert set(spent) == {"wall", "host", "azurite", "cosmos", "load generator"}
+        assert spent["wall"] > 0
+        assert all(seconds >= 0 for seconds in spent.values())
