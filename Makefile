@@ -61,9 +61,10 @@ integration: deps $(CHROMIUM)
 test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
+# The suite beside the storage floor and Orthanc; e.g. BENCH_ARGS="--instances 1000 10000".
+BENCH_ARGS ?= --instances 1000 --start-orthanc
 bench: deps
-	$(BIN)/python -m bench.stow_memory
-	$(BIN)/python -m bench.retrieve_memory
+	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 	$(BIN)/python -m bench.delete_study
 	$(BIN)/python -m bench.thumbnails
 

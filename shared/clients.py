@@ -5,16 +5,12 @@ set-up every time. In Azure the service authenticates with its managed identity
 (``DefaultAzureCredential``); the connection strings exist only for the local emulators.
 Retries are short: a request that cannot reach storage answers 503 with Retry-After quickly,
 and the client retries, rather than holding the connection for a minute.
-
-Proxy settings are not read from the environment (``use_env_settings=False``): the Functions
-platform has none, the local emulators are on loopback, and with them on, aiohttp reads
-``~/.netrc`` and the proxy variables again for every storage call, which was 8% of the host's
-CPU time when storing small instances.
 """
 
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +28,6 @@ _BLOB_OPTIONS: dict[str, Any] = {
     "increment_base": 2,
     "connection_timeout": 5,
     "read_timeout": 120,
-    "use_env_settings": False,
 }
 _COSMOS_OPTIONS: dict[str, Any] = {
     "retry_total": 2,
@@ -40,6 +35,17 @@ _COSMOS_OPTIONS: dict[str, Any] = {
     "retry_connect": 2,
     "connection_timeout": 5,
 }
+
+
+def _proxy_settings() -> dict[str, Any]:
+    """Read proxy settings from the environment per request only if it has any.
+
+    With environment settings on, aiohttp looks up the proxy variables and parses ``~/.netrc``
+    in a worker thread for every request: two thread hops per blob or index call, a measurable
+    share of a store's time (see docs/performance.md). Without proxy variables there is nothing
+    to find.
+    """
+    return {"use_env_settings": bool(urllib.request.getproxies())}
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,10 @@ class Clients:
 
 
 def make_clients(config: Settings) -> Clients:
+    proxies = _proxy_settings()
+    # The Blob SDK builds its transport from the client's options; Cosmos needs one given.
+    blob_options = _BLOB_OPTIONS | proxies
+    cosmos_options = _COSMOS_OPTIONS | {"transport": AioHttpTransport(**proxies)}
     credential: Any = None
     if not (config.blob_connection_string and config.cosmos_connection_string):
         credential = DefaultAzureCredential(
@@ -58,17 +68,12 @@ def make_clients(config: Settings) -> Clients:
         )
     if config.blob_connection_string:
         blob_service = BlobServiceClient.from_connection_string(
-            config.blob_connection_string, **_BLOB_OPTIONS
+            config.blob_connection_string, **blob_options
         )
     else:
         blob_service = BlobServiceClient(
-            str(config.blob_endpoint), credential=credential, **_BLOB_OPTIONS
+            str(config.blob_endpoint), credential=credential, **blob_options
         )
-    # The Cosmos client builds its transport without its options, so it is given one.
-    cosmos_options = {
-        **_COSMOS_OPTIONS,
-        "transport": AioHttpTransport(use_env_settings=False, connection_timeout=5),
-    }
     if config.cosmos_connection_string:
         cosmos = CosmosClient.from_connection_string(
             config.cosmos_connection_string, **cosmos_options

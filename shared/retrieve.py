@@ -10,7 +10,9 @@ with a UID every instance is converted to it (sent unchanged when already in it)
 acceptable rendition that every instance can be given in wins.
 
 Files already in the wanted syntax stream from blob storage in ranged reads with one read ahead;
-files to convert are read whole and converted off the event loop.
+files to convert are read whole and converted off the event loop. Small files sent as stored are
+read a few parts ahead: a study of many small instances would otherwise wait out one blob read's
+latency per part (see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-from shared.blob_store import BlobStore
+from shared.blob_store import READ_CHUNK_SIZE, BlobStore
 from shared.clients import Clients
 from shared.errors import NotAcceptable
 from shared.multipart import new_boundary, write_parts
 from shared.retrieve_scope import Scope, visible_instances
-from shared.streaming import Answer, multipart_type, primed
+from shared.streaming import Answer, in_order, multipart_type, primed
 from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert
 from shared.uid_index.reader import StoredInstance
 from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
+
+PARTS_AHEAD = 4
+"""Small files read ahead of the part being sent: at most this many reads of one chunk each."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +106,24 @@ async def multipart_body(
     blobs: BlobStore, planned: list[PlannedInstance], rendition: Rendition, boundary: str
 ) -> AsyncIterator[bytes]:
     """The instances as multipart parts; the first file is reached before this returns."""
-    bodies = [instance_body(blobs, item, item.syntax_for(rendition)) for item in planned]
-    bodies[0] = await primed(bodies[0])
+
+    def body(item: PlannedInstance) -> AsyncIterator[bytes]:
+        return instance_body(blobs, item, item.syntax_for(rendition))
+
+    async def opened(item: PlannedInstance) -> AsyncIterator[bytes]:
+        """A small file as stored with its one read done; any other left to stream when sent."""
+        small = item.size <= READ_CHUNK_SIZE and item.syntax_for(rendition) == item.stored_syntax
+        return await primed(body(item)) if small else body(item)
+
+    first = await primed(body(planned[0]))
 
     async def parts() -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:
-        for item, body in zip(planned, bodies, strict=True):
-            yield {"Content-Type": part_content_type(item.syntax_for(rendition))}, body
+        bodies = in_order(planned[1:], opened, ahead=PARTS_AHEAD)
+        try:
+            for item in planned:
+                part = first if item is planned[0] else await anext(bodies)
+                yield {"Content-Type": part_content_type(item.syntax_for(rendition))}, part
+        finally:
+            await bodies.aclose()  # a client gone mid-study: stop the reads ahead
 
     return write_parts(parts(), boundary)

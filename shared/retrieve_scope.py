@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from azure.cosmos.aio import ContainerProxy
 
+from shared.blob_cache import BlobCache
 from shared.blob_store import BlobStore
 from shared.config import DEFAULT_PARTITION
 from shared.errors import NotFound
@@ -21,6 +22,11 @@ from shared.uid_index.sidecar import Sidecar
 
 SIDECARS_AHEAD = 16
 """Sidecar reads in flight for a study or series."""
+
+SIDECAR_CACHE_BYTES = 32 * 1024 * 1024
+"""Sidecars kept in memory: several thousand instances' worth (most are a few kB)."""
+
+_sidecars = BlobCache(SIDECAR_CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,13 @@ async def visible_instances(index: ContainerProxy, scope: Scope) -> list[StoredI
 
 
 async def read_sidecar(blobs: BlobStore, instance: StoredInstance) -> Sidecar:
-    data = await blobs.get(instance.sidecar_blob)
+    """The instance's sidecar, from memory when this version was read before (see blob_cache)."""
+    name = instance.sidecar_blob
+    data = _sidecars.get(name)
     if data is None:
-        # The index pointed at a version that a replace or delete has just removed.
-        raise NotFound("a stored instance is no longer available")
+        data = await blobs.get(name)
+        if data is None:
+            # The index pointed at a version that a replace or delete has just removed.
+            raise NotFound("a stored instance is no longer available")
+        _sidecars.put(name, data)
     return Sidecar.from_bytes(data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -68,7 +68,7 @@ async def _close(body: AsyncIterator[bytes]) -> None:
 
 async def in_order(
     items: Iterable[T], fetch: Callable[[T], Awaitable[R]], *, ahead: int
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """``fetch(item)`` for each item, yielded in order, with up to ``ahead`` fetches in flight."""
     pending: deque[asyncio.Task[R]] = deque()
     source = iter(items)

@@ -1,0 +1,56 @@
+"""The benchmark's pure parts: percentiles, the archive's shape, the targets' verdicts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.archive import LARGE_SERIES, MINIMUM, make_archive
+from bench.load import Run
+from bench.measure import Figure
+from bench.table import FLOOR, OURS, PEER, TARGETS
+
+
+def test_nearest_rank_percentiles() -> None:
+    run = Run(
+        latencies=[0.4, 0.1, 0.3, 0.2, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], seconds=2, payload_bytes=0
+    )
+    assert run.percentile(0.5) == 0.5
+    assert run.percentile(0.95) == 1.0
+    assert run.per_second == 5
+
+
+@given(st.lists(st.floats(0, 10), min_size=1), st.floats(0.01, 1))
+def test_a_percentile_is_a_sample_covering_its_fraction(
+    latencies: list[float], fraction: float
+) -> None:
+    run = Run(latencies=latencies, seconds=1, payload_bytes=0)
+    value = run.percentile(fraction)
+    assert value in latencies
+    assert sum(v <= value for v in latencies) >= fraction * len(latencies)
+
+
+@pytest.mark.parametrize("total", [MINIMUM, 1000])
+def test_archive_holds_every_instance_once(total: int) -> None:
+    archive = make_archive(total)
+    sops = [i.sop for i in archive.instances()]
+    assert len(sops) == len(set(sops)) == total
+    assert len(archive.large.instances()) == min(LARGE_SERIES, total // 2)
+    assert all(len(r) == 1 for r in archive.requests[1])
+    assert all(len(r) <= 10 for r in archive.requests[10])
+
+
+def test_archive_refuses_a_size_too_small_for_every_figure() -> None:
+    with pytest.raises(ValueError, match="at least"):
+        make_archive(MINIMUM - 1)
+
+
+def _results(ours: float, peer: float) -> dict[str, dict[str, Figure]]:
+    return {OURS: {"frame_rps": Figure(ours, 5)}, PEER: {"frame_rps": Figure(peer, 5)}, FLOOR: {}}
+
+
+def test_a_target_against_the_peer_is_judged_on_the_ratio() -> None:
+    assert TARGETS["frame_rps"].met(_results(ours=110, peer=100)) is True
+    assert TARGETS["frame_rps"].met(_results(ours=90, peer=100)) is False
+    assert TARGETS["study_mbps"].met(_results(ours=90, peer=100)) is None
