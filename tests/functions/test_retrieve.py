@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.data.builders import with_fresh_uids
+from tests.data.builders import multipart, with_fresh_uids
 from tests.functions.retrieve_checks import EXPLICIT, parts_of, pixels, store_all, syntax_of
+from tests.functions.test_store import post
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +169,27 @@ async def test_other_methods_are_405(http: httpx.AsyncClient) -> None:
     response = await http.delete(f"/v2/studies/{study}/metadata")
     assert response.status_code == 405
     assert "GET" in response.headers["allow"]
+
+
+async def test_repeated_metadata_follows_the_root_and_replacements(
+    http: httpx.AsyncClient,
+) -> None:
+    """Served metadata is kept in memory per sidecar and root: a repeat is the same answer, another
+    API version gets its own BulkDataURIs, and a replaced instance its new attributes."""
+    data, ds = with_fresh_uids("CT_small.dcm")
+    await store_all(http, [data])
+    path = _instance_path(ds)
+    first = (await http.get(f"{path}/metadata")).json()
+    assert (await http.get(f"{path}/metadata")).json() == first
+    pixel_uri = first[0]["7FE00010"]["BulkDataURI"]
+    assert "/v2/" in pixel_uri
+    v1 = (await http.get(f"{path.replace('/v2/', '/v1/', 1)}/metadata")).json()
+    assert v1[0]["7FE00010"]["BulkDataURI"] == pixel_uri.replace("/v2/", "/v1/", 1)
+
+    ds.PatientName = "Replaced^Name"
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    replaced = await post(http, multipart([buffer.getvalue()]), method="PUT")
+    assert replaced.status_code == 200, replaced.text
+    again = (await http.get(f"{path}/metadata")).json()
+    assert again[0]["00100010"]["Value"] == [{"Alphabetic": "Replaced^Name"}]
