@@ -69,7 +69,7 @@ async def _thumbnail(
     """The thumbnail of the first candidate that can be shown. A cached one is looked for first
     (only such a candidate has one), so a cache hit reads no sidecar."""
     refusal = NotAcceptable("no instance here has pixel data, so there is no image to show")
-    for instance in instances[:CANDIDATES]:
+    for instance in _in_viewing_order(instances)[:CANDIDATES]:
         if cached and (found := await blobs.get(_cache_blob(instance))) is not None:
             return found
         if not can_decode(instance.transfer_syntax_uid):
@@ -86,6 +86,20 @@ async def _thumbnail(
             await _keep(blobs, instance, image)
         return image
     raise refusal
+
+
+def _in_viewing_order(instances: list[StoredInstance]) -> list[StoredInstance]:
+    """Series as retrieve orders them, each in InstanceNumber order (instances without one
+    last), so a series thumbnail shows the image a viewer opens the series on."""
+    return sorted(
+        instances,
+        key=lambda i: (
+            i.ref.series.series_uid,
+            i.instance_number is None,
+            i.instance_number or 0,
+            i.ref.sop_instance_uid,
+        ),
+    )
 
 
 async def _keep(blobs: BlobStore, instance: StoredInstance, image: bytes) -> None:

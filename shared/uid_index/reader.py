@@ -17,8 +17,8 @@ from shared.storage_errors import unavailable_as_503
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 
 _SELECT = (
-    "SELECT c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size FROM c WHERE c.pk = @pk "
-    "AND c.type = 'instance' AND c.status = 'created'"
+    "SELECT c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber "
+    "FROM c WHERE c.pk = @pk AND c.type = 'instance' AND c.status = 'created'"
 )
 
 
@@ -30,6 +30,8 @@ class StoredInstance:
     version: str
     transfer_syntax_uid: str
     size: int
+    instance_number: int | None = None
+    """InstanceNumber, when the instance has a whole one: the order a viewer shows a series in."""
 
     @property
     def file_blob(self) -> str:
@@ -80,4 +82,11 @@ async def instance(container: ContainerProxy, ref: InstanceRef) -> list[StoredIn
 
 
 def _stored(ref: InstanceRef, doc: dict[str, Any]) -> StoredInstance:
-    return StoredInstance(ref, str(doc["version"]), str(doc["transferSyntaxUID"]), int(doc["size"]))
+    number = doc.get("InstanceNumber", doc.get("q", {}).get("InstanceNumber"))
+    return StoredInstance(
+        ref,
+        str(doc["version"]),
+        str(doc["transferSyntaxUID"]),
+        int(doc["size"]),
+        number if isinstance(number, int) else None,
+    )

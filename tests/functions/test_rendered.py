@@ -12,7 +12,7 @@ from pydicom.uid import generate_uid
 
 from shared.clients import Clients
 from shared.uid_index.verify import verify
-from tests.data.builders import with_fresh_uids
+from tests.data.builders import to_bytes, tutorial_dataset, with_fresh_uids
 from tests.functions.retrieve_checks import parts_of, store_all
 from tests.functions.storage_checks import instance_doc, ref_of
 from tests.shared.uid_index.test_verify import study_key_of
@@ -192,3 +192,24 @@ async def test_replacing_an_instance_changes_its_rendering(
     after = await http.get(f"{path}/thumbnail")
     assert after.headers["etag"] != before.headers["etag"]
     assert after.content != before.content
+
+
+async def test_a_series_thumbnail_shows_its_first_instance_by_instance_number(
+    http: httpx.AsyncClient,
+) -> None:
+    """Viewers open a series on its lowest InstanceNumber; the series thumbnail shows that one,
+    whatever order the UIDs sort in."""
+    study, series = generate_uid(), generate_uid()
+    colours = {}
+    files = []
+    for number, name in ((3, "red-triangle"), (1, "blue-circle"), (2, "green-square")):
+        ds = tutorial_dataset(name, rows=64, columns=64)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.InstanceNumber = study, series, number
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        colours[number] = name
+        files.append(to_bytes(ds))
+    await store_all(http, files)
+    thumbnail = _image(await http.get(f"/v2/studies/{study}/series/{series}/thumbnail"))
+    pixels = np.asarray(thumbnail.convert("RGB"), dtype=np.float64)
+    shape = pixels[pixels.sum(axis=2) > 150].mean(axis=0)
+    assert shape[2] > 150 and shape[0] < 60 and shape[1] < 60, (colours[1], shape)
