@@ -40,6 +40,7 @@ from shared.uid_index.documents import instance_ref
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
 from shared.uid_index.writer import (
     delete_if_unchanged,
+    read_document,
     refresh_series,
     refresh_study,
 )
@@ -143,16 +144,26 @@ async def _documents(
     ]
 
 
-async def hide(clients: Clients, doc: JsonDict, lease_until: float) -> JsonDict | None:
-    """Mark one instance ``deleting``; None if a store or another delete changed it first."""
-    hidden = {**doc, "status": "deleting", "leaseUntil": lease_until}
+async def replace_unless_changed(
+    clients: Clients, doc: JsonDict, **changes: object
+) -> JsonDict | None:
+    """``doc`` with ``changes``, written only if nobody changed it since it was read; None if
+    someone did (a store, another delete or another sweep got there first)."""
     try:
-        marked: JsonDict = await clients.index.replace_item(
-            doc["id"], hidden, etag=doc["_etag"], match_condition=MatchConditions.IfNotModified
+        replaced: JsonDict = await clients.index.replace_item(
+            doc["id"],
+            {**doc, **changes},
+            etag=doc["_etag"],
+            match_condition=MatchConditions.IfNotModified,
         )
     except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
         return None
-    return marked
+    return replaced
+
+
+async def hide(clients: Clients, doc: JsonDict, lease_until: float) -> JsonDict | None:
+    """Mark one instance ``deleting``; None if a store or another delete changed it first."""
+    return await replace_unless_changed(clients, doc, status="deleting", leaseUntil=lease_until)
 
 
 async def bounded(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
@@ -286,15 +297,5 @@ async def progress(clients: Clients, scope: DeleteScope) -> DeleteProgress:
     with unavailable_as_503():
         counts = await _documents(clients, scope, "c.status = 'deleting'", "VALUE COUNT(1)")
         left = int(counts[0]) if counts else 0
-        query = "SELECT VALUE COUNT(1) FROM c WHERE c.pk = @pk AND c.id = @id"
-        parameters: list[JsonDict] = [
-            {"name": "@pk", "value": scope.study_key},
-            {"name": "@id", "value": scope.intent_id},
-        ]
-        intents = [
-            n
-            async for n in clients.index.query_items(
-                query=query, parameters=parameters, partition_key=scope.study_key
-            )
-        ]
-    return DeleteProgress(bool(left or (intents and intents[0])), left)
+        intent = await read_document(clients.index, scope.intent_id, scope.study_key)
+    return DeleteProgress(bool(left or intent is not None), left)

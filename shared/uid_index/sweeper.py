@@ -7,8 +7,8 @@ delete's remainder, or a delete that died) or ``pending`` (a store that died bet
 commit), hides it again under a fresh lease of its own, and purges it: files of the named version
 first, then the document. Taking each document over with a conditional write first means that two
 sweeps, or a sweep and a retried DELETE, never both purge one instance, and that a store which
-takes an instance over meanwhile wins. Aggregates above everything swept are refreshed at the end,
-in case the request that hid them died before it got that far.
+takes an instance over meanwhile wins. Aggregates above what is swept are refreshed once it is
+hidden, in case the request that hid it died before it got that far.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -18,22 +18,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
 
 from shared.clients import Clients
 from shared.storage_errors import unavailable_as_503
 from shared.uid_index.deleter import (
     PURGE_CHUNK,
     PURGE_OVERRUN_SECONDS,
-    bounded,
     carry_out,
-    first_failure,
-    hide,
+    hide_all,
     purge,
-    refresh_aggregates,
+    replace_unless_changed,
 )
 from shared.uid_index.writer import LEASE_SECONDS
 
@@ -51,19 +45,6 @@ class SweepSummary:
     claims_released: int = 0
 
 
-async def _take(clients: Clients, intent: dict[str, Any], lease_until: float) -> Any:
-    """The intent under this sweep's lease; None if someone else took or finished it first."""
-    try:
-        return await clients.index.replace_item(
-            intent["id"],
-            {**intent, "leaseUntil": lease_until},
-            etag=intent["_etag"],
-            match_condition=MatchConditions.IfNotModified,
-        )
-    except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-        return None
-
-
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
     parameters: list[dict[str, object]] = [{"name": "@now", "value": time.time()}]
     expired = [d async for d in clients.index.query_items(_EXPIRED_INTENTS, parameters=parameters)]
@@ -71,7 +52,7 @@ async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSu
         if time.monotonic() >= deadline:
             return
         lease_until = time.time() + (deadline - time.monotonic()) + PURGE_OVERRUN_SECONDS
-        taken = await _take(clients, intent, lease_until)
+        taken = await replace_unless_changed(clients, intent, leaseUntil=lease_until)
         if taken is not None:
             outcome = await carry_out(clients, taken, lease_until=lease_until, deadline=deadline)
             summary.intents_carried_out += not outcome.remaining
@@ -80,8 +61,6 @@ async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSu
 async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
     """Purge expired ``deleting`` and ``pending`` instances for at most about ``seconds``."""
     summary = SweepSummary()
-    # One swept document per series is all the aggregate refresh needs.
-    series: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + seconds
     with unavailable_as_503():
         await _carry_out_intents(clients, deadline, summary)
@@ -90,17 +69,10 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
             expired = [d async for d in clients.index.query_items(_EXPIRED, parameters=parameters)]
             if not expired:
                 break
-            lease_until = time.time() + LEASE_SECONDS
-            results = await bounded([hide(clients, d, lease_until) for d in expired])
-            failure = first_failure(results)
-            if failure is not None:
-                raise failure
-            taken = [t for t in results if isinstance(t, dict)]
+            taken = await hide_all(clients, expired, time.time() + LEASE_SECONDS)
             await purge(clients, taken)
             was_pending = {d["id"] for d in expired if d["status"] == "pending"}
             released = sum(t["id"] in was_pending for t in taken)
             summary.claims_released += released
             summary.deletes_finished += len(taken) - released
-            series.update((t["seriesKey"], t) for t in taken)
-        await refresh_aggregates(clients, series.values())
     return summary

@@ -76,7 +76,8 @@ class Claim:
     """The version of a dead store's or a replaced copy's files, to delete after commit."""
 
 
-async def _read(container: ContainerProxy, doc_id: str, key: str) -> JsonDict | None:
+async def read_document(container: ContainerProxy, doc_id: str, key: str) -> JsonDict | None:
+    """A point read; None when the document is not there."""
     try:
         doc: JsonDict = await container.read_item(doc_id, partition_key=key)
         return doc
@@ -107,7 +108,7 @@ async def claim_instance(
             return Claim(ref, version, created["_etag"], doc)
         except CosmosResourceExistsError:
             pass
-        existing = await _read(container, ref.doc_id, ref.study.key)
+        existing = await read_document(container, ref.doc_id, ref.study.key)
         if existing is None:
             continue
         if existing["status"] == "created":
@@ -153,7 +154,7 @@ async def commit_instance(
             if not claim.replacing:
                 # Our lease ran out and another store took the instance over.
                 raise InstanceConflict(BEING_CREATED) from None
-        current = await _read(container, claim.ref.doc_id, claim.ref.study.key)
+        current = await read_document(container, claim.ref.doc_id, claim.ref.study.key)
         if current is None or current["status"] != "created":
             raise InstanceConflict(BEING_CREATED)
         # A concurrent upsert won the race; the last one to commit wins.
@@ -195,7 +196,7 @@ async def _converge(
 ) -> None:
     """Read-etag, compute from children, write-if-unchanged; repeat until a write sticks."""
     for attempt in range(_ATTEMPTS):
-        current = await _read(container, doc_id, key)
+        current = await read_document(container, doc_id, key)
         desired: JsonDict | None = await compute()
         try:
             if desired is None:
