@@ -20,7 +20,7 @@ from shared.clients import Clients
 from shared.errors import NotFound
 from shared.multipart import new_boundary, write_parts
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
-from shared.streaming import Answer, in_order, multipart_type, primed
+from shared.streaming import Answer, in_order, multipart_type, once, primed
 from shared.transcode import (
     can_decode,
     decode_frame,
@@ -125,17 +125,13 @@ async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, nu
     return data
 
 
-async def _one(body: bytes) -> AsyncIterator[bytes]:
-    yield body
-
-
 def multipart_frames(
     frames: AsyncIterator[bytes], rendition: Rendition, boundary: str
 ) -> AsyncIterator[bytes]:
     async def parts() -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:
         headers = {"Content-Type": part_content_type(rendition)}
         async for frame in frames:
-            yield headers, _one(frame)
+            yield headers, once(frame)
 
     return write_parts(parts(), boundary)
 

@@ -37,8 +37,9 @@ SERVED_CACHE_BYTES = 64 * 1024 * 1024
 _served = BlobCache(SERVED_CACHE_BYTES)
 
 
-def entity_tag(root: str, instances: list[StoredInstance]) -> str:
-    digest = hashlib.sha256(root.encode("utf-8"))
+def versions_tag(label: str, instances: list[StoredInstance]) -> str:
+    """An entity tag from ``label`` and the stored version of every instance in scope."""
+    digest = hashlib.sha256(label.encode("utf-8"))
     for line in sorted(f"{i.ref.doc_id}:{i.version}" for i in instances):
         digest.update(b"\n" + line.encode("ascii"))
     return f'"{digest.hexdigest()[:40]}"'
@@ -58,7 +59,7 @@ async def retrieve_metadata(
     """The scope's metadata, or 304 when the client's copy is current."""
     require_dicom_json(accept, "metadata")
     instances = await visible_instances(clients.index, scope)
-    etag = entity_tag(root, instances)
+    etag = versions_tag(root, instances)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if not_modified(if_none_match, etag):
         return Answer(None, status=304, headers=headers)

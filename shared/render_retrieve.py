@@ -16,19 +16,18 @@ use (``no-cache``): a replaced instance must never show its old pixels from a br
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Mapping
 
 from shared.blob_store import BlobStore
 from shared.clients import Clients
 from shared.errors import BadRequest, NotAcceptable
-from shared.metadata import not_modified
+from shared.metadata import not_modified, versions_tag
 from shared.multipart import new_boundary, write_parts
 from shared.render_params import RenderParams
 from shared.render_source import has_pixels, load_frame
 from shared.rendered import render
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
-from shared.streaming import Answer, in_order, multipart_type, primed
+from shared.streaming import Answer, in_order, multipart_type, once, primed
 from shared.transcode import can_decode
 from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar
@@ -105,10 +104,7 @@ def entity_tag(
     kind: str, instances: list[StoredInstance], number: int, params: RenderParams
 ) -> str:
     """Changes with the resource, its parameters, and any store, replace or delete in scope."""
-    digest = hashlib.sha256(f"{kind}\n{number}\n{params.key}".encode())
-    for line in sorted(f"{i.ref.doc_id}:{i.version}" for i in instances):
-        digest.update(b"\n" + line.encode("ascii"))
-    return f'"{digest.hexdigest()[:40]}"'
+    return versions_tag(f"{kind}\n{number}\n{params.key}", instances)
 
 
 async def render_frame(
@@ -116,11 +112,6 @@ async def render_frame(
 ) -> bytes:
     frame = await load_frame(blobs, instance.file_blob, sidecar, number)
     return await asyncio.to_thread(render, frame, params)
-
-
-async def once(data: bytes) -> AsyncIterator[bytes]:
-    """A body of one piece, for an image already made."""
-    yield data
 
 
 def image_answer(image: bytes, media_type: str, etag: str, cache: str) -> Answer:

@@ -33,6 +33,11 @@ def multipart_type(part_type: str, boundary: str) -> str:
     return f'multipart/related; type="{part_type}"; boundary={boundary}'
 
 
+async def once(data: bytes) -> AsyncIterator[bytes]:
+    """A body of one piece, for content already in memory (a frame, an image)."""
+    yield data
+
+
 async def single_part(
     content_type: str, body: AsyncIterator[bytes]
 ) -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.metadata import entity_tag, not_modified, served_metadata
+from shared.metadata import not_modified, served_metadata, versions_tag
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar
@@ -41,12 +41,12 @@ def test_bulk_data_uris_are_made_absolute_at_every_depth() -> None:
     assert sidecar.metadata["7FE00010"]["BulkDataURI"] == "bulkdata/7FE00010"
 
 
-def test_entity_tag_follows_versions_and_root() -> None:
+def test_versions_tag_follows_versions_and_root() -> None:
     one = [StoredInstance(REF, "a" * 24, EXPLICIT, 100)]
-    tag = entity_tag("https://h/v2", one)
-    assert tag == entity_tag("https://h/v2", list(one))
-    assert tag != entity_tag("https://h/v1", one)
-    assert tag != entity_tag("https://h/v2", [StoredInstance(REF, "b" * 24, EXPLICIT, 100)])
+    tag = versions_tag("https://h/v2", one)
+    assert tag == versions_tag("https://h/v2", list(one))
+    assert tag != versions_tag("https://h/v1", one)
+    assert tag != versions_tag("https://h/v2", [StoredInstance(REF, "b" * 24, EXPLICIT, 100)])
     assert not_modified(tag, tag)
     assert not_modified(f'"x", W/{tag}', tag)
     assert not_modified("*", tag)
