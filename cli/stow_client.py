@@ -19,7 +19,8 @@ from cli.batching import Batch
 from cli.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from cli.sources import Outcome
 from cli.stow_body import SourceError, StowBody
-from cli.stow_results import IN_PROGRESS, InstanceResult, match_results, parse_stow_response
+from cli.stow_results import InstanceResult, match_results, parse_stow_response
+from shared.uid_index.writer import BEING_CREATED
 
 DICOM_JSON = "application/dicom+json"
 # Statuses whose body is a STOW response dataset (PS3.18 §10.5.3.1).
@@ -70,7 +71,7 @@ class StowClient:
         """
         results = await self._send(batch)
         for retry in range(1, self.policy.attempts):
-            busy = [i for i, result in enumerate(results) if result.code == IN_PROGRESS]
+            busy = [i for i, result in enumerate(results) if result.code == BEING_CREATED]
             if not busy:
                 break
             await self._wait(retry + 1, None)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cli.sources import Outcome
+from shared.uid_index.writer import ALREADY_EXISTS
 
 REFERENCED_SOP_SEQUENCE = "00081199"
 FAILED_SOP_SEQUENCE = "00081198"
@@ -23,9 +24,6 @@ WARNING_REASON = "00081196"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
 FAILED_ATTRIBUTES_SEQUENCE = "00741048"
 ERROR_COMMENT = "00000902"
-
-ALREADY_STORED = 45070
-IN_PROGRESS = 45071
 
 # PS3.4 Annex B (Storage Service Class statuses), PS3.7 Annex C, PS3.18 §10.5.3, and the codes
 # of the Azure DICOM service, which this project's server shares.
@@ -113,7 +111,7 @@ def parse_stow_response(dataset: object) -> list[InstanceResult]:
             continue
         uid = _first_str(item, REFERENCED_SOP_INSTANCE_UID)
         code = _first_int(item, FAILURE_REASON)
-        if code == ALREADY_STORED:
+        if code == ALREADY_EXISTS:
             results.append(InstanceResult(uid, Outcome.PRESENT))
         elif code is None:
             results.append(InstanceResult(uid, Outcome.FAILED, "no failure reason given"))
