@@ -6,7 +6,8 @@
 //
 // Stores the files in one STOW-RS request, then finds them again the way a viewer does: the
 // patient's studies, the study by its UID, its series, each series' instances, the study's
-// metadata; then retrieves every instance and its first and last frames (frames as stored).
+// metadata; then retrieves every instance, its first and last frames (as stored, and in the
+// client's default Accept) and the whole study.
 // Every UID it follows comes from the service's answers, not from the files, so a wrong answer
 // shows in the summary. With --save-instances DIR, each retrieved instance is also written to
 // DIR as <SOP Instance UID>.dcm, for a caller that compares data sets. Prints one JSON summary
@@ -79,6 +80,15 @@ async function call(name, promise) {
   }
 }
 
+/** Frames of one instance, in the Accept `mediaTypes` give (the client's default if none). */
+async function frames(client, where, frameNumbers, mediaTypes) {
+  const parts = await call(
+    'retrieveInstanceFrames',
+    client.retrieveInstanceFrames({ ...where, frameNumbers, mediaTypes }),
+  );
+  return parts.map((part, index) => ({ number: frameNumbers[index] ?? null, ...describe(part) }));
+}
+
 function parseStoreResponse(response) {
   const body = typeof response === 'string' && response ? JSON.parse(response) : response ?? {};
   return {
@@ -147,7 +157,8 @@ async function main({ url, paths, patientID, saveTo }) {
   );
   const metadata = {};
   const retrieved = {};
-  const frames = {};
+  const framesAsStored = {};
+  const framesByDefault = {};
   for (const dataset of studyMetadata) {
     const sopInstanceUID = first(dataset, SOP_INSTANCE_UID);
     const where = {
@@ -161,15 +172,12 @@ async function main({ url, paths, patientID, saveTo }) {
     if (saveTo) await writeFile(join(saveTo, `${sopInstanceUID}.dcm`), new Uint8Array(instance));
     const frameCount = Number(first(dataset, NUMBER_OF_FRAMES) ?? 1);
     const frameNumbers = [...new Set([1, frameCount])];
-    const parts = await call(
-      'retrieveInstanceFrames',
-      client.retrieveInstanceFrames({ ...where, frameNumbers, mediaTypes: FRAMES_AS_STORED }),
-    );
-    frames[sopInstanceUID] = parts.map((part, index) => ({
-      number: frameNumbers[index] ?? null,
-      ...describe(part),
-    }));
+    framesAsStored[sopInstanceUID] = await frames(client, where, frameNumbers, FRAMES_AS_STORED);
+    framesByDefault[sopInstanceUID] = await frames(client, where, frameNumbers, undefined);
   }
+  const study = (await call('retrieveStudy', client.retrieveStudy({ studyInstanceUID }))).map(
+    describe,
+  );
 
   const summary = {
     stored,
@@ -179,7 +187,9 @@ async function main({ url, paths, patientID, saveTo }) {
     instances,
     metadata,
     retrieved,
-    frames,
+    framesAsStored,
+    framesByDefault,
+    study,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

@@ -168,29 +168,61 @@ def test_instances_are_the_data_sets_sent(run: Run) -> None:
         assert got == original, sop_uid
 
 
-def _frames(ds: Dataset) -> list[bytes]:
+def _frame_count(ds: Dataset) -> int:
+    return int(ds.get("NumberOfFrames") or 1)
+
+
+def _frames_as_stored(ds: Dataset) -> list[bytes]:
     """The file's frames as stored: codestreams of encapsulated pixel data, slices of native."""
-    count = int(ds.get("NumberOfFrames") or 1)
+    count = _frame_count(ds)
     if ds.file_meta.TransferSyntaxUID.is_encapsulated:
         return list(generate_frames(ds.PixelData, number_of_frames=count))
     size = ds.Rows * ds.Columns * ds.SamplesPerPixel * ds.BitsAllocated // 8
     return [ds.PixelData[i * size : (i + 1) * size] for i in range(count)]
 
 
-def test_first_and_last_frames_are_the_frames_of_the_files(run: Run) -> None:
-    frames = run.summary["frames"]
+def _frames_uncompressed(ds: Dataset) -> list[bytes]:
+    """The file's frames decoded, little endian, as Explicit VR Little Endian holds them."""
+    if not ds.file_meta.TransferSyntaxUID.is_encapsulated:
+        return _frames_as_stored(ds)
+    array = np.asarray(ds.pixel_array)
+    array = array.astype(array.dtype.newbyteorder("<"))
+    return [frame.tobytes() for frame in (array if _frame_count(ds) > 1 else array[np.newaxis])]
+
+
+def _reports(frames: list[bytes], media_type: str, syntax: str) -> list[dict[str, Any]]:
+    """What the script reports for the first and last of `frames`."""
+    return [
+        {
+            "number": number,
+            "length": len(frames[number - 1]),
+            "sha256": hashlib.sha256(frames[number - 1]).hexdigest(),
+            "contentType": media_type,
+            "transferSyntaxUID": syntax,
+        }
+        for number in sorted({1, len(frames)})
+    ]
+
+
+def test_frames_as_stored_are_the_frames_of_the_files(run: Run) -> None:
+    frames = run.summary["framesAsStored"]
     assert sorted(frames) == sorted(run.sent)
     for sop_uid, ds in run.sent.items():
-        expected = _frames(ds)
         syntax = str(ds.file_meta.TransferSyntaxUID)
-        numbers = sorted({1, len(expected)})
-        assert frames[sop_uid] == [
-            {
-                "number": number,
-                "length": len(expected[number - 1]),
-                "sha256": hashlib.sha256(expected[number - 1]).hexdigest(),
-                "contentType": FRAME_MEDIA_TYPES[syntax],
-                "transferSyntaxUID": syntax,
-            }
-            for number in numbers
-        ], sop_uid
+        expected = _reports(_frames_as_stored(ds), FRAME_MEDIA_TYPES[syntax], syntax)
+        assert frames[sop_uid] == expected, sop_uid
+
+
+def test_frames_in_the_default_accept_are_uncompressed(run: Run) -> None:
+    frames = run.summary["framesByDefault"]
+    assert sorted(frames) == sorted(run.sent)
+    for sop_uid, ds in run.sent.items():
+        expected = _reports(
+            _frames_uncompressed(ds), "application/octet-stream", ExplicitVRLittleEndian
+        )
+        assert frames[sop_uid] == expected, sop_uid
+
+
+def test_study_holds_every_instance_in_retrieve_order(run: Run) -> None:
+    order = sorted(run.sent, key=lambda uid: (run.sent[uid].SeriesInstanceUID, uid))
+    assert run.summary["study"] == [run.summary["retrieved"][uid] for uid in order]
