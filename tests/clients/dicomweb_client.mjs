@@ -7,7 +7,7 @@
 // Stores the files in one STOW-RS request, then finds them again the way a viewer does: the
 // patient's studies, the study by its UID, its series, each series' instances, the study's
 // metadata; then retrieves every instance, its first and last frames (as stored, and in the
-// client's default Accept) and the whole study.
+// client's default Accept), its Pixel Data at the metadata's BulkDataURI, and the whole study.
 // Every UID it follows comes from the service's answers, not from the files, so a wrong answer
 // shows in the summary. With --save-instances DIR, each retrieved instance is also written to
 // DIR as <SOP Instance UID>.dcm, for a caller that compares data sets. Prints one JSON summary
@@ -29,6 +29,7 @@ const STUDY_INSTANCE_UID = '0020000D';
 const SERIES_INSTANCE_UID = '0020000E';
 const SOP_INSTANCE_UID = '00080018';
 const NUMBER_OF_FRAMES = '00280008';
+const PIXEL_DATA = '7FE00010';
 const REFERENCED_SOP_SEQUENCE = '00081199';
 const FAILED_SOP_SEQUENCE = '00081198';
 const REFERENCED_SOP_INSTANCE_UID = '00081155';
@@ -159,6 +160,7 @@ async function main({ url, paths, patientID, saveTo }) {
   const retrieved = {};
   const framesAsStored = {};
   const framesByDefault = {};
+  const pixelData = {};
   for (const dataset of studyMetadata) {
     const sopInstanceUID = first(dataset, SOP_INSTANCE_UID);
     const where = {
@@ -174,6 +176,11 @@ async function main({ url, paths, patientID, saveTo }) {
     const frameNumbers = [...new Set([1, frameCount])];
     framesAsStored[sopInstanceUID] = await frames(client, where, frameNumbers, FRAMES_AS_STORED);
     framesByDefault[sopInstanceUID] = await frames(client, where, frameNumbers, undefined);
+    const { BulkDataURI } = dataset[PIXEL_DATA] ?? {};
+    if (BulkDataURI) {
+      const parts = await call('retrieveBulkData', client.retrieveBulkData({ BulkDataURI }));
+      pixelData[sopInstanceUID] = parts.map(describe);
+    }
   }
   const study = (await call('retrieveStudy', client.retrieveStudy({ studyInstanceUID }))).map(
     describe,
@@ -189,6 +196,7 @@ async function main({ url, paths, patientID, saveTo }) {
     retrieved,
     framesAsStored,
     framesByDefault,
+    pixelData,
     study,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -190,16 +190,20 @@ def _frames_uncompressed(ds: Dataset) -> list[bytes]:
     return [frame.tobytes() for frame in (array if _frame_count(ds) > 1 else array[np.newaxis])]
 
 
+def _described(value: bytes, media_type: str, syntax: str) -> dict[str, Any]:
+    """How the script describes a body it received."""
+    return {
+        "length": len(value),
+        "sha256": hashlib.sha256(value).hexdigest(),
+        "contentType": media_type,
+        "transferSyntaxUID": syntax,
+    }
+
+
 def _reports(frames: list[bytes], media_type: str, syntax: str) -> list[dict[str, Any]]:
     """What the script reports for the first and last of `frames`."""
     return [
-        {
-            "number": number,
-            "length": len(frames[number - 1]),
-            "sha256": hashlib.sha256(frames[number - 1]).hexdigest(),
-            "contentType": media_type,
-            "transferSyntaxUID": syntax,
-        }
+        {"number": number, **_described(frames[number - 1], media_type, syntax)}
         for number in sorted({1, len(frames)})
     ]
 
@@ -221,6 +225,22 @@ def test_frames_in_the_default_accept_are_uncompressed(run: Run) -> None:
             _frames_uncompressed(ds), "application/octet-stream", ExplicitVRLittleEndian
         )
         assert frames[sop_uid] == expected, sop_uid
+
+
+def test_pixel_data_at_its_bulk_data_uri_is_the_files_pixel_data(run: Run) -> None:
+    """Native Pixel Data comes as one value; encapsulated as its frames, uncompressed, since the
+    client's default Accept for bulk data names no transfer syntax."""
+    pixel_data = run.summary["pixelData"]
+    assert sorted(pixel_data) == sorted(run.sent)
+    for sop_uid, ds in run.sent.items():
+        if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+            values = _frames_uncompressed(ds)
+        else:
+            values = [ds.PixelData]
+        assert pixel_data[sop_uid] == [
+            _described(value, "application/octet-stream", ExplicitVRLittleEndian)
+            for value in values
+        ], sop_uid
 
 
 def test_study_holds_every_instance_in_retrieve_order(run: Run) -> None:
