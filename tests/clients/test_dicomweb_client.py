@@ -1,11 +1,12 @@
 """The JavaScript dicomweb-client (npm `dicomweb-client`, run in Node) as a browser app uses it.
 
 `dicomweb_client.mjs` stores corpus files with fresh UIDs, finds them again through QIDO-RS,
-reads the study's metadata and retrieves every instance and its first and last frames, following
-only the UIDs the service answers with. Its summary is checked here against pydicom reading the
-files that were sent: the search results hold exactly the stored UIDs, the metadata values are
-the files' values, the instances are the files' data sets (byte for byte when stored in the
-syntax the client asks for), and the frames are the frame bytes of the files.
+reads the study's metadata and retrieves every instance, its first and last frames, its Pixel
+Data and the whole study, following only the UIDs the service answers with. Its summary is
+checked here against pydicom reading the files that were sent: the search results hold exactly
+the stored UIDs, the metadata values are the files' values, the instances are the files' data
+sets (byte for byte when stored in the syntax the client asks for), and the frames are the frame
+bytes of the files, as stored or decoded.
 """
 
 from __future__ import annotations
@@ -131,6 +132,7 @@ def _expected_metadata(ds: Dataset) -> dict[str, dict[str, Any]]:
 
 
 def _bulk_uri(element: DataElement) -> str:
+    """Any URI will do: only the kind of a binary value is compared, not where it is."""
     return f"bulkdata/{element.tag:08X}"
 
 
