@@ -4,29 +4,31 @@ Each part is streamed: its head is parsed for the UIDs, the instance is claimed 
 the rest of the part flows to blob storage block by block while the frame offsets are computed.
 Nothing of an instance becomes visible before its file and sidecar are written (see
 ``shared.uid_index.writer`` for the order and why it is safe under retries and crashes).
+
+Whatever ends a request, the series and study aggregates above every instance it committed are
+refreshed before it answers, so a stored instance is never retrievable yet missing from search.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydicom import Dataset
 
 from shared.blob_store import StagedBlobWriter
 from shared.clients import Clients
 from shared.dicom_json import to_dicom_json
-from shared.errors import BadRequest, StorageUnavailable, UnsupportedMediaType
+from shared.errors import BadRequest, PayloadTooLarge, StorageUnavailable, UnsupportedMediaType
 from shared.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.media_types import MediaType, split_media_type
 from shared.multipart import MultipartError, read_parts
 from shared.storage_errors import unavailable_as_503
 from shared.uid_index.documents import IndexRecord
-from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, new_version
+from shared.uid_index.keys import InstanceRef, SeriesRef, new_version
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.uid_index.writer import (
     ALREADY_EXISTS,
@@ -35,8 +37,7 @@ from shared.uid_index.writer import (
     InstanceConflict,
     claim_instance,
     commit_instance,
-    refresh_series,
-    refresh_study,
+    refresh_series_and_studies,
     release_claim,
     renew_claim,
 )
@@ -67,7 +68,11 @@ class Outcome:
     series_uid: str | None = None
     failure: int | None = None
     comments: tuple[str, ...] = ()
-    ref: InstanceRef | None = field(default=None, repr=False)
+
+
+Touched = dict[str, SeriesRef]
+"""The series a request committed instances into (or found them already in), by key: their
+aggregates, and their studies', are refreshed before the request answers."""
 
 
 def request_parts(
@@ -160,7 +165,6 @@ def _outcome_for(
     *,
     failure: int | None = None,
     comments: tuple[str, ...] = (),
-    ref: InstanceRef | None = None,
 ) -> Outcome:
     return Outcome(
         sop_class_uid=_text(ds, "SOPClassUID"),
@@ -169,7 +173,6 @@ def _outcome_for(
         series_uid=_text(ds, "SeriesInstanceUID"),
         failure=failure,
         comments=comments,
-        ref=ref,
     )
 
 
@@ -179,11 +182,15 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
 
 
 async def store_instance(
-    chunks: AsyncIterator[bytes], options: StoreOptions, clients: Clients
+    chunks: AsyncIterator[bytes], options: StoreOptions, clients: Clients, touched: Touched
 ) -> Outcome:
-    """Store one part; a problem with this instance alone becomes its failure reason."""
+    """Store one part; a problem with this instance alone becomes its failure reason.
+
+    The instance's series goes into ``touched`` before its commit is sent, not after it is
+    acknowledged: a commit that times out may still have landed.
+    """
     with InstanceParser() as parser:
-        return await _store_parsed(parser, chunks, options, clients)
+        return await _store_parsed(parser, chunks, options, clients, touched)
 
 
 async def _store_parsed(
@@ -191,6 +198,7 @@ async def _store_parsed(
     chunks: AsyncIterator[bytes],
     options: StoreOptions,
     clients: Clients,
+    touched: Touched,
 ) -> Outcome:
     parsed: ParsedInstance | None = None
     try:
@@ -218,8 +226,11 @@ async def _store_parsed(
         with unavailable_as_503():
             claim = await claim_instance(clients.index, ref, version, upsert=options.upsert)
     except InstanceConflict as exc:
+        if exc.reason == ALREADY_EXISTS:
+            # A retry of a request whose first attempt died after committing this instance.
+            touched[ref.series.key] = ref.series
         await _drain(chunks)
-        return _outcome_for(ds, failure=exc.reason, ref=ref)
+        return _outcome_for(ds, failure=exc.reason)
 
     writer = clients.blobs.writer(ref.file_blob(version), DICOM)
     committing = False
@@ -240,6 +251,7 @@ async def _store_parsed(
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
         record = IndexRecord.from_sidecar(sidecar)
         committing = True
+        touched[ref.series.key] = ref.series
         with unavailable_as_503():
             leftover = await commit_instance(clients.index, claim, record)
     except (InvalidInstance, InstanceConflict) as exc:
@@ -258,7 +270,7 @@ async def _store_parsed(
     if leftover is not None:
         with contextlib.suppress(Exception):
             await clients.blobs.delete(ref.version_blobs(leftover))
-    return _outcome_for(ds, comments=validation.warnings, ref=ref)
+    return _outcome_for(ds, comments=validation.warnings)
 
 
 def _sidecar(
@@ -317,19 +329,32 @@ async def _undo(
 async def store(
     parts: AsyncIterator[AsyncIterator[bytes]], options: StoreOptions, clients: Clients
 ) -> list[Outcome]:
-    """Store every part, then bring the touched series and study aggregates up to date.
+    """Store every part; whatever ends the request, make what it committed fully visible.
 
-    Aggregates are refreshed for duplicates too, so that a retry of a request whose first attempt
-    died after committing its instances still converges to exact counts.
+    The aggregates of the touched series and studies are refreshed on every way out, duplicates
+    included, so that a retry of a request whose first attempt died after committing its
+    instances still converges to exact counts.
+
+    When the body itself breaks off (broken framing, a part that is not DICOM, the size limit)
+    after instances were stored, the answer reports them, and the part where it broke as a
+    processing failure: retrying the same body cannot help, so the client must learn what was
+    stored. With nothing stored, the request's own error is the answer. Storage unavailable and
+    unexpected errors stay request errors (503, 500) whatever was stored: the outcome of the part
+    in flight is unknown, and the retry reports the stored parts as 45070.
     """
+    outcomes: list[Outcome] = []
+    touched: Touched = {}
     try:
-        outcomes = [await store_instance(chunks, options, clients) async for chunks in parts]
-    except MultipartError as exc:
-        raise BadRequest(f"malformed multipart body: {exc}") from exc
-    touched = [o.ref for o in outcomes if o.ref is not None and o.failure in (None, ALREADY_EXISTS)]
-    series: dict[str, SeriesRef] = {r.series.key: r.series for r in touched}
-    studies: dict[str, StudyRef] = {r.study.key: r.study for r in touched}
-    with unavailable_as_503():
-        await asyncio.gather(*(refresh_series(clients.index, s) for s in series.values()))
-        await asyncio.gather(*(refresh_study(clients.index, s) for s in studies.values()))
+        try:
+            async for chunks in parts:
+                outcomes.append(await store_instance(chunks, options, clients, touched))
+        except MultipartError as exc:
+            raise BadRequest(f"malformed multipart body: {exc}") from exc
+    except (BadRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
+        if all(o.failure is not None for o in outcomes):
+            raise
+        outcomes.append(Outcome(failure=PROCESSING_FAILURE, comments=(exc.message,)))
+    finally:
+        with unavailable_as_503():
+            await refresh_series_and_studies(clients.index, touched.values())
     return outcomes

@@ -41,8 +41,7 @@ from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_
 from shared.uid_index.writer import (
     delete_if_unchanged,
     read_document,
-    refresh_series,
-    refresh_study,
+    refresh_series_and_studies,
 )
 
 _CONCURRENCY = 32
@@ -198,10 +197,7 @@ async def hide_all(
 
 async def refresh_aggregates(clients: Clients, docs: Iterable[JsonDict]) -> None:
     """Recompute the series and study documents above ``docs`` from what is visible now."""
-    series = {d["seriesKey"]: instance_ref(d).series for d in docs}
-    await asyncio.gather(*(refresh_series(clients.index, s) for s in series.values()))
-    studies = {s.study.key: s.study for s in series.values()}
-    await asyncio.gather(*(refresh_study(clients.index, s) for s in studies.values()))
+    await refresh_series_and_studies(clients.index, (instance_ref(d).series for d in docs))
 
 
 async def purge(

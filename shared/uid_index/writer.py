@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,3 +263,16 @@ async def refresh_study(container: ContainerProxy, study: StudyRef) -> None:
         return study_from_series(series)
 
     await _converge(container, study.doc_id, key, compute)
+
+
+async def refresh_series_and_studies(
+    container: ContainerProxy, series: Iterable[SeriesRef]
+) -> None:
+    """Recompute the given series documents, then the documents of their studies.
+
+    Series first: a study document is computed from its series documents.
+    """
+    by_key = {s.key: s for s in series}
+    await asyncio.gather(*(refresh_series(container, s) for s in by_key.values()))
+    studies = {s.study.key: s.study for s in by_key.values()}
+    await asyncio.gather(*(refresh_study(container, s) for s in studies.values()))
