@@ -28,7 +28,8 @@ def serve(port: int, app_root: Path) -> int:
         port=port,
         loop="asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        access_log=True,
+        # Uvicorn's own access log writes URLs as sent: devhost.access_log writes them redacted.
+        access_log=False,
         # Bounded, so a client stuck mid-stream cannot hold up a stop forever.
         timeout_graceful_shutdown=5,
     )
