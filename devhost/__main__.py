@@ -3,17 +3,19 @@ whole local stack (`make run`), `viewer` the OHIF viewer pointed at it."""
 
 import argparse
 import contextlib
-import importlib.util
 import logging
+import os
 import sys
 from pathlib import Path
 
 import uvicorn
 
 from devhost.app import load
+from devhost.http_limits import DEFAULT_HEAD_TIMEOUT_SECONDS, HeadLimits, protocol_with
 from devhost.settings import LOOPBACK, Ports, base_url
 from devhost.supervise import run
 from devhost.viewer import DEFAULT_PORT, ViewerServer
+from shared.config import HEAD_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,13 +24,20 @@ def serve(port: int, app_root: Path) -> int:
     """Serve the function app in `app_root` in this process until SIGINT or SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     app = load(app_root)
+    head_timeout = os.environ.get(HEAD_TIMEOUT, "").strip()
+    limits = HeadLimits(
+        timeout_seconds=float(head_timeout) if head_timeout else DEFAULT_HEAD_TIMEOUT_SECONDS
+    )
     uvicorn.run(
         app,
         host=LOOPBACK,
         port=port,
         loop="asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        access_log=True,
+        # h11 with limits on the request head, answered 431 and 408 (see http_limits.py).
+        http=protocol_with(limits),
+        h11_max_incomplete_event_size=limits.max_bytes,
+        # Uvicorn's own access log writes URLs as sent: devhost.access_log writes them redacted.
+        access_log=False,
         # Bounded, so a client stuck mid-stream cannot hold up a stop forever.
         timeout_graceful_shutdown=5,
     )

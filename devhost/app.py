@@ -34,6 +34,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from devhost.access_log import ROUTE_KEY, AccessLog
 from devhost.local_issuer import LocalIssuer
 from devhost.routes import RouteTemplate
 from devhost.timers import timer_functions
@@ -114,6 +115,7 @@ class _Dispatcher:
         else:
             function, values = chosen
             scope["path_params"] = values
+            scope[ROUTE_KEY] = function.route.redacted(values)
             response = await self._call(function, Request(scope, receive))
         await response(scope, receive, send)
 
@@ -177,7 +179,7 @@ def build_app(
 
     return Starlette(
         routes=[*extra_routes, Route("/{path:path}", dispatcher)],
-        middleware=[cors] if cors_origins else [],
+        middleware=[Middleware(AccessLog), *([cors] if cors_origins else [])],
         lifespan=lifespan,
     )
 

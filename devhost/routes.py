@@ -197,6 +197,7 @@ class RouteTemplate:
     def __init__(self, template: str) -> None:
         self.template = template
         segments = parse_template(template.removeprefix("~").strip("/"))
+        self._segments = segments
         self.precedence = tuple(_precedence_digit(segment) for segment in segments)
         self._groups: dict[str, Parameter] = {}
         self._pattern = re.compile(
@@ -218,6 +219,23 @@ class RouteTemplate:
                 return None
             values[parameter.name] = value
         return values
+
+    def redacted(self, values: dict[str, str]) -> str:
+        """The path as the template spells it, for logs: a constrained parameter shows its value
+        (the constraint confines it to the app's own vocabulary, such as the API version), any
+        other one only its name, since free values are UIDs and other caller data."""
+        segments = []
+        for segment in self._segments:
+            text = []
+            for part in segment:
+                if isinstance(part, str):
+                    text.append(part)
+                elif part.constraints and part.name in values:
+                    text.append(values[part.name])
+                else:
+                    text.append(f"{{{part.name}}}")
+            segments.append("".join(text))
+        return "/" + "/".join(segments)
 
     def _capture(self, parameter: Parameter, body: str) -> str:
         if parameter.name.lower() in (known.name.lower() for known in self._groups.values()):

@@ -18,6 +18,7 @@ from azurefunctions.extensions.http.fastapi import Request, Response, StreamingR
 from starlette.requests import ClientDisconnect
 
 from shared.access import AccessGate, gate_for
+from shared.body_deadline import BodyDeadline, within_deadline
 from shared.config import settings
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
 from shared.retrieve_scope import Scope
@@ -82,13 +83,15 @@ def send(answer: Answer) -> Response:
 
 
 async def limited_body(req: Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives, refused with 413 past the configured size."""
+    """The request body as it arrives, refused with 413 past the configured size and with 408
+    when it pauses or takes longer than the configured bounds."""
     limit = settings().max_request_bytes
     declared = req.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    deadline = BodyDeadline(settings().body_idle_seconds, settings().body_timeout_seconds)
     seen = 0
-    async for chunk in req.stream():
+    async for chunk in within_deadline(req.stream(), deadline):
         seen += len(chunk)
         if seen > limit:
             raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")

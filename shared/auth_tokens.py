@@ -18,6 +18,8 @@ from shared.auth_keys import SIGNING_ALGORITHMS, UnknownKey
 LEEWAY_SECONDS = 60
 # Entra ID access tokens are a few kilobytes; anything far larger is not worth parsing.
 MAX_TOKEN_CHARS = 16 * 1024
+# Claims that RFC 7519 types as NumericDate: a JSON number, which PyJWT does not insist on.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
 class InvalidToken(Exception):
@@ -74,7 +76,7 @@ class TokenValidator:
         except UnknownKey:
             raise InvalidToken("the token's signing key is unknown") from None
         try:
-            return jwt.decode(
+            claims: Mapping[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=sorted(SIGNING_ALGORITHMS),
@@ -85,3 +87,11 @@ class TokenValidator:
             )
         except jwt.InvalidTokenError as error:
             raise InvalidToken(_reason(error)) from None
+        if not all(is_numeric_date(claims[name]) for name in NUMERIC_DATE_CLAIMS if name in claims):
+            raise InvalidToken("malformed token")
+        return claims
+
+
+def is_numeric_date(value: object) -> bool:
+    """A JSON number (RFC 7519 section 2): PyJWT would turn the string "9999999999" into one."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

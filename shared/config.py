@@ -29,6 +29,9 @@ DEFAULT_KEY_REFRESH_SECONDS = 300
 # come from Entra ID rather than from a key on disk.
 CORS_ORIGINS = "DICOMWEB_CORS_ORIGINS"
 LOCAL_ISSUER_KEY = "DICOMWEB_AUTH_LOCAL_KEY"
+# Seconds the local host waits for a request's line and header fields before it answers 408; in
+# Azure the platform's front end reads them.
+HEAD_TIMEOUT = "DICOMWEB_HEAD_TIMEOUT_SECONDS"
 
 # The NCRONTAB schedule of the background sweep. The Functions host reads it from the app
 # settings when it loads the timer trigger ("%DICOMWEB_SWEEP_SCHEDULE%"), before any code runs.
@@ -37,6 +40,12 @@ SWEEP_SCHEDULE = "DICOMWEB_SWEEP_SCHEDULE"
 # How long a DELETE purges files itself before it answers 202 and leaves the rest to the sweep:
 # well inside the 230 s that Azure's front end waits for an HTTP answer.
 DEFAULT_DELETE_INLINE_SECONDS = 30.0
+
+# How long a request body may pause between two chunks, and how long it may take in all, before
+# the answer is 408. The whole-body bound lets a large STOW-RS upload through at about 7 MB/s to
+# the 4 GiB size limit; Azure's front end ends any request unanswered after 230 s anyway.
+DEFAULT_BODY_IDLE_SECONDS = 30.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,8 @@ class Settings:
     max_request_bytes: int
     managed_identity_client_id: str | None
     delete_inline_seconds: float
+    body_idle_seconds: float
+    body_timeout_seconds: float
     auth: AuthSettings
 
 
@@ -79,6 +90,8 @@ SETTING_NAMES: tuple[str, ...] = (
     "DICOMWEB_MAX_REQUEST_BYTES",
     "AZURE_CLIENT_ID",
     "DICOMWEB_DELETE_INLINE_SECONDS",
+    "DICOMWEB_BODY_IDLE_SECONDS",
+    "DICOMWEB_BODY_TIMEOUT_SECONDS",
     SWEEP_SCHEDULE,
     "DICOMWEB_AUTH_MODE",
     "DICOMWEB_AUTH_ISSUER",
@@ -88,6 +101,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "DICOMWEB_AUTH_KEY_REFRESH_SECONDS",
     CORS_ORIGINS,
     LOCAL_ISSUER_KEY,
+    HEAD_TIMEOUT,
 )
 
 
@@ -164,6 +178,10 @@ def load_settings() -> Settings:
         managed_identity_client_id=_get("AZURE_CLIENT_ID"),
         delete_inline_seconds=float(
             _get("DICOMWEB_DELETE_INLINE_SECONDS") or DEFAULT_DELETE_INLINE_SECONDS
+        ),
+        body_idle_seconds=float(_get("DICOMWEB_BODY_IDLE_SECONDS") or DEFAULT_BODY_IDLE_SECONDS),
+        body_timeout_seconds=float(
+            _get("DICOMWEB_BODY_TIMEOUT_SECONDS") or DEFAULT_BODY_TIMEOUT_SECONDS
         ),
         auth=load_auth_settings(),
     )

@@ -36,6 +36,15 @@ class NotAcceptable(DicomwebError):
     status = 406
 
 
+class RequestTimeout(DicomwebError):
+    """The request did not arrive in time; the connection is closed after the answer."""
+
+    status = 408
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Connection": "close"})
+
+
 class PayloadTooLarge(DicomwebError):
     status = 413
 

@@ -89,6 +89,9 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     DICOMWEB_COSMOS_CONTAINER: cosmosContainerName
     DICOMWEB_BASE_URL: 'https://${app.properties.defaultHostName}'
     DICOMWEB_MAX_REQUEST_BYTES: string(maxRequestBytes)
+    // A request body may pause this long between chunks, and take this long in all (then 408).
+    DICOMWEB_BODY_IDLE_SECONDS: '30'
+    DICOMWEB_BODY_TIMEOUT_SECONDS: '600'
     AZURE_CLIENT_ID: identityClientId
     // A DELETE purges files for this long, then answers 202 and leaves the rest to the sweep,
     // a timer function that also clears up after requests that died (NCRONTAB: every 5 minutes).

@@ -28,6 +28,8 @@ LOCAL_ONLY = {
     "DICOMWEB_CORS_ORIGINS",
     # ...and tokens come from Entra ID, not from the local issuer's key on disk.
     "DICOMWEB_AUTH_LOCAL_KEY",
+    # The local host reads request heads itself; in Azure the platform's front end does.
+    "DICOMWEB_HEAD_TIMEOUT_SECONDS",
 }
 # Settings read by the Functions platform rather than by the service's code.
 PLATFORM = {

@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.auth_keys import (
     MAX_KEY_AGE_SECONDS,
@@ -16,7 +18,14 @@ from shared.auth_keys import (
     UnknownKey,
     signing_keys,
 )
-from shared.auth_tokens import LEEWAY_SECONDS, MAX_TOKEN_CHARS, InvalidToken, TokenValidator
+from shared.auth_tokens import (
+    LEEWAY_SECONDS,
+    MAX_TOKEN_CHARS,
+    NUMERIC_DATE_CLAIMS,
+    InvalidToken,
+    TokenValidator,
+    is_numeric_date,
+)
 from tests.data.tokens import (
     AUDIENCE,
     SigningKey,
@@ -317,3 +326,24 @@ def test_only_asymmetric_signature_keys_are_used(rsa_key: SigningKey, ec_key: Si
     assert set(signing_keys(jwks)) == {rsa_key.kid}
     with pytest.raises(ValueError):
         signing_keys({"no": "keys"})
+
+
+async def test_an_expiry_written_as_a_string_is_refused(
+    validator: TokenValidator, rsa_key: SigningKey
+) -> None:
+    token = rsa_key.sign(claims(ISSUER, exp="9999999999"))
+    assert await refusal(validator, token) == "malformed token"
+
+
+@pytest.mark.parametrize("claim", NUMERIC_DATE_CLAIMS)
+async def test_any_date_written_as_a_string_is_refused(
+    validator: TokenValidator, rsa_key: SigningKey, claim: str
+) -> None:
+    values = claims(ISSUER, not_before=int(time.time()))
+    values[claim] = str(values[claim])
+    assert await refusal(validator, rsa_key.sign(values)) == "malformed token"
+
+
+@given(date=st.integers(0, 2**40) | st.floats(0, 2**40, allow_nan=False))
+def test_json_numbers_are_numeric_dates(date: float) -> None:
+    assert is_numeric_date(date) and not is_numeric_date(str(date))
