@@ -112,7 +112,7 @@ async def pushed(orthanc: httpx.AsyncClient) -> Pushed:
 
 # Tags with one string value, which Orthanc's search client relays as it received them. It
 # renders DICOM JSON into its own form (the value a plain string), keeps only the first of several
-# values and drops JSON numbers (IS, DS), so the counts of related instances are not compared.
+# values and drops JSON numbers (IS), so the counts of related instances are not compared.
 STUDY_TAGS = ("0020000D", "00100020", "00080020", "00200010", "00081190")
 INSTANCE_TAGS = ("00080018", "0020000E", "00080016", "00081190")
 
