@@ -37,9 +37,10 @@ def _request_boundary_bytes(boundary: str) -> bytes:
 
     That is every value an RFC 9110 token or quoted-string carries once unquoted, less control
     characters (a CR or LF would let the delimiter span lines) and non-ASCII (whose bytes on the
-    wire depend on an encoding the header does not name). Longer or shorter than RFC 2046 allows,
-    or ending in a space, is still read unambiguously, so it is accepted. Holding no CR is what
-    the reader relies on to find where a delimiter split across two chunks may begin.
+    wire depend on an encoding the header does not name). Longer than RFC 2046 allows, with
+    characters outside its set, or ending in a space, a boundary is still read unambiguously, so
+    it is accepted. Holding no CR is what the reader relies on to find where a delimiter split
+    across two chunks may begin.
     """
     if not boundary:
         raise MultipartError("the boundary is empty")
