@@ -8,6 +8,9 @@ PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # Debian's Chromium for the browser test (tests/e2e), installed when missing.
 CHROMIUM   := /usr/bin/chromium
+# Debian's Orthanc and its DICOMweb plugin, the client of tests/functions/test_orthanc_client.py
+# and the benchmarks' peer, installed when missing.
+ORTHANC    := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
 SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run viewer reindex verify test lint typecheck unit integration bench deps clean
@@ -29,6 +32,10 @@ deps: $(PY_STAMP) $(NODE_STAMP)
 $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
+$(ORTHANC):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y orthanc orthanc-dicomweb
 
 run: deps
 	$(BIN)/python -m devhost run
@@ -55,15 +62,15 @@ typecheck: deps
 unit: deps
 	$(BIN)/pytest -m "not integration"
 
-integration: deps $(CHROMIUM)
+integration: deps $(CHROMIUM) $(ORTHANC)
 	$(BIN)/pytest -m integration
 
-test: lint typecheck $(CHROMIUM)
+test: lint typecheck $(CHROMIUM) $(ORTHANC)
 	$(BIN)/pytest
 
 # The suite beside the storage floor and Orthanc; e.g. BENCH_ARGS="--instances 1000 10000".
 BENCH_ARGS ?= --instances 1000 --start-orthanc
-bench: deps
+bench: deps $(ORTHANC)
 	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 	$(BIN)/python -m bench.delete_study
 	$(BIN)/python -m bench.thumbnails

@@ -12,8 +12,9 @@ and last the host's peak RSS for one large store and one large retrieve (``bench
         [--parts search retrieve floor memory] [--start-orthanc | --peer URL]
         [--stow-mb 1024] [--retrieve-mb 2048] [--profile DIR]
 
-``--start-orthanc`` runs Debian's Orthanc as the peer (installing ``orthanc`` and
-``orthanc-dicomweb`` with apt-get when missing); ``--peer`` takes any DICOMweb root on loopback.
+``--start-orthanc`` runs Debian's Orthanc as the peer (``devhost.orthanc``; ``make bench``
+installs ``orthanc`` and ``orthanc-dicomweb`` when missing); ``--peer`` takes any DICOMweb root on
+loopback.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ from bench.archive import make_archive
 from bench.common import ROOT, bench_stack
 from bench.cpu import accounting
 from bench.measure import Figure, Figures
-from bench.orthanc import running_orthanc
 from bench.retrieve_memory import run_shape
 from bench.stow_memory import run_one
 from bench.table import FLOOR, OURS, PEER, markdown
+from devhost.orthanc import DICOMWEB_ROOT, running_orthanc
 from devhost.stack import LocalStack
 
 # CPU seconds (and "wall" seconds) by phase, then by process.
@@ -205,7 +206,8 @@ def main() -> None:
             stack = running.enter_context(bench_stack("suite-bench-"))
             peer_url = args.peer
             if args.start_orthanc:
-                peer_url = running.enter_context(running_orthanc())
+                orthanc = running.enter_context(running_orthanc(name="bench-peer"))
+                peer_url = orthanc + DICOMWEB_ROOT
             result = asyncio.run(run_suite(stack, options, peer_url))
         seconds = time.perf_counter() - started
         print(markdown(result.figures, "orthanc" if args.start_orthanc else PEER))

@@ -16,7 +16,12 @@ from enum import Enum, auto
 
 from shared.media_types import MediaType, parse_media_type
 
-_BOUNDARY_RE = re.compile(r"[ -~]{0,69}[!-~]")
+# RFC 2046 §5.1.1: 1 to 70 characters of bcharsnospace and space, not ending in a space.
+_RFC2046_BOUNDARY_RE = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+# A request's boundary is read as senders write it (Orthanc joins two UUIDs: 73 characters), up to
+# this many characters: enough for any sender seen, small enough to bound the delimiter search.
+MAX_REQUEST_BOUNDARY = 256
+_PRINTABLE_RE = re.compile(r"[ -~]*")
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_END = b"\r\n\r\n"
 # Transport padding longer than this is not padding anyone sends; the limit bounds the look-ahead.
@@ -27,15 +32,30 @@ class MultipartError(ValueError):
     """The body is not well-framed multipart; the message names the fault, never body bytes."""
 
 
-def _boundary_bytes(boundary: str) -> bytes:
-    """The boundary as bytes, once checked against RFC 2046's 1 to 70 printable characters.
+def _request_boundary_bytes(boundary: str) -> bytes:
+    """A request's boundary as bytes: any printable ASCII up to ``MAX_REQUEST_BOUNDARY``.
 
-    A boundary is printable ASCII, so it holds no CR: the reader relies on that to find where a
-    delimiter split across two chunks may begin.
+    That is every value an RFC 9110 token or quoted-string carries once unquoted, less control
+    characters (a CR or LF would let the delimiter span lines) and non-ASCII (whose bytes on the
+    wire depend on an encoding the header does not name). Longer than RFC 2046 allows, with
+    characters outside its set, or ending in a space, a boundary is still read unambiguously, so
+    it is accepted. Holding no CR is what the reader relies on to find where a delimiter split
+    across two chunks may begin.
     """
-    if not _BOUNDARY_RE.fullmatch(boundary):
-        raise MultipartError(
-            "the boundary must be 1 to 70 printable ASCII characters, not ending in a space"
+    if not boundary:
+        raise MultipartError("the boundary is empty")
+    if len(boundary) > MAX_REQUEST_BOUNDARY:
+        raise MultipartError(f"the boundary is longer than {MAX_REQUEST_BOUNDARY} characters")
+    if not _PRINTABLE_RE.fullmatch(boundary):
+        raise MultipartError("the boundary holds a control or non-ASCII character")
+    return boundary.encode("ascii")
+
+
+def _response_boundary_bytes(boundary: str) -> bytes:
+    """A boundary this service writes, held to RFC 2046 so that every reader accepts it."""
+    if not _RFC2046_BOUNDARY_RE.fullmatch(boundary):
+        raise ValueError(
+            "a response boundary must be 1 to 70 of RFC 2046's characters, not ending in a space"
         )
     return boundary.encode("ascii")
 
@@ -110,7 +130,7 @@ class _Scanner:
 
     def __init__(self, body: AsyncIterable[bytes], boundary: str, max_header_bytes: int) -> None:
         self._chunks = aiter(body)
-        self._delimiter = b"\r\n--" + _boundary_bytes(boundary)
+        self._delimiter = b"\r\n--" + _request_boundary_bytes(boundary)
         self._max_header_bytes = max_header_bytes
         self._buf = b"\r\n"
         self._pos = 0
@@ -285,7 +305,7 @@ async def write_parts(
     There is no preamble: some JavaScript clients take the boundary from the first line. Bodies
     are not searched for the boundary; with ``new_boundary`` a collision is not a practical risk.
     """
-    dash_boundary = b"--" + _boundary_bytes(boundary)
+    dash_boundary = b"--" + _response_boundary_bytes(boundary)
     opening = dash_boundary + b"\r\n"
     closing = dash_boundary + b"--\r\n"
     async for headers, body in parts:

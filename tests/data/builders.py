@@ -156,11 +156,20 @@ def corpus_path(name: str) -> Path:
 
 
 def with_fresh_uids(
-    source: str | bytes, *, study_uid: str | None = None, series_uid: str | None = None
+    source: str | bytes,
+    *,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    patient_id: str | None = None,
 ) -> tuple[bytes, Dataset]:
-    """A corpus file (by name) or file bytes, re-identified; returns the bytes and the dataset."""
+    """A corpus file (by name) or file bytes, re-identified; returns the bytes and the dataset.
+
+    ``patient_id`` replaces the Patient ID too, for tests that search by it.
+    """
     fp = corpus_path(source) if isinstance(source, str) else io.BytesIO(source)
     ds = dcmread(fp)
+    if patient_id is not None:
+        ds.PatientID = patient_id
     ds.StudyInstanceUID = study_uid or generate_uid()
     ds.SeriesInstanceUID = series_uid or generate_uid()
     ds.SOPInstanceUID = generate_uid()

@@ -30,6 +30,9 @@ pytestmark = pytest.mark.integration
 
 DICOM_JSON = "application/dicom+json"
 RELATED = 'multipart/related; type="application/dicom"; boundary=DICOMwebBoundary'
+# Orthanc 1.10's form: two UUIDs joined by a dash, 73 characters, past RFC 2046's 70.
+ORTHANC_BOUNDARY = "0b9e5d2c-63f1-4b8e-a7d4-2f6c1e9a8b30-5d7c3a1e-9f24-4c6b-8e1a-7b3d5f9c2e41"
+QUOTED_BOUNDARY = "a quoted: boundary; with (spaces)"
 
 
 def ct(study: str | None = None, series: str | None = None) -> tuple[bytes, Any]:
@@ -72,6 +75,11 @@ async def chunked(data: bytes, size: int = 65536) -> AsyncIterator[bytes]:
         ("multipart/related; type=application/dicom; boundary=DICOMwebBoundary", {}),
         ("multipart/related; boundary=DICOMwebBoundary", {}),
         ("Multipart/Related; Boundary=DICOMwebBoundary; Type=Application/Dicom", {}),
+        (
+            f'multipart/related; type="application/dicom"; boundary={ORTHANC_BOUNDARY}',
+            {"boundary": ORTHANC_BOUNDARY},
+        ),
+        (f'multipart/related; boundary="{QUOTED_BOUNDARY}"', {"boundary": QUOTED_BOUNDARY}),
         (RELATED, {"preamble": b"\r\n"}),
         (RELATED, {"close": b""}),
         (RELATED, {"close": b"\r\nepilogue\r\n"}),
@@ -155,6 +163,20 @@ async def test_request_level_errors(
     assert response.status_code == status, response.text
     assert response.text.strip()
     assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("boundary", "message"),
+    [('""', "the boundary is empty"), ("b" * 257, "longer than 256 characters")],
+)
+async def test_unreadable_boundary_is_400(
+    http: httpx.AsyncClient, boundary: str, message: str
+) -> None:
+    data, _ = ct()
+    body = multipart([data], boundary=boundary.strip('"'))
+    response = await post(http, body, f"multipart/related; boundary={boundary}")
+    assert response.status_code == 400, response.text
+    assert message in response.text
 
 
 async def test_missing_content_type_is_415(http: httpx.AsyncClient) -> None:

@@ -53,6 +53,26 @@ class TestParseMediaType:
         assert media.param("x") == 'say "hi" \\ there'
         assert media.param("y") == "a;b,c"
 
+    @pytest.mark.parametrize(
+        ("header", "boundary"),
+        [
+            # Orthanc 1.10's DICOMweb client: two UUIDs joined by a dash, unquoted, 73 characters.
+            (
+                'multipart/related; type="application/dicom"; '
+                "boundary=0b9e5d2c-63f1-4b8e-a7d4-2f6c1e9a8b30-5d7c3a1e-9f24-4c6b-8e1a-7b3d5f9c2e41",
+                "0b9e5d2c-63f1-4b8e-a7d4-2f6c1e9a8b30-5d7c3a1e-9f24-4c6b-8e1a-7b3d5f9c2e41",
+            ),
+            ("multipart/related; boundary=" + "t" * 256, "t" * 256),
+            ('multipart/related; boundary="with spaces: and colons"', "with spaces: and colons"),
+            ('multipart/related; boundary="a;b=c" ; type=application/dicom', "a;b=c"),
+            (r'multipart/related; boundary="q\"uote\\d"', 'q"uote\\d'),
+            ("multipart/related;boundary=tok.en_with+chars!  ;type=x/y", "tok.en_with+chars!"),
+            ('multipart/related; boundary=" "', " "),
+        ],
+    )
+    def test_boundaries_as_senders_write_them(self, header: str, boundary: str) -> None:
+        assert parse_media_type(header).param("boundary") == boundary
+
     def test_empty_values(self) -> None:
         assert dict(parse_media_type('a/b; x=; y=""').params) == {"x": "", "y": ""}
 

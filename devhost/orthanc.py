@@ -1,9 +1,14 @@
-"""A throw-away Orthanc (Debian's `orthanc` and `orthanc-dicomweb`) as the peer server.
+"""A throw-away Orthanc (Debian's `orthanc` and `orthanc-dicomweb`), for the benchmarks' peer
+server and for the tests that drive Orthanc as a DICOMweb client of this service.
 
 Orthanc binds every interface, so it is configured to refuse remote HTTP clients
-(``RemoteAccessAllowed: false``), with its DICOM server off, and is only ever loaded from
+(``RemoteAccessAllowed: false``), with its DICOM server off, and is only ever called from
 loopback. Its storage and index live in a temporary directory, removed with it. Everything else
 is Orthanc's default configuration, as a Debian install runs it.
+
+The packages are installed by ``make`` (which may need root); here a missing install is an
+error rather than something to work around, so a test that needs Orthanc fails instead of
+quietly not running.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,18 +32,14 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
 
-def ensure_installed() -> str:
-    """The Orthanc binary, installed from Debian's packages first if it is missing."""
-    binary = shutil.which("Orthanc")
+def installed_binary() -> str:
+    """The Orthanc binary; RuntimeError when it or the DICOMweb plugin is not installed."""
+    binary = shutil.which("Orthanc", path="/usr/sbin:/usr/bin:/sbin:/bin")
     if binary is None or not PLUGIN.exists():
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", *DEBIAN_PACKAGES],
-            check=True,
-            env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        raise RuntimeError(
+            f"Orthanc with its DICOMweb plugin is not installed: "
+            f"apt-get install {' '.join(DEBIAN_PACKAGES)} (make test and make bench do)"
         )
-        binary = shutil.which("Orthanc")
-    if binary is None or not PLUGIN.exists():
-        raise RuntimeError(f"Orthanc or {PLUGIN} is missing after installing {DEBIAN_PACKAGES}")
     return binary
 
 
@@ -49,9 +50,13 @@ def _free_port() -> int:
         return port
 
 
-def configuration(directory: Path, http_port: int) -> dict[str, object]:
+def configuration(
+    directory: Path, http_port: int, *, name: str, servers: Mapping[str, str]
+) -> dict[str, object]:
+    """Orthanc's configuration; ``servers`` names the DICOMweb servers Orthanc may call (root
+    URLs), as its ``DicomWeb.Servers`` option takes them."""
     return {
-        "Name": "bench-peer",
+        "Name": name,
         "StorageDirectory": str(directory / "storage"),
         "IndexDirectory": str(directory / "index"),
         "HttpPort": http_port,
@@ -59,7 +64,11 @@ def configuration(directory: Path, http_port: int) -> dict[str, object]:
         "AuthenticationEnabled": False,
         "DicomServerEnabled": False,
         "Plugins": [str(PLUGIN)],
-        "DicomWeb": {"Enable": True, "Root": DICOMWEB_ROOT + "/"},
+        "DicomWeb": {
+            "Enable": True,
+            "Root": DICOMWEB_ROOT + "/",
+            "Servers": {key: [url] for key, url in servers.items()},
+        },
     }
 
 
@@ -80,21 +89,27 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 @contextmanager
-def running_orthanc() -> Iterator[str]:
-    """Start Orthanc on a free loopback port; yield its DICOMweb root URL."""
-    binary = ensure_installed()
-    with tempfile.TemporaryDirectory(prefix="bench-orthanc-") as tmp:
+def running_orthanc(
+    *, name: str = "peer", servers: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Start Orthanc on a free loopback port; yield the base URL of its REST API.
+
+    Its own DICOMweb server is at ``DICOMWEB_ROOT`` under that URL.
+    """
+    binary = installed_binary()
+    with tempfile.TemporaryDirectory(prefix="orthanc-") as tmp:
         directory = Path(tmp)
         port = _free_port()
         config = directory / "orthanc.json"
-        config.write_text(json.dumps(configuration(directory, port), indent=2))
+        settings = configuration(directory, port, name=name, servers=servers or {})
+        config.write_text(json.dumps(settings, indent=2))
         log = directory / "orthanc.log"
         with log.open("wb") as out:
             process = subprocess.Popen([binary, str(config)], stdout=out, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_ready(process, f"{base}/system", log)
-            yield base + DICOMWEB_ROOT
+            yield base
         finally:
             process.terminate()
             try:
