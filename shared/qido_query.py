@@ -35,7 +35,8 @@ from shared.qido_params import (
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
 from shared.wildcard import index_terms, matches
 
-# What shaping a result needs; the search keys in ``q`` stay in the database.
+# What shaping a result needs; the search keys in ``q`` stay in the database, but for the values
+# a wildcard check reads (``_Checks``).
 _FIELDS = (
     "id",
     "pk",
