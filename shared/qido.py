@@ -16,8 +16,8 @@ from azure.cosmos.aio import ContainerProxy
 from shared.attributes import COMPUTED_ATTRIBUTES, tag_hex
 from shared.qido_levels import Level
 from shared.qido_params import SearchQuery
-from shared.qido_query import CosmosQuery, aggregates_query, search_query
-from shared.storage_errors import unavailable_as_503
+from shared.qido_query import CosmosQuery, aggregates_query, page_size, search_query
+from shared.storage_errors import query_deadline, unavailable_as_503
 from shared.uid_index.keys import doc_id
 from shared.urls import instance_url, series_url, study_url
 
@@ -42,12 +42,33 @@ async def search(
     index: ContainerProxy, query: SearchQuery, partition: str, root: str
 ) -> SearchResult:
     """Run ``query`` and shape its page; ``root`` is the versioned base of RetrieveURLs."""
-    with unavailable_as_503():
-        found = await _run(index, search_query(query, partition))
-        page = found[query.offset : query.offset + query.limit]
-        parents = await _parent_aggregates(index, query, partition, page)
+    async with query_deadline():
+        with unavailable_as_503():
+            found = await _matches(index, search_query(query, partition), page_size(query))
+            page = found[query.offset : query.offset + query.limit]
+            parents = await _parent_aggregates(index, query, partition, page)
     datasets = [_dataset(query, doc, parents, root) for doc in page]
     return SearchResult(datasets, truncated=len(found) > query.offset + query.limit)
+
+
+async def _matches(index: ContainerProxy, query: CosmosQuery, wanted: int) -> list[JsonDict]:
+    """The first ``wanted`` results that pass the query's checks, reading no further than that.
+
+    A query with checks has no TOP, so its candidates come a page at a time, as many as are wanted
+    per page, until enough have passed.
+    """
+    found: list[JsonDict] = []
+    async for item in index.query_items(
+        query=query.text,
+        parameters=query.parameters,
+        partition_key=query.partition_key,
+        max_item_count=wanted if query.checks else None,
+    ):
+        if query.admits(item):
+            found.append(item)
+            if len(found) == wanted:
+                break
+    return found
 
 
 async def _run(index: ContainerProxy, query: CosmosQuery) -> list[JsonDict]:

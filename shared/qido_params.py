@@ -15,22 +15,30 @@ from datetime import date
 from functools import cached_property
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.valuerep import MAX_VALUE_LEN
 
 from shared.errors import BadRequest
 from shared.qido_levels import Level
 from shared.search_forms import fold_text, name_words, time_key
 from shared.validation import is_valid_uid
+from shared.wildcard import WILDCARDS
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_OFFSET = 10_000
 """Paging skips ``offset`` matches inside the query, so the offset is bounded like the page."""
+MAX_WILDCARDS = 16
+"""``*`` and ``?`` in one value. Matching time does not grow with their number
+(``shared.wildcard``), so the bound is on the query's size: at most 17 literal runs, each one
+more index condition. Hand-written patterns use one to three (``doe*``, ``*doe*john*``); 16 is a
+quarter of the longest value, and admits the nine of the pattern that once stalled the emulator."""
+PN_GROUP_LENGTH = 64
+"""PS3.5 Table 6.2-1: a person name has at most 64 characters in each component group."""
 
 _TAG = re.compile(r"[0-9A-Fa-f]{8}")
 _DATE = re.compile(r"[0-9]{8}")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,10}")
 _COUNT = re.compile(r"[0-9]{1,9}")
-_WILDCARDS = frozenset("*?")
 _STRING_VRS = frozenset({"CS", "LO", "SH"})
 
 
@@ -202,15 +210,28 @@ def parse_match(keyword: str, value: str, *, fuzzy: bool = False) -> Match | Non
             raise BadRequest(f"{keyword} must be an integer")
         return ValueMatch(keyword, (int(value),))
     if vr == "PN":
+        for group in value.split("="):
+            _check_length(keyword, group, vr, PN_GROUP_LENGTH)
         return _person_name(keyword, value, fuzzy=fuzzy)
     if vr in _STRING_VRS:
+        _check_length(keyword, value, vr, MAX_VALUE_LEN[vr])
         return _string(keyword, value)
     # Reached only if a matching key of another VR is added to shared.attributes.
     raise BadRequest(f"{keyword} cannot be searched on")
 
 
+def _check_length(keyword: str, value: str, vr: str, limit: int) -> None:
+    """A value no stored value of the VR could match is refused; ``*`` may stand for nothing, so
+    it does not count."""
+    if len(value) - value.count("*") > limit:
+        raise BadRequest(f"{keyword}: a {vr} value has at most {limit} characters besides *")
+
+
 def _string(keyword: str, value: str) -> Match:
-    if _WILDCARDS & set(value):
+    wildcards = sum(value.count(w) for w in WILDCARDS)
+    if wildcards > MAX_WILDCARDS:
+        raise BadRequest(f"{keyword}: at most {MAX_WILDCARDS} wildcards (* or ?) in a value")
+    if wildcards:
         return WildcardMatch(keyword, value)
     return ValueMatch(keyword, (value,))
 
@@ -225,7 +246,7 @@ def _person_name(keyword: str, value: str, *, fuzzy: bool) -> Match | None:
     groups = tuple(g for g in (group.rstrip("^ ") for group in folded.split("=")) if g)
     if len(groups) == 1:
         return _string(keyword, groups[0])
-    if _WILDCARDS & set(folded):
+    if WILDCARDS & set(folded):
         raise BadRequest(f"{keyword}: wildcards apply to a name of one component group")
     return ValueMatch(keyword, groups) if groups else None
 

@@ -8,11 +8,15 @@ partition, status, then id) serve that order under the filters every search has.
 no OFFSET, so a page is the first ``offset + limit + 1`` matches in that order, sliced by the
 caller: the extra match says whether the result was cut. This is the only place that works around
 OFFSET; offset and limit are bounded (``shared.qido_params``) to keep the prefix small.
+
+Wildcards become functions that scan a value once (``shared.wildcard``), never a regular
+expression. Where those functions only narrow the candidates, the query carries ``checks``: it
+projects the values they test, has no TOP, and the caller keeps the candidates that pass until it
+has its page.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +33,10 @@ from shared.qido_params import (
     WordPrefixMatch,
 )
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
+from shared.wildcard import index_terms, matches
 
-# What shaping a result needs; the search keys in ``q`` stay in the database.
+# What shaping a result needs; the search keys in ``q`` stay in the database, but for the values
+# a wildcard check reads (``_Checks``).
 _FIELDS = (
     "id",
     "pk",
@@ -43,10 +49,29 @@ _FIELDS = (
     "numberOfInstances",
     "modalities",
 )
-_REGEX_SPECIAL = re.compile(r"([\\.^$|+()\[\]{}/])")
 # Attributes with a top-level field of their own in every document that holds them.
 _UID_FIELDS = {"SeriesInstanceUID": "c.seriesUID", "SOPInstanceUID": "c.sopUID"}
 _ARRAY_KEYS = frozenset({"ModalitiesInStudy"})
+
+
+@dataclass(frozen=True)
+class WildcardCheck:
+    """The exact test of one wildcard match, on the value the query projects as ``column``."""
+
+    column: str
+    pattern: str
+    any_element: bool
+    """The value is an array (name groups, modalities): one matching element is enough."""
+
+    def admits(self, doc: dict[str, Any]) -> bool:
+        value = doc.get(self.column)
+        if self.any_element:
+            return isinstance(value, list) and any(self._matches(v) for v in value)
+        return self._matches(value)
+
+    def _matches(self, value: Any) -> bool:
+        # As in the index: a value that is not a string (absent, a list) never matches.
+        return isinstance(value, str) and matches(self.pattern, value)
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,11 @@ class CosmosQuery:
     parameters: list[dict[str, Any]]
     partition_key: str | None = None
     """Set when the search is confined to one study: the query then runs in one partition."""
+    checks: tuple[WildcardCheck, ...] = ()
+    """Tests the service applies to each result; the query then has no TOP."""
+
+    def admits(self, doc: dict[str, Any]) -> bool:
+        return all(check.admits(doc) for check in self.checks)
 
 
 @dataclass
@@ -67,6 +97,19 @@ class _Parameters:
         name = f"@p{len(self.values)}"
         self.values.append({"name": name, "value": value})
         return name
+
+
+@dataclass
+class _Checks:
+    """The wildcard checks of a query and the columns that project their values."""
+
+    checks: list[WildcardCheck] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+
+    def add(self, path: str, pattern: str, *, any_element: bool) -> None:
+        column = f"w{len(self.checks)}"
+        self.checks.append(WildcardCheck(column, pattern, any_element))
+        self.columns.append(f"{path} AS {column}")
 
 
 def page_size(query: SearchQuery) -> int:
@@ -89,14 +132,13 @@ def search_query(query: SearchQuery, partition: str) -> CosmosQuery:
     if query.series_uid is not None and query.study_uid is not None:
         series = SeriesRef(StudyRef(partition, query.study_uid), query.series_uid)
         conditions.append(f"c.seriesKey = {params.add(series.key)}")
+    checks = _Checks()
     for match in query.matches:
-        conditions.append(_condition(match, partition, params))
-    columns = ", ".join(f"c.{name}" for name in _FIELDS)
-    text = (
-        f"SELECT TOP {params.add(page_size(query))} {columns} FROM c "
-        f"WHERE {' AND '.join(conditions)} ORDER BY c.id"
-    )
-    return CosmosQuery(text, params.values, partition_key)
+        conditions.append(_condition(match, partition, params, checks))
+    columns = ", ".join([*(f"c.{name}" for name in _FIELDS), *checks.columns])
+    top = "" if checks.checks else f"TOP {params.add(page_size(query))} "
+    text = f"SELECT {top}{columns} FROM c WHERE {' AND '.join(conditions)} ORDER BY c.id"
+    return CosmosQuery(text, params.values, partition_key, tuple(checks.checks))
 
 
 def aggregates_query(
@@ -120,7 +162,7 @@ def aggregates_query(
     return CosmosQuery(text, params.values)
 
 
-def _condition(match: Match, partition: str, params: _Parameters) -> str:
+def _condition(match: Match, partition: str, params: _Parameters, checks: _Checks) -> str:
     if isinstance(match, ValueMatch) and match.keyword == "StudyInstanceUID":
         # The partition key is the study's digest: matching on it routes the query.
         keys = [StudyRef(partition, str(uid)).key for uid in match.values]
@@ -134,10 +176,12 @@ def _condition(match: Match, partition: str, params: _Parameters) -> str:
             for word in match.words
         )
     if dictionary_VR(match.keyword) == "PN":
-        return _any(f"{path}.groups", match, params)
-    if match.keyword in _ARRAY_KEYS:
-        return _any(path, match, params)
-    return _predicate(path, match, params)
+        path, any_element = f"{path}.groups", True
+    else:
+        any_element = match.keyword in _ARRAY_KEYS
+    if isinstance(match, WildcardMatch) and not index_terms(match.pattern).exact:
+        checks.add(path, match.pattern, any_element=any_element)
+    return _any(path, match, params) if any_element else _predicate(path, match, params)
 
 
 def _any(array: str, match: Match, params: _Parameters) -> str:
@@ -156,11 +200,22 @@ def _predicate(expression: str, match: Match, params: _Parameters) -> str:
             bounds.append(f"{expression} <= {params.add(match.high)}")
         return f"({' AND '.join(bounds)})"
     if isinstance(match, WildcardMatch):
-        head = match.pattern.rstrip("*")
-        if not set("*?") & set(head):
-            return f"STARTSWITH({expression}, {params.add(head)})"
-        return f"RegexMatch({expression}, {params.add(wildcard_regex(match.pattern))})"
+        return _wildcard(expression, match.pattern, params)
     raise ValueError(f"{type(match).__name__} does not apply to {match.keyword}")
+
+
+def _wildcard(expression: str, pattern: str, params: _Parameters) -> str:
+    """Conditions every value matching ``pattern`` meets, each one linear in the value."""
+    terms = index_terms(pattern)
+    conditions = []
+    if terms.prefix:
+        conditions.append(f"STARTSWITH({expression}, {params.add(terms.prefix)})")
+    if terms.suffix:
+        conditions.append(f"ENDSWITH({expression}, {params.add(terms.suffix)})")
+    conditions += [f"CONTAINS({expression}, {params.add(run)})" for run in terms.contained]
+    if not terms.exact:
+        conditions.append(f"LENGTH({expression}) >= {params.add(terms.min_length)}")
+    return f"({' AND '.join(conditions)})"
 
 
 def _in(expression: str, values: Iterable[Any], params: _Parameters) -> str:
@@ -168,13 +223,3 @@ def _in(expression: str, values: Iterable[Any], params: _Parameters) -> str:
     if len(names) == 1:
         return f"{expression} = {names[0]}"
     return f"{expression} IN ({', '.join(names)})"
-
-
-def wildcard_regex(pattern: str) -> str:
-    """A DICOM wildcard pattern as an anchored regular expression.
-
-    Only ASCII punctuation is escaped, in a form both PCRE (Azure) and JavaScript (the emulator)
-    read the same way.
-    """
-    escaped = _REGEX_SPECIAL.sub(r"\\\1", pattern)
-    return "^" + escaped.replace("*", ".*").replace("?", ".") + "$"

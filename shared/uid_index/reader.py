@@ -13,7 +13,7 @@ from typing import Any
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
-from shared.storage_errors import unavailable_as_503
+from shared.storage_errors import query_deadline, unavailable_as_503
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 
 _SELECT = (
@@ -47,13 +47,14 @@ async def _query(
 ) -> list[StoredInstance]:
     parameters: list[dict[str, Any]] = [{"name": "@pk", "value": study.key}]
     parameters += [{"name": f"@{name}", "value": value} for name, value in params.items()]
-    with unavailable_as_503():
-        rows = [
-            row
-            async for row in container.query_items(
-                query=_SELECT + condition, parameters=parameters, partition_key=study.key
-            )
-        ]
+    async with query_deadline():
+        with unavailable_as_503():
+            rows = [
+                row
+                async for row in container.query_items(
+                    query=_SELECT + condition, parameters=parameters, partition_key=study.key
+                )
+            ]
     instances = [
         _stored(InstanceRef(SeriesRef(study, row["seriesUID"]), row["sopUID"]), row) for row in rows
     ]

@@ -443,6 +443,22 @@ async def test_paging_is_stable_and_complete(client: httpx.AsyncClient, archive:
     assert (await search(client, "/v2/studies", query)).status_code == 204
 
 
+async def test_checked_wildcards_page_over_the_matches_only(
+    client: httpx.AsyncClient, archive: Archive
+) -> None:
+    # Every description holding E and T is a candidate of the index; only the service knows the
+    # order, so pages are cut from the checked matches, never from the candidates.
+    wanted = expected(archive, lambda s: s.description in ("CHEST CT", "KNEE LEFT"))
+    seen: list[str] = []
+    for offset in range(0, len(wanted), 10):
+        query = {"StudyDescription": "*E*T*", "limit": "10", "offset": str(offset)}
+        response = await search(client, "/v2/studies", {"PatientID": archive.scope, **query})
+        assert ("warning" in response.headers) is not (offset + 10 >= len(wanted))
+        seen += uids(response, "0020000D")
+    assert sorted(seen) == sorted(wanted)
+    assert await study_uids(client, archive, StudyDescription="*T*E*") == set()
+
+
 async def test_default_limit_is_100_with_a_warning(
     client: httpx.AsyncClient, archive: Archive
 ) -> None:

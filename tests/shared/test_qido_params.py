@@ -21,6 +21,7 @@ from shared.qido_params import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_OFFSET,
+    MAX_WILDCARDS,
     RangeMatch,
     SearchQuery,
     ValueMatch,
@@ -148,6 +149,35 @@ def test_refusals_name_the_attribute(level: Level, params: dict[str, str], named
     with pytest.raises(BadRequest) as refused:
         parse_search(level, params.items())
     assert named in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "limit"),
+    [
+        ("PatientID", "*a" * MAX_WILDCARDS + "*", f"at most {MAX_WILDCARDS} wildcards"),
+        ("PatientName", "?" * (MAX_WILDCARDS + 1), f"at most {MAX_WILDCARDS} wildcards"),
+        ("PatientID", "a" * 65, "at most 64 characters"),
+        ("AccessionNumber", "A" * 17, "at most 16 characters"),
+        ("ModalitiesInStudy", "C" * 17, "at most 16 characters"),
+        ("PatientName", "d" * 65 + "*", "at most 64 characters"),
+        ("PatientName", "doe=" + "山" * 65, "at most 64 characters"),
+        ("PatientName", "d" * 65, "at most 64 characters"),
+    ],
+)
+def test_values_past_the_caps_are_refused_naming_key_and_limit(
+    key: str, value: str, limit: str
+) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_search(Level.STUDY, [(key, value)])
+    assert refused.value.message.startswith(key) and limit in refused.value.message
+
+
+def test_values_at_the_caps_are_searched() -> None:
+    at_cap = "*a" * (MAX_WILDCARDS // 2)
+    assert only_match(parse(PatientID=at_cap)) == WildcardMatch("PatientID", at_cap)
+    # * may stand for nothing, so it does not count towards the length.
+    assert only_match(parse(PatientID="*" + "a" * 64 + "*")).pattern == "*" + "a" * 64 + "*"
+    assert only_match(parse(PatientName="d" * 64)) == ValueMatch("PatientName", ("d" * 64,))
 
 
 def test_repeated_key_is_refused() -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.errors import BadRequest
 from shared.qido_levels import Level
 from shared.qido_params import SearchQuery, parse_search
-from shared.qido_query import aggregates_query, page_size, search_query, wildcard_regex
+from shared.qido_query import aggregates_query, page_size, search_query
 from shared.uid_index.keys import SeriesRef, StudyRef
 
 PARTITION = "Microsoft.Default"
@@ -59,15 +58,15 @@ def test_matching_types_become_indexed_predicates() -> None:
         ("SeriesInstanceUID", "1.2"),
         ("InstanceNumber", "3"),
     )
-    groups = "EXISTS(SELECT VALUE v FROM v IN c.q.PatientName.groups WHERE STARTSWITH(v, @p2))"
+    groups = "EXISTS(SELECT VALUE v FROM v IN c.q.PatientName.groups WHERE (STARTSWITH(v, @p2)))"
     assert groups in text
     assert params["@p2"] == "doe"
-    assert "RegexMatch(c.q.StudyDescription, @p3)" in text
-    assert params["@p3"] == "^.*CHEST.$"
-    assert "(c.q.StudyDate >= @p4)" in text
-    assert "(c.q.StudyTime >= @p5 AND c.q.StudyTime <= @p6)" in text
-    assert "c.seriesUID = @p7" in text
-    assert "c.q.InstanceNumber = @p8" in text and params["@p8"] == 3
+    assert "(CONTAINS(c.q.StudyDescription, @p3) AND LENGTH(c.q.StudyDescription) >= @p4)" in text
+    assert (params["@p3"], params["@p4"]) == ("CHEST", 6)
+    assert "(c.q.StudyDate >= @p5)" in text
+    assert "(c.q.StudyTime >= @p6 AND c.q.StudyTime <= @p7)" in text
+    assert "c.seriesUID = @p8" in text
+    assert "c.q.InstanceNumber = @p9" in text and params["@p9"] == 3
 
 
 def test_fuzzy_names_need_every_word() -> None:
@@ -106,23 +105,49 @@ def test_values_never_reach_the_sql_text(text: str) -> None:
         assert SENTINEL not in sql
 
 
-def reference_match(pattern: str, value: str) -> bool:
-    """DICOM wildcard matching, written as plainly as possible."""
-    if not pattern:
-        return not value
-    if pattern[0] == "*":
-        return any(reference_match(pattern[1:], value[i:]) for i in range(len(value) + 1))
-    if not value:
-        return False
-    return (pattern[0] in ("?", value[0])) and reference_match(pattern[1:], value[1:])
+def test_no_wildcard_becomes_a_regular_expression() -> None:
+    text, _ = built(Level.STUDY, ("PatientID", "*a" * 8 + "*b"), ("PatientName", "d?e*"))
+    assert "RegexMatch" not in text
 
 
-alphabet = st.sampled_from(list("ab.^$()[]{}|+\\/ é山*?"))
+@pytest.mark.parametrize(
+    ("pattern", "condition", "values"),
+    [
+        ("abc*", "(STARTSWITH(c.q.PatientID, @p2))", ["abc"]),
+        ("*abc", "(ENDSWITH(c.q.PatientID, @p2))", ["abc"]),
+        ("*abc*", "(CONTAINS(c.q.PatientID, @p2))", ["abc"]),
+        (
+            "a*b",
+            "(STARTSWITH(c.q.PatientID, @p2) AND ENDSWITH(c.q.PatientID, @p3)"
+            " AND LENGTH(c.q.PatientID) >= @p4)",
+            ["a", "b", 2],
+        ),
+    ],
+)
+def test_wildcards_become_linear_string_functions(
+    pattern: str, condition: str, values: list[object]
+) -> None:
+    query = search_query(parse_search(Level.STUDY, [("PatientID", pattern)]), PARTITION)
+    assert condition in query.text
+    assert [p["value"] for p in query.parameters[2 : 2 + len(values)]] == values
 
 
-@given(st.text(alphabet, max_size=6), st.text(alphabet.filter(lambda c: c not in "*?"), max_size=6))
-def test_wildcard_regex_matches_as_dicom_wildcards(pattern: str, value: str) -> None:
-    regex = wildcard_regex(pattern)
-    assert (re.fullmatch(regex[1:-1], value, re.DOTALL) is not None) == reference_match(
-        pattern, value
-    )
+def test_exact_index_terms_keep_top_and_need_no_check() -> None:
+    query = search_query(parse_search(Level.STUDY, [("PatientID", "*abc*")]), PARTITION)
+    assert query.text.startswith("SELECT TOP ") and query.checks == ()
+
+
+def test_an_ordered_pattern_is_checked_on_the_projected_value() -> None:
+    query = search_query(parse_search(Level.STUDY, [("PatientID", "*a*b*")]), PARTITION)
+    assert not query.text.startswith("SELECT TOP ")
+    assert "c.q.PatientID AS w0 FROM c" in query.text
+    assert query.admits({"w0": "xaxbx"})
+    assert not query.admits({"w0": "xbxax"})  # both letters, wrong order
+    assert not query.admits({"w0": ["ab"]}) and not query.admits({})
+
+
+def test_name_groups_are_checked_element_by_element() -> None:
+    query = search_query(parse_search(Level.STUDY, [("PatientName", "d?e*")]), PARTITION)
+    assert "c.q.PatientName.groups AS w0" in query.text
+    assert query.admits({"w0": ["yamada^tarou", "doe^john"]})
+    assert not query.admits({"w0": ["de^john"]}) and not query.admits({"w0": "doe"})
