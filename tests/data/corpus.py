@@ -77,7 +77,7 @@ BEYOND_PYDICOM_JSON = {
 # Files with pixel data whose pixels pydicom itself cannot decode, and what stops it; their
 # frames and files as stored are still checked, the decoded forms are not.
 UNDECODABLE = {
-    # The J2K codestream is cut short by a sequence delimiter inside the fragment.
+    # Both pylibjpeg and pillow fail to read the header of its JPEG 2000 codestream.
     "JPEG2000-embedded-sequence-delimiter.dcm": "the JPEG 2000 header cannot be read",
     # A misplaced marker in the JPEG Extended stream (libjpeg error -1038).
     "JPEG-lossy.dcm": "the JPEG stream has a misplaced marker",
