@@ -39,6 +39,7 @@ from devhost.local_issuer import LocalIssuer
 from devhost.routes import RouteTemplate
 from devhost.timers import timer_functions
 from shared.config import CORS_ORIGINS, LOCAL_ISSUER_KEY, split_list
+from shared.failure_log import log_failure
 
 logger = logging.getLogger("devhost")
 
@@ -135,8 +136,8 @@ class _Dispatcher:
                 response = await run_in_threadpool(function.handler, request)
             if not isinstance(response, Response):
                 raise TypeError(f"returned {type(response).__name__}, not a Response")
-        except Exception:
-            logger.exception("Function %r failed", function.name)
+        except Exception as exc:
+            log_failure(logger, f"Function {function.name!r}", exc)
             return PlainTextResponse("Internal Server Error", status_code=500)
         return response
 

@@ -20,6 +20,8 @@ from azure.functions.decorators.function_app import Function
 from azure.functions.decorators.timer import TimerTrigger
 from azure.functions.timer import TimerRequest
 
+from shared.failure_log import log_failure
+
 logger = logging.getLogger("devhost")
 
 # (lowest, highest) of each field, in schedule order.
@@ -112,8 +114,8 @@ class TimerFunction:
                 result = self.handler(TimerRequest(past_due=False))
                 if inspect.isawaitable(result):
                     await result
-            except Exception:
-                logger.exception("Function %r failed", self.name)
+            except Exception as exc:
+                log_failure(logger, f"Function {self.name!r}", exc)
 
 
 def timer_functions(

@@ -2,7 +2,8 @@
 
 Functions stay thin: they turn a request into arguments for ``shared`` and its result into a
 response. Errors become short plain-text answers with the right status; unexpected exceptions are
-logged by type only (messages may carry patient data) and answer 500.
+logged with their type and code locations only (messages may carry patient data, see
+``shared.failure_log``) and answer a bare 500.
 
 Access control lives here too, so that no function can be added without it: the caller's token
 and role are checked before the function runs (see ``shared.access``).
@@ -21,6 +22,7 @@ from shared.access import AccessGate, gate_for
 from shared.body_deadline import BodyDeadline, within_deadline
 from shared.config import settings
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
+from shared.failure_log import log_failure
 from shared.retrieve_scope import Scope
 from shared.streaming import Answer
 from shared.urls import base_url
@@ -141,5 +143,5 @@ async def _checked(handler: Handler, req: Request) -> Response:
         log.info("%s: client disconnected", handler.__name__)
         return Response(status_code=499)
     except Exception as exc:
-        log.error("%s failed: %s", handler.__name__, type(exc).__name__)
+        log_failure(log, handler.__name__, exc)
         return Response(content="internal error\n", status_code=500, media_type="text/plain")

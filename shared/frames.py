@@ -63,6 +63,34 @@ class FrameSource:
         return EXPLICIT_VR_LITTLE_ENDIAN
 
     @property
+    def word_size(self) -> int:
+        """The unit a big endian native frame is byte-swapped in; 1 when nothing is swapped."""
+        stored = UID(self.syntax)
+        if stored.is_encapsulated or stored.is_little_endian:
+            return 1
+        bits_allocated = int(pixel_attributes(self.sidecar.metadata).BitsAllocated)
+        return native_word_size(self.sidecar.metadata, bits_allocated)
+
+    def stored_ranges(self, number: int) -> list[tuple[int, int]]:
+        """The byte ranges of frame ``number`` (1-based) as stored.
+
+        A big endian frame is widened to whole words: swapped in pairs, 8-bit samples of an odd
+        length frame end inside a word whose other byte comes first in the file, so the frame's
+        own byte range would cut its last sample off (as pydicom, the frame is whole words).
+        """
+        assert self.sidecar.frames is not None and self.sidecar.pixel_data is not None
+        ranges = [(int(offset), int(length)) for offset, length in self.sidecar.frames[number - 1]]
+        size = self.word_size
+        if size == 1:
+            return ranges
+        ((offset, length),) = ranges
+        value_offset = int(self.sidecar.pixel_data["offset"])
+        start = offset - (offset - value_offset) % size
+        end = offset + length
+        end += -(end - value_offset) % size
+        return [(start, end - start)]
+
+    @property
     def count(self) -> int:
         if self.sidecar.frames is not None:
             return len(self.sidecar.frames)
@@ -103,26 +131,35 @@ async def frame_bodies(
 
 async def read_frame(blobs: BlobStore, source: FrameSource, number: int) -> bytes:
     """Frame ``number`` (1-based) as stored: its byte ranges (one per fragment), read at once."""
-    assert source.sidecar.frames is not None
-    ranges = source.sidecar.frames[number - 1]
+    ranges = source.stored_ranges(number)
     pieces = await asyncio.gather(
         *(blobs.read_range(source.file_blob, offset, length) for offset, length in ranges)
     )
     return b"".join(pieces)
 
 
-async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
+async def read_native_frame(blobs: BlobStore, source: FrameSource, number: int) -> bytes:
+    """Frame ``number`` of native pixel data as little endian: a big endian frame is read in
+    whole words, swapped, and cut back to the frame's own bytes."""
     data = await read_frame(blobs, source, number)
+    size = source.word_size
+    if size == 1:
+        return data
+    assert source.sidecar.frames is not None
+    ((offset, length),) = source.sidecar.frames[number - 1]
+    ((start, _),) = source.stored_ranges(number)
+    return swap_words(data, size)[offset - start : offset - start + length]
+
+
+async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
     stored = UID(source.syntax)
     if rendition.transfer_syntax in (AS_STORED, stored):
-        return data
-    attributes = pixel_attributes(source.sidecar.metadata)
+        return await read_frame(blobs, source, number)
     if stored.is_encapsulated:
+        data = await read_frame(blobs, source, number)
+        attributes = pixel_attributes(source.sidecar.metadata)
         return await asyncio.to_thread(decode_frame, data, stored, attributes)
-    if not stored.is_little_endian:
-        metadata = source.sidecar.metadata
-        return swap_words(data, native_word_size(metadata, int(attributes.BitsAllocated)))
-    return data
+    return await read_native_frame(blobs, source, number)
 
 
 def multipart_frames(

@@ -26,15 +26,13 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from shared.blob_store import BlobStore
 from shared.errors import NotAcceptable, NotFound
-from shared.frames import FrameSource, read_frame
+from shared.frames import FrameSource, read_frame, read_native_frame
 from shared.rendered import Frame
 from shared.transcode import (
     MAX_TRANSCODE_BYTES,
     PIXEL_TAGS,
     can_decode,
-    native_word_size,
     swap_binary_values,
-    swap_words,
 )
 from shared.uid_index.sidecar import Sidecar
 
@@ -80,7 +78,9 @@ async def load_frame(blobs: BlobStore, file_blob: str, sidecar: Sidecar, number:
         raise NotAcceptable("the instance's transfer syntax cannot be decoded for rendering")
     flat, bulk_tags = frame_attributes(sidecar.metadata, number)
     if source.by_range:
-        data = await read_frame(blobs, source, number)
+        encapsulated = UID(sidecar.transfer_syntax_uid).is_encapsulated
+        read = read_frame if encapsulated else read_native_frame
+        data = await read(blobs, source, number)
         header = await _header(blobs, file_blob, sidecar) if bulk_tags else None
         return await asyncio.to_thread(_decode_frame, data, sidecar, flat, bulk_tags, header)
     if sidecar.size > MAX_TRANSCODE_BYTES:
@@ -151,10 +151,7 @@ def _decode_frame(
     ds.NumberOfFrames = 1
     if syntax.is_encapsulated:
         ds.PixelData = encapsulate([data])
-    else:
-        if not syntax.is_little_endian:
-            bits = int(attributes.BitsAllocated)
-            data = swap_words(data, native_word_size(sidecar.metadata, bits))
+    else:  # native frames arrive little endian (see shared.frames.read_native_frame)
         syntax = ExplicitVRLittleEndian
         ds.PixelData = data
     ds["PixelData"].VR = "OB"

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from pydicom import Dataset, dcmread, dcmwrite
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels.decoders.base import get_decoder
@@ -64,6 +65,7 @@ def convert(data: bytes, target: str) -> bytes:
     source = UID(str(ds.file_meta.TransferSyntaxUID))
     if source == target:
         return data
+    _record_encoding_read(ds)
     has_pixels = _PIXEL_DATA in ds
     if has_pixels and (source.is_compressed or not source.is_little_endian):
         _decompress(ds, source)
@@ -78,6 +80,24 @@ def convert(data: bytes, target: str) -> bytes:
     return out.getvalue()
 
 
+def _record_encoding_read(ds: Dataset) -> None:
+    """Make the data set say which encoding its elements were read in.
+
+    A file whose data set is implicit VR although its transfer syntax says explicit is read by
+    pydicom (it warns and falls back), but the data set still claims the syntax's encoding, so
+    the writer would copy its raw elements, which have no VR, into an explicit VR file and fail.
+    Told the truth, the writer converts every element, looking its VR up in the dictionary.
+    """
+    first = next(iter(ds.keys()), None)
+    if first is None:
+        return
+    element = ds.get_item(first)
+    if isinstance(element, RawDataElement) and element.is_implicit_VR != ds.original_encoding[0]:
+        ds.set_original_encoding(
+            element.is_implicit_VR, element.is_little_endian, ds.original_character_set
+        )
+
+
 def _decompress(ds: Dataset, source: UID) -> None:
     """Pixel data as native little endian; colour JPEG comes out as RGB, as pydicom decodes it."""
     if source.is_compressed:
@@ -85,6 +105,8 @@ def _decompress(ds: Dataset, source: UID) -> None:
         return
     ds.PixelData = _native_bytes(ds.pixel_array, int(ds.BitsAllocated))
     ds["PixelData"].VR = "OB" if int(ds.BitsAllocated) <= 8 else "OW"
+    if "PlanarConfiguration" in ds:
+        ds.PlanarConfiguration = 0  # pydicom's pixel arrays are colour-by-pixel
 
 
 def _native_bytes(pixels: np.ndarray, bits_allocated: int) -> bytes:

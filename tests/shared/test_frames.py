@@ -5,10 +5,15 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
 
 from shared.blob_store import BlobStore
 from shared.errors import NotFound
-from shared.frames import frame_bodies, frame_source
+from shared.frames import frame_bodies, frame_source, read_frame, read_native_frame
+from shared.transcode import swap_words
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.sidecar import Sidecar
 from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, OCTET_STREAM, Rendition
@@ -64,3 +69,68 @@ async def test_one_frame_of_a_large_instance_reads_only_that_frame() -> None:
 def test_frames_past_the_end_are_not_found() -> None:
     with pytest.raises(NotFound):
         frame_source(_sidecar(), "file.dcm", [1, FRAMES + 1])
+
+
+class FileBlobs:
+    """Serves ranges of one in-memory file."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def read_range(self, name: str, offset: int, length: int) -> bytes:
+        return self.data[offset : offset + length]
+
+
+def _big_endian_8_bit_ow(frames: list[bytes], value_offset: int) -> tuple[Sidecar, bytes]:
+    """A file of 8-bit frames in big endian OW: the samples, padded to even, swapped in pairs."""
+    samples = b"".join(frames)
+    value = swap_words(samples + b"\0" * (len(samples) % 2), 2)
+    length = len(frames[0])
+    sidecar = Sidecar(
+        ref=InstanceRef.of("p", "1.2", "1.2.3", "1.2.3.4"),
+        version="0" * 24,
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.7",
+        transfer_syntax_uid="1.2.840.10008.1.2.2",
+        size=value_offset + len(value),
+        metadata={
+            "00280008": {"vr": "IS", "Value": [len(frames)]},
+            "00280100": {"vr": "US", "Value": [8]},
+            "7FE00010": {"vr": "OW", "BulkDataURI": "bulkdata/7FE00010"},
+        },
+        frames=[[[value_offset + i * length, length]] for i in range(len(frames))],
+        pixel_data={"tag": "7FE00010", "offset": value_offset, "length": len(value)},
+        excluded_tags=(),
+    )
+    return sidecar, b"\xee" * value_offset + value
+
+
+@given(
+    frames=st.integers(1, 4).flatmap(
+        lambda count: st.integers(1, 9).flatmap(
+            lambda length: st.lists(
+                st.binary(min_size=length, max_size=length), min_size=count, max_size=count
+            )
+        )
+    ),
+    value_offset=st.integers(66, 90).map(lambda n: n * 2),
+)
+async def test_big_endian_8_bit_frames_in_ow_keep_every_sample(
+    frames: list[bytes], value_offset: int
+) -> None:
+    sidecar, data = _big_endian_8_bit_ow(frames, value_offset)
+    blobs = cast(BlobStore, FileBlobs(data))
+    source = frame_source(sidecar, "file.dcm", [1])
+    for number, frame in enumerate(frames, start=1):
+        assert await read_native_frame(blobs, source, number) == frame
+        stored = await read_frame(blobs, source, number)
+        assert len(stored) % 2 == 0
+        assert frame in swap_words(stored, 2)
+
+
+async def test_an_odd_length_big_endian_frame_as_stored_is_whole_words() -> None:
+    """As pydicom gives it: the 27 samples of a 3 x 3 RGB frame come in 14 swapped words."""
+    ds = dcmread(get_testdata_file("SC_rgb_small_odd_big_endian.dcm"))
+    samples = swap_words(ds.PixelData, 2)[:27]
+    sidecar, data = _big_endian_8_bit_ow([samples], 132)
+    source = frame_source(sidecar, "file.dcm", [1])
+    assert await read_frame(cast(BlobStore, FileBlobs(data)), source, 1) == ds.PixelData

@@ -1,0 +1,32 @@
+"""Converting whole instances to Explicit VR Little Endian keeps every pixel, whatever the file."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+
+from shared.transcode import convert
+from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # Its transfer syntax is JPEG Baseline (explicit VR), its data set implicit VR.
+        "SC_rgb_jpeg.dcm",
+        # Big endian, 8-bit RGB in OB, colour-by-plane.
+        "ExplVR_BigEnd.dcm",
+    ],
+)
+def test_converted_pixels_are_pydicoms(name: str) -> None:
+    data = Path(str(get_testdata_file(name))).read_bytes()
+    converted = dcmread(io.BytesIO(convert(data, EXPLICIT_VR_LITTLE_ENDIAN)))
+    assert converted.file_meta.TransferSyntaxUID == EXPLICIT_VR_LITTLE_ENDIAN
+    assert np.array_equal(converted.pixel_array, dcmread(io.BytesIO(data)).pixel_array)
