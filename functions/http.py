@@ -81,7 +81,25 @@ def send(answer: Answer) -> Response:
         return Response(status_code=answer.status, headers=headers)
     if answer.content_type is not None:
         headers["Content-Type"] = answer.content_type
-    return StreamingResponse(answer.body, status_code=answer.status, headers=headers)
+    return StreamingResponse(_logged(answer.body), status_code=answer.status, headers=headers)
+
+
+class ResponseAborted(Exception):
+    """A streamed response failed after its status was sent: the connection is cut.
+
+    Raised in place of the original failure, which is logged by code location first, so that
+    the web server's own traceback of it carries no message that could hold patient data.
+    """
+
+
+async def _logged(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``body``; a failure midway is logged as ``log_failure`` does, then ends the response."""
+    try:
+        async for piece in body:
+            yield piece
+    except Exception as exc:
+        log_failure(log, "streamed response", exc)
+        raise ResponseAborted from None
 
 
 async def limited_body(req: Request) -> AsyncIterator[bytes]:
