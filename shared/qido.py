@@ -134,8 +134,12 @@ def _computed(
     }
     study = doc if query.level is Level.STUDY else parents.get(doc_id("study", doc["pk"]))
     if study is not None:
-        if study.get("modalities"):
-            computed["ModalitiesInStudy"] = {"vr": "CS", "Value": list(study["modalities"])}
+        # A study level return key is answered even when no instance names a modality: with
+        # zero length, as PS3.4 C.4.1.1.3.2 asks of a key that has no value.
+        modalities = list(study.get("modalities") or ())
+        computed["ModalitiesInStudy"] = (
+            {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"}
+        )
         computed["NumberOfStudyRelatedSeries"] = _count(study["numberOfSeries"])
         computed["NumberOfStudyRelatedInstances"] = _count(study["numberOfInstances"])
     series = doc if query.level is Level.SERIES else None

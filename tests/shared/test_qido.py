@@ -84,6 +84,12 @@ async def test_study_results_carry_their_aggregates() -> None:
     assert not result.truncated
 
 
+async def test_a_study_without_modalities_answers_the_key_with_zero_length() -> None:
+    result = await run(FakeIndex([{**STUDY, "modalities": []}], []), Level.STUDY)
+    [dataset] = result.datasets
+    assert dataset["00080061"] == {"vr": "CS"}
+
+
 async def test_instances_carry_parents_left_open_by_the_path() -> None:
     index = FakeIndex([INSTANCE], [STUDY, SERIES])
     [dataset] = (await run(index, Level.INSTANCE)).datasets
