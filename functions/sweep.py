@@ -25,9 +25,10 @@ SWEEP_SECONDS = 240.0
 @bp.timer_trigger(schedule=f"%{SWEEP_SCHEDULE}%", arg_name="timer", use_monitor=False)
 async def sweep_expired_leases(timer: func.TimerRequest) -> None:
     summary = await sweep(await clients(), seconds=SWEEP_SECONDS)
-    if summary.deletes_finished or summary.claims_released:
+    if summary.deletes_finished or summary.claims_released or summary.series_refreshed:
         log.info(
-            "sweep: %d deleted instances purged, %d dead claims released",
+            "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed",
             summary.deletes_finished,
             summary.claims_released,
+            summary.series_refreshed,
         )
