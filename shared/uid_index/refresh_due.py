@@ -40,8 +40,8 @@ from shared.uid_index.writer import LEASE_SECONDS, delete_if_unchanged, refresh_
 
 RENEW_WITHIN_SECONDS = 2 * LEASE_SECONDS / 3
 # Markers refreshed at once by one sweep round: each is a series and a study refresh.
-SWEEP_CHUNK = 32
-_OVERDUE = f"SELECT TOP {SWEEP_CHUNK} * FROM c WHERE c.type = 'refresh' AND c.leaseUntil < @now"
+_SWEEP_CHUNK = 32
+_OVERDUE = f"SELECT TOP {_SWEEP_CHUNK} * FROM c WHERE c.type = 'refresh' AND c.leaseUntil < @now"
 
 
 class SeriesToRefresh:
@@ -75,7 +75,7 @@ class SeriesToRefresh:
 
 
 async def overdue(container: ContainerProxy) -> list[JsonDict]:
-    """Up to ``SWEEP_CHUNK`` markers whose lease ran out, across all studies."""
+    """Up to ``_SWEEP_CHUNK`` markers whose lease ran out, across all studies."""
     parameters: list[dict[str, Any]] = [{"name": "@now", "value": time.time()}]
     return [d async for d in container.query_items(_OVERDUE, parameters=parameters)]
 
