@@ -7,6 +7,8 @@ Nothing of an instance becomes visible before its file and sidecar are written (
 
 Whatever ends a request, the series and study aggregates above every instance it committed are
 refreshed before it answers, so a stored instance is never retrievable yet missing from search.
+Should the process die before that, the series' refresh-due markers, written before their first
+commits, have the sweep refresh them (``shared.uid_index.refresh_due``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from shared.media_types import MediaType, split_media_type
 from shared.multipart import MultipartError, read_parts
 from shared.storage_errors import unavailable_as_503
 from shared.uid_index.documents import IndexRecord
-from shared.uid_index.keys import InstanceRef, SeriesRef, new_version
+from shared.uid_index.keys import InstanceRef, new_version
+from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.uid_index.writer import (
     ALREADY_EXISTS,
@@ -37,7 +40,6 @@ from shared.uid_index.writer import (
     InstanceConflict,
     claim_instance,
     commit_instance,
-    refresh_series_and_studies,
     release_claim,
     renew_claim,
 )
@@ -68,11 +70,6 @@ class Outcome:
     series_uid: str | None = None
     failure: int | None = None
     comments: tuple[str, ...] = ()
-
-
-Touched = dict[str, SeriesRef]
-"""The series a request committed instances into (or found them already in), by key: their
-aggregates, and their studies', are refreshed before the request answers."""
 
 
 def request_parts(
@@ -182,15 +179,18 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
 
 
 async def store_instance(
-    chunks: AsyncIterator[bytes], options: StoreOptions, clients: Clients, touched: Touched
+    chunks: AsyncIterator[bytes],
+    options: StoreOptions,
+    clients: Clients,
+    to_refresh: SeriesToRefresh,
 ) -> Outcome:
     """Store one part; a problem with this instance alone becomes its failure reason.
 
-    The instance's series goes into ``touched`` before its commit is sent, not after it is
-    acknowledged: a commit that times out may still have landed.
+    The instance's series goes into ``to_refresh`` before its commit is sent: its aggregates, and
+    its study's, are refreshed before the request answers.
     """
     with InstanceParser() as parser:
-        return await _store_parsed(parser, chunks, options, clients, touched)
+        return await _store_parsed(parser, chunks, options, clients, to_refresh)
 
 
 async def _store_parsed(
@@ -198,7 +198,7 @@ async def _store_parsed(
     chunks: AsyncIterator[bytes],
     options: StoreOptions,
     clients: Clients,
-    touched: Touched,
+    to_refresh: SeriesToRefresh,
 ) -> Outcome:
     parsed: ParsedInstance | None = None
     try:
@@ -228,7 +228,7 @@ async def _store_parsed(
     except InstanceConflict as exc:
         if exc.reason == ALREADY_EXISTS:
             # A retry of a request whose first attempt died after committing this instance.
-            touched[ref.series.key] = ref.series
+            to_refresh.add(ref.series)
         await _drain(chunks)
         return _outcome_for(ds, failure=exc.reason)
 
@@ -250,9 +250,9 @@ async def _store_parsed(
         sidecar = _sidecar(ref, version, parsed, validation.invalid_tags)
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
         record = IndexRecord.from_sidecar(sidecar)
-        committing = True
-        touched[ref.series.key] = ref.series
         with unavailable_as_503():
+            await to_refresh.before_commit(ref.series)
+            committing = True
             leftover = await commit_instance(clients.index, claim, record)
     except (InvalidInstance, InstanceConflict) as exc:
         # Definite outcomes: the index does not point at this version.
@@ -331,8 +331,8 @@ async def store(
 ) -> list[Outcome]:
     """Store every part; whatever ends the request, make what it committed fully visible.
 
-    The aggregates of the touched series and studies are refreshed on every way out, duplicates
-    included, so that a retry of a request whose first attempt died after committing its
+    The aggregates of the series and studies stored into are refreshed on every way out,
+    duplicates included, so that a retry of a request whose first attempt died after committing its
     instances still converges to exact counts.
 
     When the body itself breaks off (broken framing, a part that is not DICOM, the size limit)
@@ -343,11 +343,11 @@ async def store(
     in flight is unknown, and the retry reports the stored parts as 45070.
     """
     outcomes: list[Outcome] = []
-    touched: Touched = {}
+    to_refresh = SeriesToRefresh(clients.index)
     try:
         try:
             async for chunks in parts:
-                outcomes.append(await store_instance(chunks, options, clients, touched))
+                outcomes.append(await store_instance(chunks, options, clients, to_refresh))
         except MultipartError as exc:
             raise BadRequest(f"malformed multipart body: {exc}") from exc
     except (BadRequest, UnsupportedMediaType, PayloadTooLarge) as exc:
@@ -356,5 +356,5 @@ async def store(
         outcomes.append(Outcome(failure=PROCESSING_FAILURE, comments=(exc.message,)))
     finally:
         with unavailable_as_503():
-            await refresh_series_and_studies(clients.index, touched.values())
+            await to_refresh.refresh()
     return outcomes

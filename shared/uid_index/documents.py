@@ -18,7 +18,7 @@ from pydicom.datadict import dictionary_VR
 
 from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES, tag_hex
 from shared.search_forms import name_groups, name_words, time_key
-from shared.uid_index.keys import InstanceRef, doc_id
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id
 from shared.uid_index.sidecar import Sidecar
 
 JsonDict = dict[str, Any]
@@ -114,21 +114,21 @@ class IndexRecord:
         )
 
 
-def _base(doc_id: str, ref: InstanceRef, kind: str) -> JsonDict:
+def _base(doc_id: str, study: StudyRef, kind: str) -> JsonDict:
     return {
         "id": doc_id,
-        "pk": ref.study.key,
+        "pk": study.key,
         "type": kind,
         "schema": SCHEMA,
-        "partition": ref.study.partition,
-        "studyUID": ref.study.study_uid,
+        "partition": study.partition,
+        "studyUID": study.study_uid,
     }
 
 
 def instance_document(record: IndexRecord, *, status: str, lease_until: float) -> JsonDict:
     ref = record.ref
     json = {**record.study_json, **record.series_json, **record.instance_json}
-    doc = _base(ref.doc_id, ref, "instance")
+    doc = _base(ref.doc_id, ref.study, "instance")
     doc.update(
         seriesKey=ref.series.key,
         seriesUID=ref.series.series_uid,
@@ -156,7 +156,7 @@ def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> Jso
     Pending documents are invisible to every read; they exist so a concurrent store of the same
     instance can be told 45071, and so a crashed store can be detected once its lease expires.
     """
-    doc = _base(ref.doc_id, ref, "instance")
+    doc = _base(ref.doc_id, ref.study, "instance")
     doc.update(
         seriesKey=ref.series.key,
         seriesUID=ref.series.series_uid,
@@ -166,6 +166,23 @@ def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> Jso
         leaseUntil=lease_until,
     )
     return doc
+
+
+def refresh_due_document(series: SeriesRef, *, lease_until: float) -> JsonDict:
+    """A series whose aggregates may lag behind its committed instances until ``leaseUntil``.
+
+    Written before a request's first commit into the series, so that if the request dies before
+    refreshing, the sweep knows which series to refresh. Invisible to every read: searches and
+    aggregates select their own types.
+    """
+    doc = _base(doc_id("refresh", series.key), series.study, "refresh")
+    doc.update(seriesKey=series.key, seriesUID=series.series_uid, leaseUntil=lease_until)
+    return doc
+
+
+def refresh_due_series(doc: JsonDict) -> SeriesRef:
+    """The series a refresh-due document is about."""
+    return SeriesRef(StudyRef(doc["partition"], doc["studyUID"]), doc["seriesUID"])
 
 
 def series_from_instance(instance: JsonDict, number_of_instances: int) -> JsonDict:

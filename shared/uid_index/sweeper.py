@@ -8,7 +8,9 @@ commit), hides it again under a fresh lease of its own, and purges it: files of 
 first, then the document. Taking each document over with a conditional write first means that two
 sweeps, or a sweep and a retried DELETE, never both purge one instance, and that a store which
 takes an instance over meanwhile wins. Aggregates above what is swept are refreshed once it is
-hidden, in case the request that hid it died before it got that far.
+hidden, in case the request that hid it died before it got that far. Last, it refreshes the
+series and study of every refresh-due marker whose lease ran out (``refresh_due``), so that what
+a store committed before it died becomes searchable with exact counts.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -29,6 +31,7 @@ from shared.uid_index.deleter import (
     purge,
     replace_unless_changed,
 )
+from shared.uid_index.refresh_due import overdue, refresh_marked
 from shared.uid_index.writer import LEASE_SECONDS
 
 _EXPIRED_INTENTS = "SELECT * FROM c WHERE c.type = 'delete' AND c.leaseUntil < @now"
@@ -43,6 +46,7 @@ class SweepSummary:
     intents_carried_out: int = 0
     deletes_finished: int = 0
     claims_released: int = 0
+    series_refreshed: int = 0
 
 
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
@@ -58,8 +62,18 @@ async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSu
             summary.intents_carried_out += not outcome.remaining
 
 
+async def _refresh_overdue(clients: Clients, deadline: float, summary: SweepSummary) -> None:
+    while time.monotonic() < deadline:
+        markers = await overdue(clients.index)
+        if not markers:
+            return
+        await refresh_marked(clients.index, markers)
+        summary.series_refreshed += len(markers)
+
+
 async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
-    """Purge expired ``deleting`` and ``pending`` instances for at most about ``seconds``."""
+    """Purge expired ``deleting`` and ``pending`` instances, then refresh overdue series, for at
+    most about ``seconds``."""
     summary = SweepSummary()
     deadline = time.monotonic() + seconds
     with unavailable_as_503():
@@ -75,4 +89,5 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
             released = sum(t["id"] in was_pending for t in taken)
             summary.claims_released += released
             summary.deletes_finished += len(taken) - released
+        await _refresh_overdue(clients, deadline, summary)
     return summary

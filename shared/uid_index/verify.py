@@ -15,6 +15,9 @@ Blob storage is the system of record, so every disagreement is settled in its fa
 - **aggregate**: a series or study document whose counts or modalities differ from what its
   children say. Repaired by the same converging refresh a store uses.
 
+Refresh-due markers (``refresh_due``) are not checked: they are the sweep's work list, not
+damage, and whatever a store that died left uncounted shows up here as an aggregate finding.
+
 Findings name blobs and documents by their digests only, never by UID.
 """
 

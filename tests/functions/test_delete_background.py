@@ -22,8 +22,9 @@ from shared.uid_index.keys import StudyRef
 from shared.uid_index.verify import verify
 from tests.conftest import ROOT, clients_of
 from tests.data.builders import multipart, with_fresh_uids
-from tests.functions.storage_checks import blob_names, ref_of, series_doc, study_doc
-from tests.functions.test_store import RELATED, post
+from tests.functions.storage_checks import blob_names, instance_doc, ref_of, series_doc, study_doc
+from tests.functions.test_store import RELATED, ct, post
+from tests.functions.test_store_partial import OPENING, assert_exactly_visible
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +116,8 @@ async def test_a_large_delete_answers_202_hides_at_once_and_the_sweep_finishes_i
 
     await eventually(lambda: operation_done(http, href))
     assert await blob_names(storage, StudyRef("Microsoft.Default", study).blob_prefix) == []
-    assert await partition_documents(storage, study) == []
+    # Only the stores' refresh-due markers may be left, until the sweep's refresh after their lease.
+    assert {d["type"] for d in await partition_documents(storage, study)} <= {"refresh"}
     assert (await http.delete(f"/v2/studies/{study}")).status_code == 404
     sibling_doc = await study_doc(storage, StudyRef("Microsoft.Default", sibling))
     assert sibling_doc is not None and sibling_doc["numberOfInstances"] == 2
@@ -169,7 +171,7 @@ async def test_a_delete_killed_midway_is_carried_out_by_the_sweep(
     _, (later_series,), (later,) = await store_study(http, 1, 1, study=study)
 
     async def only_the_later_store_left() -> bool:
-        docs = await partition_documents(storage, study)
+        docs = [d for d in await partition_documents(storage, study) if d["type"] != "refresh"]
         return {d["type"] for d in docs} == {"instance", "series", "study"} and len(docs) == 3
 
     await eventually(only_the_later_store_left)
@@ -216,3 +218,61 @@ async def test_a_store_killed_midway_is_cleared_by_the_sweep(
     await assert_verify_clean(storage)
     response = await post(http, body, RELATED)
     assert response.status_code == 200, response.text
+
+
+async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
+    http: httpx.AsyncClient, storage: Clients, background_stack: LocalStack
+) -> None:
+    """The host dies after a request committed into series ``s`` and ``t`` and before it
+    refreshed their aggregates, while another request stored into ``s`` and finished in between.
+
+    The request commits ``a1`` (``s``) and ``t1`` (``t``), then holds ``a2`` (``s``) back until
+    the other request has stored ``b1`` into ``s`` and refreshed it; then ``a2`` is committed, so
+    only the dead request knew of it. The kill comes while ``a3`` (``t``) is being received. No
+    client retries: the sweep alone must make all four instances searchable with exact counts.
+    """
+    study, s, t = generate_uid(), generate_uid(), generate_uid()
+    a1, t1, a2, b1 = (ct(study, series) for series in (s, t, s, s))
+    a3 = ct(study, t)
+    never = asyncio.Event()
+
+    async def claimed(ds: Any) -> bool:
+        doc = await instance_doc(storage, ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID))
+        return doc is not None and doc["status"] == "pending"
+
+    async def another_request_stores_b1() -> None:
+        await eventually(lambda: claimed(a2[1]), within=60)
+        stored = await post(http, multipart([b1[0]]))
+        assert stored.status_code == 200, stored.text
+
+    async def body() -> AsyncIterator[bytes]:
+        half = len(a2[0]) // 2
+        yield OPENING + a1[0] + b"\r\n" + OPENING + t1[0] + b"\r\n" + OPENING + a2[0][:half]
+        await another_request_stores_b1()
+        yield a2[0][half:] + b"\r\n" + OPENING + a3[0][: len(a3[0]) // 2]
+        await never.wait()
+
+    upload = asyncio.create_task(post(http, body()))
+    await eventually(lambda: claimed(a3[1]), within=60)
+    background_stack.kill_host()
+    upload.cancel()
+    with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+        await upload
+
+    # What the dead request committed is not all counted: the other request refreshed ``s``
+    # before ``a2`` was committed, and nobody refreshed ``t``.
+    study_ref = StudyRef("Microsoft.Default", study)
+    before = await study_doc(storage, study_ref)
+    assert before is not None and (before["numberOfSeries"], before["numberOfInstances"]) == (1, 2)
+    background_stack.start_host()
+
+    async def nothing_left_to_sweep() -> bool:
+        docs = await partition_documents(storage, study)
+        return {d["type"] for d in docs} == {"instance", "series", "study"} and all(
+            d.get("status") != "pending" for d in docs
+        )
+
+    await eventually(nothing_left_to_sweep)
+    stored = [ds for _, ds in (a1, t1, a2, b1)]
+    await assert_exactly_visible(http, storage, study, stored, [a3[1]])
+    await assert_verify_clean(storage)

@@ -1,0 +1,92 @@
+"""Refresh-due markers: a store that dies after committing still ends searchable, unretried.
+
+A store refreshes the aggregates of every series it committed into before it answers
+(``shared.stow``), but a process killed before that leaves committed instances retrievable and
+missing from search, or counted short. So before its first commit into a series, a request
+writes that series' marker (one ``refresh`` document per series, an upsert) with a lease; the
+sweep refreshes the series and study of every marker whose lease ran out, then deletes it.
+
+Why no refresh is lost:
+
+- A request commits into a series only while the marker lease it last wrote has more than
+  ``RENEW_WITHIN_SECONDS`` left, and writes the marker again otherwise. Every commit relying on a
+  marker therefore lands before that marker's lease runs out, and the sweep's refresh, which
+  starts after, counts it. The margin covers the commit's own latency and clock skew between
+  hosts.
+- Requests never clear markers, not even their own: concurrent stores of one series share its
+  marker, each extending the lease, so one finishing cannot take away what another still relies
+  on. Only the sweep deletes a marker, after its refresh, and only if nobody wrote the marker
+  while it refreshed (etag); a marker written again meanwhile stays for the next sweep.
+
+What it costs: one index write per series per request on the store path (one more for every
+``LEASE_SECONDS - RENEW_WITHIN_SECONDS`` a request keeps committing into one series), sent just
+before the series' first commit. The sweep then refreshes each marked series and its study once
+and deletes the marker: once per series written since the previous sweep, however many requests
+wrote to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from azure.cosmos.aio import ContainerProxy
+
+from shared.uid_index.documents import JsonDict, refresh_due_document, refresh_due_series
+from shared.uid_index.keys import SeriesRef
+from shared.uid_index.writer import LEASE_SECONDS, delete_if_unchanged, refresh_series_and_studies
+
+RENEW_WITHIN_SECONDS = 2 * LEASE_SECONDS / 3
+# Markers refreshed at once by one sweep round: each is a series and a study refresh.
+_SWEEP_CHUNK = 32
+_OVERDUE = f"SELECT TOP {_SWEEP_CHUNK} * FROM c WHERE c.type = 'refresh' AND c.leaseUntil < @now"
+
+
+class SeriesToRefresh:
+    """The series one store request must refresh before it answers, and the markers that get
+    them refreshed by the sweep should the request die first."""
+
+    def __init__(self, container: ContainerProxy) -> None:
+        self._container = container
+        self._series: dict[str, SeriesRef] = {}
+        self._leases: dict[str, float] = {}
+
+    async def before_commit(self, series: SeriesRef) -> None:
+        """Call before each commit into ``series``: marks it when the last mark runs out soon.
+
+        The series is recorded once the mark is written, before the commit is sent, not after
+        the commit is acknowledged: a commit that times out may still have landed.
+        """
+        if self._leases.get(series.key, 0.0) - time.time() <= RENEW_WITHIN_SECONDS:
+            lease_until = time.time() + LEASE_SECONDS
+            await self._container.upsert_item(refresh_due_document(series, lease_until=lease_until))
+            self._leases[series.key] = lease_until
+        self._series[series.key] = series
+
+    def add(self, series: SeriesRef) -> None:
+        """A series to refresh that this request did not commit into (an instance found already
+        stored: the request that stored it may have died before refreshing, and marked it)."""
+        self._series[series.key] = series
+
+    async def refresh(self) -> None:
+        await refresh_series_and_studies(self._container, self._series.values())
+
+
+async def overdue(container: ContainerProxy) -> list[JsonDict]:
+    """Up to ``_SWEEP_CHUNK`` markers whose lease ran out, across all studies."""
+    parameters: list[dict[str, Any]] = [{"name": "@now", "value": time.time()}]
+    return [d async for d in container.query_items(_OVERDUE, parameters=parameters)]
+
+
+async def refresh_marked(container: ContainerProxy, markers: Sequence[JsonDict]) -> None:
+    """Refresh the series and studies of overdue markers, then delete each unless rewritten.
+
+    A marker written again during the refresh has a new lease, so it stays, and the next
+    ``overdue`` does not return it before that runs out too.
+    """
+    await refresh_series_and_studies(container, (refresh_due_series(m) for m in markers))
+    await asyncio.gather(
+        *(delete_if_unchanged(container, m["id"], m["pk"], m["_etag"]) for m in markers)
+    )

@@ -1,0 +1,85 @@
+"""Refresh-due markers: their shape, and how often a store writes them.
+
+The sweep's side (a killed store's markers refreshed and deleted) is tested with a host that is
+killed, in ``tests/functions/test_delete_background.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydicom.uid import generate_uid
+
+from shared.clients import Clients
+from shared.uid_index.documents import refresh_due_document, refresh_due_series
+from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
+from shared.uid_index.refresh_due import RENEW_WITHIN_SECONDS
+from tests.functions.storage_checks import document, instance_doc, ref_of
+from tests.functions.test_store import ct, post
+from tests.shared.uid_index.test_keys import uids
+
+partitions = st.from_regex(r"[A-Za-z0-9._-]{1,20}", fullmatch=True)
+
+
+@given(partitions, uids, uids, st.floats(min_value=0, max_value=2e9))
+def test_a_marker_names_its_series_by_digest_and_reads_back(
+    partition: str, study: str, series_uid: str, lease_until: float
+) -> None:
+    series = SeriesRef(StudyRef(partition, study), series_uid)
+    doc = refresh_due_document(series, lease_until=lease_until)
+    assert refresh_due_series(doc) == series
+    assert (doc["type"], doc["pk"], doc["leaseUntil"]) == ("refresh", series.study.key, lease_until)
+    # One marker per series, beside the series document in the study's partition, never it.
+    assert doc["id"] == doc_id("refresh", series.key) != series.doc_id
+    assert study not in doc["id"] and series_uid not in doc["id"]
+
+
+BOUNDARY = b"--DICOMwebBoundary"
+PART_HEAD = b"Content-Type: application/dicom\r\n\r\n"
+
+
+async def marker_once_stored(storage: Clients, ds: Any) -> dict[str, Any]:
+    """The series' marker, once the service has committed ``ds`` (it writes the marker first)."""
+    ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    for _ in range(400):
+        doc = await instance_doc(storage, ref)
+        if doc is not None and doc["status"] == "created":
+            marker = await document(storage, doc_id("refresh", ref.series.key), ref.study.key)
+            assert marker is not None
+            return marker
+        await asyncio.sleep(0.05)
+    raise AssertionError("the part was not stored")
+
+
+@pytest.mark.integration
+async def test_a_store_marks_a_series_once_and_again_only_while_it_keeps_committing(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    """Three parts into one series: the second, committed at once, writes no marker; the third,
+    held back until the marker has less than ``RENEW_WITHIN_SECONDS`` left, writes it again."""
+    study, series = generate_uid(), generate_uid()
+    (p1, ds1), (p2, ds2), (p3, _) = (ct(study, series) for _ in range(3))
+    seen: list[dict[str, Any]] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield BOUNDARY + b"\r\n" + PART_HEAD + p1 + b"\r\n" + BOUNDARY + b"\r\n"
+        seen.append(await marker_once_stored(storage, ds1))
+        yield PART_HEAD + p2 + b"\r\n" + BOUNDARY + b"\r\n"
+        seen.append(await marker_once_stored(storage, ds2))
+        await asyncio.sleep(seen[-1]["leaseUntil"] - RENEW_WITHIN_SECONDS - time.time() + 0.5)
+        yield PART_HEAD + p3 + b"\r\n" + BOUNDARY + b"--\r\n"
+
+    response = await post(http, body())
+    assert response.status_code == 200, response.text
+    first, second = seen
+    assert second["_etag"] == first["_etag"]
+    ref = ref_of(study, series, ds1.SOPInstanceUID)
+    last = await document(storage, doc_id("refresh", ref.series.key), ref.study.key)
+    assert last is not None and last["leaseUntil"] > first["leaseUntil"]
