@@ -44,7 +44,7 @@ from pydicom.uid import (
 
 JPEG_LS_NEAR = 2
 """Largest difference from the original a JPEG-LS near-lossless sample may have (NEAR)."""
-JPEG_2000_RATIO = 10.0
+JPEG_2000_RATIO = 5.0
 """Target compression ratio of lossy JPEG 2000."""
 HTJ2K_QUANTIZATION_STEP = 0.0005
 """Base quantization step of lossy HTJ2K (OpenJPH ``qstep``), relative to the sample range."""
@@ -99,20 +99,6 @@ class PixelFormat:
         }
 
 
-# The Image Pixel attributes (PS3.3 C.7.6.3) that describe pixel data, by keyword.
-PIXEL_TAGS = (
-    "SamplesPerPixel",
-    "PhotometricInterpretation",
-    "PlanarConfiguration",
-    "Rows",
-    "Columns",
-    "BitsAllocated",
-    "BitsStored",
-    "HighBit",
-    "PixelRepresentation",
-)
-
-
 OPENJPEG_SMALLEST = 32
 """Fewest rows or columns pylibjpeg-openjpeg encodes: it always makes six resolutions (2⁵)."""
 
@@ -154,7 +140,7 @@ def _jpeg_baseline_accepts(fmt: PixelFormat) -> bool:
 
 def _pydicom_encoder(uid: UID, **options: Any) -> Callable[[np.ndarray, PixelFormat], bytes]:
     def encode(frame: np.ndarray, fmt: PixelFormat) -> bytes:
-        return get_encoder(uid).encode(frame, **fmt.options(), **options)
+        return bytes(get_encoder(uid).encode(frame, **fmt.options(), **options))
 
     return encode
 
@@ -232,6 +218,31 @@ def encode_frame(syntax: str, frame: np.ndarray, fmt: PixelFormat) -> bytes:
     return ENCODINGS[syntax].encode(frame, fmt)
 
 
+def decoded_attributes(attributes: Dataset, stored_syntax: str) -> Dataset:
+    """The Image Pixel attributes of pixels once decoded: pydicom gives compressed colour as
+    interleaved RGB, whatever the codestream held (YCbCr, RCT, ICT)."""
+    decoded = Dataset()
+    decoded.update(attributes)
+    if UID(stored_syntax).is_compressed and int(attributes.get("SamplesPerPixel") or 1) == 3:
+        decoded.PhotometricInterpretation = "RGB"
+        decoded.PlanarConfiguration = 0
+    return decoded
+
+
+def can_encode_from(syntax: str, attributes: Dataset, stored_syntax: str) -> bool:
+    """Whether pixels stored in ``stored_syntax``, so described, can be given in ``syntax``."""
+    try:
+        return can_encode(syntax, PixelFormat.of(decoded_attributes(attributes, stored_syntax)))
+    except ValueError:
+        return False
+
+
+def encode_native_frame(syntax: str, data: bytes, attributes: Dataset) -> bytes:
+    """One frame of native little endian pixel data, described by ``attributes`` as decoded, as
+    a ``syntax`` codestream."""
+    return encode_frame(syntax, native_frame_array(data, attributes), PixelFormat.of(attributes))
+
+
 def native_frame_array(data: bytes, attributes: Dataset) -> np.ndarray:
     """One frame of native little endian pixel data as an array, colour-by-pixel."""
     return next(_frames(attributes, data, 1))
@@ -241,13 +252,11 @@ def _frames(attributes: Dataset, pixel_data: bytes, number_of_frames: int) -> It
     """Native little endian frames as arrays, as stored (no colour conversion), one at a time so
     that an encoder never holds a second decoded copy of the whole.
 
-    The decoder reads a view holding only the Image Pixel attributes, labelled Explicit VR Little
-    Endian: the source file's own label (big endian, deflated) no longer describes these bytes.
+    The decoder reads a view holding only the Image Pixel attributes (group 0028), labelled
+    Explicit VR Little Endian: the source file's own label (big endian, deflated) no longer
+    describes these bytes.
     """
-    view = Dataset()
-    for keyword in PIXEL_TAGS:
-        if keyword in attributes:
-            view.add(attributes[keyword])
+    view = attributes.group_dataset(0x0028)
     view.NumberOfFrames = number_of_frames
     view.PixelData = pixel_data
     view.file_meta = FileMetaDataset()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import BadRequest, NotAcceptable
+from shared.pixel_encoders import ENCODINGS
 from shared.wado_negotiation import (
     DICOM,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -162,3 +163,88 @@ def test_frame_list(text: str, expected: list[int]) -> None:
 def test_bad_frame_list(text: str) -> None:
     with pytest.raises(BadRequest):
         parse_frame_list(text)
+
+
+ENCODABLE = frozenset(ENCODINGS)
+
+
+def _encoded_frame(accept: str, stored: str, *, single: bool = True) -> Rendition:
+    return frame_rendition(
+        wishes(accept, "*/*"),
+        stored,
+        single_part=single,
+        can_decode=lambda _: True,
+        can_encode=lambda syntax: syntax in ENCODABLE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("accept", "stored", "expected"),
+    [
+        # No transfer-syntax: the media type's default (PS3.18 Table 8.7.3-5), always lossless.
+        ('multipart/related; type="image/jls"', EXPLICIT_VR_LITTLE_ENDIAN, ("image/jls", ".80")),
+        ("image/jp2", BIG_ENDIAN, ("image/jp2", ".90")),
+        ("image/jphc", "1.2.840.10008.1.2.4.90", ("image/jphc", ".201")),
+        ('multipart/related; type="image/dicom-rle"', JPEG_BASELINE, ("image/dicom-rle", RLE)),
+        # Lossy only by name.
+        (
+            'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50',
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            ("image/jpeg", ".50"),
+        ),
+        (
+            'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.91',
+            RLE,
+            ("image/jp2", ".91"),
+        ),
+        (
+            'multipart/related; type="*/*"; transfer-syntax=1.2.840.10008.1.2.4.203',
+            RLE,
+            ("image/jphc", ".203"),
+        ),
+        # The stored frames cost nothing: any member accepting them wins.
+        ("image/jls, image/jp2;q=0.5", "1.2.840.10008.1.2.4.90", ("image/jp2", ".90")),
+        (
+            "image/jls;q=0.9, application/octet-stream;q=0.5",
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            (OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN),
+        ),
+        ("image/jls;q=0, image/jp2", EXPLICIT_VR_LITTLE_ENDIAN, ("image/jp2", ".90")),
+        # A wildcard is never encoded: stored, else uncompressed.
+        ("*/*", EXPLICIT_VR_LITTLE_ENDIAN, (OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN)),
+        ("image/jpx", "1.2.840.10008.1.2.4.92", ("image/jpx", ".92")),
+    ],
+)
+def test_frame_rendition_encodes_what_is_asked(
+    accept: str, stored: str, expected: tuple[str, str]
+) -> None:
+    media_type, syntax = expected
+    full = f"1.2.840.10008.1.2.4{syntax}" if syntax.startswith(".") else syntax
+    rendition = _encoded_frame(accept, stored)
+    assert (rendition.media_type, rendition.transfer_syntax) == (media_type, full)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        'multipart/related; type="image/jpeg"',  # JPEG Lossless SV1: not written here
+        "image/jpx",  # JPEG 2000 Part 2: not written here
+        "image/*",
+        "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.80",
+        'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.80',
+    ],
+)
+def test_frame_rendition_refuses_what_cannot_be_made(accept: str) -> None:
+    with pytest.raises(NotAcceptable):
+        _encoded_frame(accept, EXPLICIT_VR_LITTLE_ENDIAN)
+
+
+def test_frame_rendition_refuses_formats_the_encoder_cannot_take() -> None:
+    with pytest.raises(NotAcceptable):
+        frame_rendition(
+            wishes("image/jls", "*/*"),
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            single_part=True,
+            can_decode=lambda _: True,
+            can_encode=lambda _: False,
+        )
