@@ -101,7 +101,7 @@ async def frame_bodies(
         return
 
     async def fetch(number: int) -> bytes:
-        return await _frame(blobs, source, rendition, number)
+        return await _encoded(await _frame(blobs, source, rendition, number), source, rendition)
 
     async for frame in in_order(numbers, fetch, ahead=FRAMES_AHEAD):
         yield frame
@@ -119,23 +119,9 @@ async def read_frame(blobs: BlobStore, source: FrameSource, number: int) -> byte
 
 async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
     data = await read_frame(blobs, source, number)
-    if rendition.transfer_syntax in (AS_STORED, source.syntax):
-        return data
-    return await _encoded(await _uncompressed(data, source), source, rendition)
-
-
-async def _encoded(native: bytes, source: FrameSource, rendition: Rendition) -> bytes:
-    """A native little endian frame in the rendition's compressed syntax, or as it is."""
-    if rendition.transfer_syntax not in ENCODINGS:
-        return native
-    attributes = decoded_attributes(pixel_attributes(source.sidecar.metadata), source.syntax)
-    return await asyncio.to_thread(
-        encode_native_frame, rendition.transfer_syntax, native, attributes
-    )
-
-
-async def _uncompressed(data: bytes, source: FrameSource) -> bytes:
     stored = UID(source.syntax)
+    if rendition.transfer_syntax in (AS_STORED, stored):
+        return data
     attributes = pixel_attributes(source.sidecar.metadata)
     if stored.is_encapsulated:
         return await asyncio.to_thread(decode_frame, data, stored, attributes)
@@ -143,6 +129,17 @@ async def _uncompressed(data: bytes, source: FrameSource) -> bytes:
         metadata = source.sidecar.metadata
         return swap_words(data, native_word_size(metadata, int(attributes.BitsAllocated)))
     return data
+
+
+async def _encoded(native: bytes, source: FrameSource, rendition: Rendition) -> bytes:
+    """A frame in the rendition's compressed syntax when it names one it is not stored in (the
+    frame is then native little endian, decoded or swapped); otherwise as it is."""
+    if rendition.transfer_syntax not in ENCODINGS or rendition.transfer_syntax == source.syntax:
+        return native
+    attributes = decoded_attributes(pixel_attributes(source.sidecar.metadata), source.syntax)
+    return await asyncio.to_thread(
+        encode_native_frame, rendition.transfer_syntax, native, attributes
+    )
 
 
 def multipart_frames(
