@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.errors import BadRequest, NotAcceptable
-from shared.pixel_encoders import ENCODINGS
+from shared.pixel_encoders import ENCODINGS, is_lossy
 from shared.wado_negotiation import (
     DICOM,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -248,3 +250,42 @@ def test_frame_rendition_refuses_formats_the_encoder_cannot_take() -> None:
             can_decode=lambda _: True,
             can_encode=lambda _: False,
         )
+
+
+_MEMBERS = [
+    "*/*",
+    "image/*",
+    "image/jpeg",
+    "image/jls",
+    "image/jp2",
+    "image/jpx",
+    "image/jphc",
+    "image/dicom-rle",
+    "application/octet-stream",
+    'multipart/related; type="image/jpeg"',
+    'multipart/related; type="image/jphc"',
+    'multipart/related; type="*/*"',
+    "multipart/related; type=application/octet-stream; transfer-syntax=*",
+    'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.90',
+    'multipart/related; type="image/jls"; transfer-syntax=1.2.840.10008.1.2.4.80',
+]
+_STORED = [EXPLICIT_VR_LITTLE_ENDIAN, BIG_ENDIAN, RLE, JPEG_BASELINE, "1.2.840.10008.1.2.4.90"]
+
+
+@given(
+    members=st.lists(
+        st.tuples(st.sampled_from(_MEMBERS), st.sampled_from(["", ";q=0.5", ";q=0", ";q=1"])),
+        min_size=1,
+        max_size=5,
+    ),
+    stored=st.sampled_from(_STORED),
+)
+def test_lossy_frames_only_when_named(members: list[tuple[str, str]], stored: str) -> None:
+    """Whatever the Accept header, a lossy syntax is the answer only if stored so or named."""
+    accept = ", ".join(member + weight for member, weight in members)
+    try:
+        rendition = _encoded_frame(accept, stored)
+    except NotAcceptable:
+        return
+    if is_lossy(rendition.transfer_syntax):
+        assert rendition.transfer_syntax == stored
