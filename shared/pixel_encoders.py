@@ -109,35 +109,36 @@ def _profile(uid: UID, smallest: int = 1) -> Callable[[PixelFormat], bool]:
     """The pixel formats PS3.5 section 8.2 allows in ``uid``, as pydicom's encoders list them,
     of at most 16 bits: the widest samples every library here writes (HTJ2K shares JPEG 2000's)."""
 
+    profiles = ENCODING_PROFILES[uid]
+
     def accepts(fmt: PixelFormat) -> bool:
-        large_enough = min(fmt.rows, fmt.columns) >= smallest
-        return (
-            large_enough
-            and fmt.bits_allocated <= 16
-            and any(
-                fmt.photometric_interpretation == photometric
-                and fmt.samples_per_pixel == samples
-                and fmt.pixel_representation in representations
-                and fmt.bits_allocated in allocated
-                and fmt.bits_stored in stored
-                for photometric, samples, representations, allocated, stored in ENCODING_PROFILES[
-                    uid
-                ]
-            )
+        if min(fmt.rows, fmt.columns) < smallest or fmt.bits_allocated > 16:
+            return False
+        return any(
+            fmt.photometric_interpretation == photometric
+            and fmt.samples_per_pixel == samples
+            and fmt.pixel_representation in representations
+            and fmt.bits_allocated in allocated
+            and fmt.bits_stored in stored
+            for photometric, samples, representations, allocated, stored in profiles
         )
 
     return accepts
 
 
+_JPEG_2000_FORMATS = _profile(JPEG2000)
+_JPEG_BASELINE_FORMATS = _profile(JPEGBaseline8Bit)
+
+
 def _htj2k_lossy_accepts(fmt: PixelFormat) -> bool:
     """imagecodecs writes the precision of the array (8 or 16 bits), not Bits Stored: a sample
     that quantization pushes past 12 bits would wrap for a reader that masks to Bits Stored."""
-    return fmt.bits_stored == fmt.bits_allocated and _profile(JPEG2000)(fmt)
+    return fmt.bits_stored == fmt.bits_allocated and _JPEG_2000_FORMATS(fmt)
 
 
 def _jpeg_baseline_accepts(fmt: PixelFormat) -> bool:
     """Pillow is given greyscale or RGB samples, never YCbCr ones."""
-    return fmt.photometric_interpretation != "YBR_FULL_422" and _profile(JPEGBaseline8Bit)(fmt)
+    return fmt.photometric_interpretation != "YBR_FULL_422" and _JPEG_BASELINE_FORMATS(fmt)
 
 
 def _pydicom_encoder(uid: UID, **options: Any) -> Callable[[np.ndarray, PixelFormat], bytes]:
@@ -200,16 +201,13 @@ ENCODINGS: dict[str, Encoding] = {
     HTJ2KLosslessRPCL: Encoding(
         _profile(JPEG2000Lossless), _htj2k_encoder(reversible=True, tlm=True, tilepart=1)
     ),
-    HTJ2K: Encoding(
-        _htj2k_lossy_accepts,
-        _htj2k_lossy,
-        "ISO_15444_15",
-    ),
+    HTJ2K: Encoding(_htj2k_lossy_accepts, _htj2k_lossy, "ISO_15444_15"),
     JPEGBaseline8Bit: Encoding(_jpeg_baseline_accepts, _jpeg_baseline, "ISO_10918_1"),
 }
 
 
 def is_lossy(syntax: str) -> bool:
+    """Whether ``syntax`` is one of the lossy outputs, which are produced only when named."""
     encoding = ENCODINGS.get(syntax)
     return encoding is not None and encoding.lossy_method is not None
 
