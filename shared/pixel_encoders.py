@@ -2,11 +2,12 @@
 
 Each output syntax is one ``Encoding``: the pixel formats it takes, whether it loses
 information, and which library writes its codestream. pydicom's encoders write RLE, JPEG-LS
-(CharLS through pyjpegls) and JPEG 2000 (OpenJPEG through pylibjpeg-openjpeg); HTJ2K is written
-by OpenJPH through imagecodecs, the HTJ2K encoder published with Python 3.11 wheels; JPEG
-baseline by Pillow's libjpeg, for 8-bit pixels only. Colour is encoded without a multi-component
-transform, so a frame's codestream holds the samples its Photometric Interpretation names;
-JPEG baseline is the exception, since JFIF colour is YCbCr: such an instance becomes YBR_FULL.
+(CharLS through pyjpegls) and JPEG 2000 (OpenJPEG through pylibjpeg-openjpeg); imagecodecs
+writes HTJ2K with OpenJPH (the HTJ2K encoder published with Python 3.11 wheels) and JPEG Lossless
+with libjpeg-turbo; Pillow's libjpeg writes JPEG baseline, for 8-bit pixels only. Colour is
+encoded without a multi-component transform, so a frame's codestream holds the samples its
+Photometric Interpretation names; JPEG baseline is the exception, since JFIF colour is YCbCr:
+such an instance becomes YBR_FULL.
 
 Whether a pixel format can be encoded is decided from the Image Pixel attributes alone, so that a
 request that cannot be answered is refused (406) before any byte is sent.
@@ -37,6 +38,7 @@ from pydicom.uid import (
     HTJ2KLosslessRPCL,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
     RLELossless,
@@ -160,6 +162,23 @@ def _htj2k_lossy(frame: np.ndarray, fmt: PixelFormat) -> bytes:
     return bytes(imagecodecs.htj2k_encode(frame, rgb=False, reversible=False, level=step))
 
 
+def _jpeg_lossless(frame: np.ndarray, fmt: PixelFormat) -> bytes:
+    """Process 14, first-order prediction. JPEG samples are unsigned: signed pixels are given as
+    their Bits Stored low bits, which is how DICOM stores them and how decoders read them back."""
+    unsigned = frame.view(frame.dtype.str.replace("i", "u")) & ((1 << fmt.bits_stored) - 1)
+    # Colour samples are kept as they are (no YCbCr conversion), labelled RGB for libjpeg-turbo.
+    space = "RGB" if fmt.samples_per_pixel == 3 else None
+    codestream = imagecodecs.jpeg8_encode(
+        unsigned,
+        lossless=True,
+        predictor=1,
+        bitspersample=fmt.bits_stored,
+        colorspace=space,
+        outcolorspace=space,
+    )
+    return bytes(codestream)
+
+
 def _jpeg_baseline(frame: np.ndarray, fmt: PixelFormat) -> bytes:
     out = io.BytesIO()
     image = Image.fromarray(frame, mode="L" if fmt.samples_per_pixel == 1 else "RGB")
@@ -202,6 +221,7 @@ ENCODINGS: dict[str, Encoding] = {
         _profile(JPEG2000Lossless), _htj2k_encoder(reversible=True, tlm=True, tilepart=1)
     ),
     HTJ2K: Encoding(_htj2k_lossy_accepts, _htj2k_lossy, "ISO_15444_15"),
+    JPEGLosslessSV1: Encoding(_profile(JPEGLosslessSV1), _jpeg_lossless),
     JPEGBaseline8Bit: Encoding(_jpeg_baseline_accepts, _jpeg_baseline, "ISO_10918_1"),
 }
 

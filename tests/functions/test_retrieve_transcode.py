@@ -25,6 +25,7 @@ from pydicom.uid import (
     HTJ2KLosslessRPCL,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
     RLELossless,
@@ -57,7 +58,14 @@ SOURCES = [
     "HTJ2K:MR_small.dcm",
 ]
 
-LOSSLESS = [RLELossless, JPEGLSLossless, JPEG2000Lossless, HTJ2KLossless, HTJ2KLosslessRPCL]
+LOSSLESS = [
+    RLELossless,
+    JPEGLSLossless,
+    JPEG2000Lossless,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    JPEGLosslessSV1,
+]
 LOSSY_METHODS = {
     JPEGLSNearLossless: "ISO_14495_1",
     JPEG2000: "ISO_15444_1",
@@ -188,14 +196,15 @@ async def test_a_frame_media_type_alone_means_its_default_lossless_syntax(
         ("image/jp2", JPEG2000Lossless),
         ("image/jphc", HTJ2KLossless),
         ("image/dicom-rle", RLELossless),
+        ("image/jpeg", JPEGLosslessSV1),
     ]:
         response = await http.get(f"{path}/frames/1", headers={"accept": media_type})
         assert response.status_code == 200, (media_type, response.text)
         assert response.headers["content-type"] == f"{media_type}; transfer-syntax={syntax}"
         original = dcmread(io.BytesIO(data))
         assert np.array_equal(_frame_pixels(response.content, syntax, original), pixels(data))
-    # JPEG Lossless is image/jpeg's default, and it is not written here; baseline is lossy.
-    response = await http.get(f"{path}/frames/1", headers={"accept": "image/jpeg"})
+    # JPEG 2000 Part 2 is image/jpx's default, and it is not written here.
+    response = await http.get(f"{path}/frames/1", headers={"accept": "image/jpx"})
     assert response.status_code == 406
 
 

@@ -188,6 +188,7 @@ def _encoded_frame(accept: str, stored: str, *, single: bool = True) -> Renditio
         ("image/jp2", BIG_ENDIAN, ("image/jp2", ".90")),
         ("image/jphc", "1.2.840.10008.1.2.4.90", ("image/jphc", ".201")),
         ('multipart/related; type="image/dicom-rle"', JPEG_BASELINE, ("image/dicom-rle", RLE)),
+        ('multipart/related; type="image/jpeg"', EXPLICIT_VR_LITTLE_ENDIAN, ("image/jpeg", ".70")),
         # Lossy only by name.
         (
             'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50',
@@ -229,7 +230,6 @@ def test_frame_rendition_encodes_what_is_asked(
 @pytest.mark.parametrize(
     "accept",
     [
-        'multipart/related; type="image/jpeg"',  # JPEG Lossless SV1: not written here
         "image/jpx",  # JPEG 2000 Part 2: not written here
         "image/*",
         "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.80",
