@@ -2,7 +2,8 @@
 
 Before any header is sent, the index gives every instance's stored transfer syntax and size (one
 query, no blob read), so that a syntax some instance cannot be converted to is a 406, not a
-broken stream.
+broken stream. When a compressed syntax is asked for, the sidecars of the instances it would be
+encoded for are read too: whether an encoder takes an instance depends on its pixel format.
 
 Mixed-syntax rule: the negotiated transfer syntax applies to every instance. With
 ``transfer-syntax=*`` each instance is sent as stored and each part names its own syntax;
