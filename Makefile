@@ -74,6 +74,7 @@ bench: deps $(ORTHANC)
 	$(BIN)/python -m bench.suite $(BENCH_ARGS)
 	$(BIN)/python -m bench.delete_study
 	$(BIN)/python -m bench.thumbnails
+	$(BIN)/python -m bench.transcode
 
 clean:
 	rm -rf $(VENV) node_modules .local

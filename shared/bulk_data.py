@@ -2,7 +2,8 @@
 
 Only paths the sidecar lists as bulk data are served. Native top-level Pixel Data is read from
 blob storage by byte range, so an HTTP ``Range`` costs a ranged read of the same size.
-Encapsulated Pixel Data is served as its frames (see ``shared.frames``). Any other value is
+Encapsulated Pixel Data is served as its frames (see ``shared.frames``), and so is native Pixel
+Data asked for in a compressed syntax (``image/jls``, ...), each frame encoded. Any other value is
 found by parsing the stored file up to its Pixel Data; values of big endian files are turned
 little endian unless ``transfer-syntax=*`` asks for them as stored.
 """
@@ -21,9 +22,10 @@ from pydicom.uid import UID
 
 from shared.blob_store import BlobStore
 from shared.clients import Clients
-from shared.errors import DicomwebError, NotFound
+from shared.errors import DicomwebError, NotAcceptable, NotFound
 from shared.frames import frame_source, frames_answer, part_content_type
 from shared.multipart import new_boundary, write_parts
+from shared.pixel_encoders import ENCODINGS, can_encode_from
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, multipart_type, primed, single_part
 from shared.transcode import (
@@ -35,7 +37,7 @@ from shared.transcode import (
 )
 from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
-from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, frame_rendition, wishes
+from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, Wish, frame_rendition, wishes
 
 PIXEL_DATA = "7FE00010"
 _PATH = re.compile(r"[0-9A-F]{8}(/[0-9]+/[0-9A-F]{8})*")
@@ -123,6 +125,26 @@ def _value_in_file(head: bytes, path: str) -> bytes:
     return value
 
 
+def _asks_for_encoded_pixels(found: list[Wish], sidecar: Sidecar, path: str) -> bool:
+    """Whether native Pixel Data is best given in a compressed syntax: then it is its frames."""
+    if path.upper() != PIXEL_DATA or sidecar.pixel_data is None:
+        return False
+    attributes = pixel_attributes(sidecar.metadata)
+    try:
+        rendition = frame_rendition(
+            found,
+            native_syntax(sidecar),
+            single_part=True,
+            can_decode=can_decode,
+            can_encode=lambda syntax: can_encode_from(
+                syntax, attributes, sidecar.transfer_syntax_uid
+            ),
+        )
+    except NotAcceptable:
+        return False
+    return rendition.transfer_syntax in ENCODINGS
+
+
 def native_syntax(sidecar: Sidecar) -> str:
     """The syntax a value other than encapsulated Pixel Data is stored in."""
     stored = UID(sidecar.transfer_syntax_uid)
@@ -165,7 +187,7 @@ async def retrieve_bulk_data(
     (instance,) = await visible_instances(clients.index, scope)
     sidecar = await read_sidecar(clients.blobs, instance)
     bulk_element(sidecar, path)
-    if is_encapsulated_pixel_data(sidecar, path):
+    if is_encapsulated_pixel_data(sidecar, path) or _asks_for_encoded_pixels(found, sidecar, path):
         source = frame_source(sidecar, instance.file_blob, [1])
         numbers = list(range(1, source.count + 1))
         return await frames_answer(clients.blobs, source, found, numbers)

@@ -19,6 +19,12 @@ from shared.blob_store import BlobStore
 from shared.clients import Clients
 from shared.errors import NotFound
 from shared.multipart import new_boundary, write_parts
+from shared.pixel_encoders import (
+    ENCODINGS,
+    can_encode_from,
+    decoded_attributes,
+    encode_native_frame,
+)
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, once, primed
 from shared.transcode import (
@@ -119,11 +125,11 @@ async def frame_bodies(
     if not source.by_range:
         data = await blobs.read_range(source.file_blob, 0, source.sidecar.size)
         for frame in await asyncio.to_thread(frames_of_file, data, numbers):
-            yield frame
+            yield await _encoded(frame, source, rendition)
         return
 
     async def fetch(number: int) -> bytes:
-        return await _frame(blobs, source, rendition, number)
+        return await _encoded(await _frame(blobs, source, rendition, number), source, rendition)
 
     async for frame in in_order(numbers, fetch, ahead=FRAMES_AHEAD):
         yield frame
@@ -162,6 +168,17 @@ async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, nu
     return await read_native_frame(blobs, source, number)
 
 
+async def _encoded(native: bytes, source: FrameSource, rendition: Rendition) -> bytes:
+    """A frame in the rendition's compressed syntax when it names one it is not stored in (the
+    frame is then native little endian, decoded or swapped); otherwise as it is."""
+    if rendition.transfer_syntax not in ENCODINGS or rendition.transfer_syntax == source.syntax:
+        return native
+    attributes = decoded_attributes(pixel_attributes(source.sidecar.metadata), source.syntax)
+    return await asyncio.to_thread(
+        encode_native_frame, rendition.transfer_syntax, native, attributes
+    )
+
+
 def multipart_frames(
     frames: AsyncIterator[bytes], rendition: Rendition, boundary: str
 ) -> AsyncIterator[bytes]:
@@ -177,8 +194,13 @@ async def frames_answer(
     blobs: BlobStore, source: FrameSource, found: list[Wish], numbers: list[int]
 ) -> Answer:
     """The frames in the best rendition the wishes allow; the first is read before returning."""
+    attributes = pixel_attributes(source.sidecar.metadata)
     rendition = frame_rendition(
-        found, source.syntax, single_part=len(numbers) == 1, can_decode=can_decode
+        found,
+        source.syntax,
+        single_part=len(numbers) == 1,
+        can_decode=can_decode,
+        can_encode=lambda syntax: can_encode_from(syntax, attributes, source.syntax),
     )
     bodies = await primed(frame_bodies(blobs, source, rendition, numbers))
     if not rendition.multipart:

@@ -2,7 +2,8 @@
 
 Before any header is sent, the index gives every instance's stored transfer syntax and size (one
 query, no blob read), so that a syntax some instance cannot be converted to is a 406, not a
-broken stream.
+broken stream. When a compressed syntax is asked for, the sidecars of the instances it would be
+encoded for are read too: whether an encoder takes an instance depends on its pixel format.
 
 Mixed-syntax rule: the negotiated transfer syntax applies to every instance. With
 ``transfer-syntax=*`` each instance is sent as stored and each part names its own syntax;
@@ -21,18 +22,23 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+from pydicom import Dataset
+
 from shared.blob_store import READ_CHUNK_SIZE, BlobStore
 from shared.clients import Clients
 from shared.errors import NotAcceptable
 from shared.multipart import new_boundary, write_parts
-from shared.retrieve_scope import Scope, visible_instances
+from shared.pixel_encoders import ENCODINGS, can_encode_from
+from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, primed
-from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert
+from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert, pixel_attributes
 from shared.uid_index.reader import StoredInstance
 from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
 
 PARTS_AHEAD = 4
 """Small files read ahead of the part being sent: at most this many reads of one chunk each."""
+SIDECARS_AHEAD = 8
+"""Sidecar reads in flight while planning an encoding."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class PlannedInstance:
     instance: StoredInstance
     stored_syntax: str
     size: int
+    pixels: Dataset | None = None
+    """Image Pixel attributes, read when a compressed syntax is asked for; None without pixels."""
 
     def syntax_for(self, rendition: Rendition) -> str:
         """The syntax this instance is sent in under ``rendition``."""
@@ -50,11 +58,30 @@ class PlannedInstance:
         syntax = self.syntax_for(rendition)
         if syntax == self.stored_syntax:
             return True
-        return self.size <= MAX_TRANSCODE_BYTES and can_convert(self.stored_syntax, syntax)
+        if self.size > MAX_TRANSCODE_BYTES or not can_convert(self.stored_syntax, syntax):
+            return False
+        if syntax not in ENCODINGS or self.pixels is None:
+            return True
+        return can_encode_from(syntax, self.pixels, self.stored_syntax)
 
 
-def plan(instances: list[StoredInstance]) -> list[PlannedInstance]:
-    return [PlannedInstance(i, i.transfer_syntax_uid, i.size) for i in instances]
+async def plan(
+    blobs: BlobStore, instances: list[StoredInstance], renditions: list[Rendition]
+) -> list[PlannedInstance]:
+    """The instances with what choosing a rendition needs: whether their pixels can be encoded
+    in a compressed syntax depends on their Image Pixel attributes, so the sidecars of instances
+    that may be encoded are read (a few at a time) before any byte is sent."""
+    encodings = {r.transfer_syntax for r in renditions} & ENCODINGS.keys()
+
+    async def planned(instance: StoredInstance) -> PlannedInstance:
+        pixels = None
+        if encodings - {instance.transfer_syntax_uid}:
+            sidecar = await read_sidecar(blobs, instance)
+            if sidecar.pixel_data is not None:
+                pixels = pixel_attributes(sidecar.metadata)
+        return PlannedInstance(instance, instance.transfer_syntax_uid, instance.size, pixels)
+
+    return [p async for p in in_order(instances, planned, ahead=SIDECARS_AHEAD)]
 
 
 def choose(renditions: list[Rendition], planned: list[PlannedInstance]) -> Rendition:
@@ -71,7 +98,8 @@ def choose(renditions: list[Rendition], planned: list[PlannedInstance]) -> Rendi
 async def retrieve_instances(clients: Clients, scope: Scope, accept: str | None) -> Answer:
     """A study, series or instance, in the best rendition the Accept header allows."""
     renditions = instance_renditions(wishes(accept, DICOM), single_part=scope.sop_uid is not None)
-    planned = plan(await visible_instances(clients.index, scope))
+    instances = await visible_instances(clients.index, scope)
+    planned = await plan(clients.blobs, instances, renditions)
     rendition = choose(renditions, planned)
     if not rendition.multipart:
         (item,) = planned

@@ -17,10 +17,10 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.pixels.encoders.base import get_encoder
 from pydicom.pixels.utils import pack_bits
-from pydicom.uid import UID, JPEG2000Lossless, RLELossless
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from shared.pixel_encoders import ENCODINGS, encode_pixel_data
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -31,7 +31,8 @@ MAX_TRANSCODE_BYTES = 512 * 1024 * 1024
 """The largest stored file converted to another syntax (it is held in memory a few times)."""
 
 TARGET_SYNTAXES = frozenset(
-    {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, RLELossless, JPEG2000Lossless}
+    {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, DeflatedExplicitVRLittleEndian}
+    | ENCODINGS.keys()
 )
 
 # Binary VRs whose values pydicom keeps as raw bytes: their byte order is the file's.
@@ -54,9 +55,7 @@ def can_convert(source: str, target: str) -> bool:
     """Whether an instance stored in ``source`` can be given in ``target``."""
     if target in (AS_STORED, source):
         return True
-    if target not in TARGET_SYNTAXES or not can_decode(source):
-        return False
-    return not UID(target).is_compressed or get_encoder(UID(target)).is_available
+    return target in TARGET_SYNTAXES and can_decode(source)
 
 
 def convert(data: bytes, target: str) -> bytes:
@@ -72,7 +71,7 @@ def convert(data: bytes, target: str) -> bytes:
     if not source.is_little_endian:
         swap_binary_values(ds)
     if has_pixels and UID(target).is_compressed:
-        ds.compress(UID(target), generate_instance_uid=False)
+        encode_pixel_data(ds, UID(target))
     else:
         ds.file_meta.TransferSyntaxUID = UID(target)
     out = io.BytesIO()

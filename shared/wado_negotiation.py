@@ -9,10 +9,14 @@ Rules the choosers follow:
 
 - ``transfer-syntax=*`` means "as stored", whatever the part media type says: OHIF asks for
   ``type=application/octet-stream; transfer-syntax=*`` and decodes whatever it is given.
-- No transfer syntax means Explicit VR Little Endian for ``application/dicom`` and for
-  ``application/octet-stream`` (PS3.18 Table 8.7.3-5). A compressed frame is given as stored
-  when its media type is the one asked for (``image/jpeg`` for a JPEG Extended frame too): the
-  service never converts between compressed syntaxes, so that is the only answer it could give.
+- No transfer syntax means the default of the part media type (PS3.18 Table 8.7.3-5):
+  Explicit VR Little Endian for ``application/dicom`` and ``application/octet-stream``, JPEG
+  Lossless SV1 for ``image/jpeg``, JPEG-LS, JPEG 2000, HTJ2K and RLE lossless for ``image/jls``,
+  ``image/jp2``, ``image/jphc`` and ``image/dicom-rle``. A compressed frame is given as stored
+  when its media type is the one asked for (``image/jpeg`` for a JPEG Extended frame too).
+- Frames as stored cost nothing: when any usable member accepts them they are the answer, even
+  if an earlier member would need a conversion.
+- Lossy syntaxes are produced only when named: every default is lossless.
 - A wildcard part type (``*/*``, as dicomweb-client sends for frames) prefers the stored
   rendition of compressed frames, then uncompressed; for instances it is ``application/dicom``.
 - Members that do not parse, that name types retrieve never produces, or that have ``q=0`` are
@@ -68,6 +72,17 @@ _FRAME_MEDIA_TYPES: dict[str, str] = {
     "1.2.840.10008.1.2.4.106.1": "video/mp4",
     "1.2.840.10008.1.2.4.107": "video/mp4",
     "1.2.840.10008.1.2.4.108": "video/mp4",
+}
+
+# PS3.18 Table 8.7.3-5: the transfer syntax of each frame media type when none is named.
+DEFAULT_FRAME_SYNTAXES: dict[str, str] = {
+    "image/jpeg": "1.2.840.10008.1.2.4.70",
+    "image/jls": "1.2.840.10008.1.2.4.80",
+    "image/jp2": "1.2.840.10008.1.2.4.90",
+    "image/jpx": "1.2.840.10008.1.2.4.92",
+    "image/jphc": "1.2.840.10008.1.2.4.201",
+    "image/dicom-rle": "1.2.840.10008.1.2.5",
+    OCTET_STREAM: EXPLICIT_VR_LITTLE_ENDIAN,
 }
 
 # Media types older clients send for the same thing.
@@ -155,54 +170,105 @@ def instance_renditions(found: list[Wish], *, single_part: bool) -> list[Renditi
     return renditions
 
 
+def _never(_syntax: str) -> bool:
+    return False
+
+
 def frame_rendition(
     found: list[Wish],
     stored_syntax: str,
     *,
     single_part: bool,
     can_decode: Callable[[str], bool],
+    can_encode: Callable[[str], bool] = _never,
 ) -> Rendition:
     """How to answer for frames (or pixel bulk data) stored in ``stored_syntax``.
 
     ``single_part`` allows a bare media type (one frame or one value only); ``can_decode`` says
-    whether frames in a syntax can be decompressed here.
+    whether frames in a syntax can be decompressed here, ``can_encode`` whether these frames can
+    be written in a compressed syntax. Frames as stored cost nothing, so any wish that accepts
+    them wins over an earlier one that would need a conversion.
     """
-    for wish in found:
-        if not wish.multipart and not single_part:
-            continue
-        for rendition in _frame_options(wish, stored_syntax, can_decode):
+    usable = [wish for wish in found if wish.multipart or single_part]
+    options = [_frame_options(wish, stored_syntax, can_decode, can_encode) for wish in usable]
+    for rendition in (r for wish_options in options for r in wish_options):
+        if _costs_nothing(rendition, stored_syntax):
             return rendition
+    for wish_options in options:
+        if wish_options:
+            return wish_options[0]
     raise NotAcceptable(
-        "the frames can be given as stored or as uncompressed application/octet-stream "
-        "(transfer-syntax 1.2.840.10008.1.2.1); the Accept header allows neither"
+        "the frames can be given as stored, uncompressed as application/octet-stream, or in a "
+        "compressed syntax the service writes; the Accept header allows none of these"
+    )
+
+
+def _costs_nothing(rendition: Rendition, stored_syntax: str) -> bool:
+    """Frames sent as their stored bytes: the stored rendition, or little endian native frames."""
+    if rendition.transfer_syntax in (stored_syntax, AS_STORED):
+        return frame_media_type(stored_syntax) == rendition.media_type
+    return (
+        stored_syntax in UNCOMPRESSED_LITTLE_ENDIAN
+        and rendition.transfer_syntax in UNCOMPRESSED_LITTLE_ENDIAN
     )
 
 
 def _frame_options(
-    wish: Wish, stored_syntax: str, can_decode: Callable[[str], bool]
+    wish: Wish,
+    stored_syntax: str,
+    can_decode: Callable[[str], bool],
+    can_encode: Callable[[str], bool],
 ) -> list[Rendition]:
     stored_type = frame_media_type(stored_syntax)
     encapsulated = stored_type != OCTET_STREAM
     as_stored = Rendition(wish.multipart, stored_type, stored_syntax)
-    uncompressed = Rendition(wish.multipart, OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN)
     syntax = wish.transfer_syntax
     if syntax == AS_STORED:
         return [as_stored]
-    if syntax is None:
-        options = []
-        if encapsulated and _covers(wish, stored_type):
-            options.append(as_stored)
-        if _covers(wish, OCTET_STREAM) and (not encapsulated or can_decode(stored_syntax)):
-            options.append(uncompressed)
-        return options
-    wanted_type = frame_media_type(syntax)
-    if not _covers(wish, wanted_type):
-        return []
+    if syntax is not None:
+        produced = _converted(wish, syntax, stored_syntax, can_decode, can_encode)
+        return [produced] if produced else []
+    options = []
+    if encapsulated and _covers(wish, stored_type):
+        options.append(as_stored)
+    default = _default_syntax(wish.part_type)
+    if default is not None:
+        produced = _converted(wish, default, stored_syntax, can_decode, can_encode)
+        if produced is not None and produced not in options:
+            options.append(produced)
+    return options
+
+
+def _default_syntax(part_type: MediaType) -> str | None:
+    """The syntax a frame media type means without a transfer-syntax (PS3.18 Table 8.7.3-5).
+
+    ``*/*`` means uncompressed, what every client can read; ``image/*`` only what is stored.
+    """
+    if part_type.type == "*/*":
+        return EXPLICIT_VR_LITTLE_ENDIAN
+    return DEFAULT_FRAME_SYNTAXES.get(part_type.type)
+
+
+def _converted(
+    wish: Wish,
+    syntax: str,
+    stored_syntax: str,
+    can_decode: Callable[[str], bool],
+    can_encode: Callable[[str], bool],
+) -> Rendition | None:
+    """Frames in ``syntax`` if the wish's media type covers it and the service can make it."""
+    media_type = frame_media_type(syntax)
+    encapsulated = frame_media_type(stored_syntax) != OCTET_STREAM
+    if not _covers(wish, media_type):
+        return None
     if syntax == stored_syntax and encapsulated:
-        return [as_stored]
-    if syntax in UNCOMPRESSED_LITTLE_ENDIAN and (not encapsulated or can_decode(stored_syntax)):
-        return [Rendition(wish.multipart, OCTET_STREAM, syntax)]
-    return []
+        return Rendition(wish.multipart, media_type, syntax)
+    decodable = not encapsulated or can_decode(stored_syntax)
+    if syntax in UNCOMPRESSED_LITTLE_ENDIAN and decodable:
+        return Rendition(wish.multipart, OCTET_STREAM, syntax)
+    if media_type != OCTET_STREAM and decodable and can_encode(syntax):
+        return Rendition(wish.multipart, media_type, syntax)
+    return None
 
 
 MAX_FRAMES_PER_REQUEST = 10000

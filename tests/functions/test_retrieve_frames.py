@@ -124,13 +124,18 @@ async def test_frames_of_an_instance_without_pixels_is_404(http: httpx.AsyncClie
     assert (await http.get(f"{path}/frames/1")).status_code == 404
 
 
-async def test_compressed_frame_in_another_compressed_syntax_is_406(
-    http: httpx.AsyncClient,
+@pytest.mark.parametrize(
+    "accept",
+    [
+        'multipart/related; type="image/jpx"',
+        'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.51',
+    ],
+)
+async def test_compressed_frame_in_a_syntax_not_written_here_is_406(
+    http: httpx.AsyncClient, accept: str
 ) -> None:
     path, _ = await _stored(http, "emri_small_RLE.dcm")
-    response = await http.get(
-        f"{path}/frames/1", headers={"accept": 'multipart/related; type="image/jpeg"'}
-    )
+    response = await http.get(f"{path}/frames/1", headers={"accept": accept})
     assert response.status_code == 406
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.errors import BadRequest, NotAcceptable
+from shared.pixel_encoders import ENCODINGS, is_lossy
 from shared.wado_negotiation import (
     DICOM,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -162,3 +165,127 @@ def test_frame_list(text: str, expected: list[int]) -> None:
 def test_bad_frame_list(text: str) -> None:
     with pytest.raises(BadRequest):
         parse_frame_list(text)
+
+
+ENCODABLE = frozenset(ENCODINGS)
+
+
+def _encoded_frame(accept: str, stored: str, *, single: bool = True) -> Rendition:
+    return frame_rendition(
+        wishes(accept, "*/*"),
+        stored,
+        single_part=single,
+        can_decode=lambda _: True,
+        can_encode=lambda syntax: syntax in ENCODABLE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("accept", "stored", "expected"),
+    [
+        # No transfer-syntax: the media type's default (PS3.18 Table 8.7.3-5), always lossless.
+        ('multipart/related; type="image/jls"', EXPLICIT_VR_LITTLE_ENDIAN, ("image/jls", ".80")),
+        ("image/jp2", BIG_ENDIAN, ("image/jp2", ".90")),
+        ("image/jphc", "1.2.840.10008.1.2.4.90", ("image/jphc", ".201")),
+        ('multipart/related; type="image/dicom-rle"', JPEG_BASELINE, ("image/dicom-rle", RLE)),
+        ('multipart/related; type="image/jpeg"', EXPLICIT_VR_LITTLE_ENDIAN, ("image/jpeg", ".70")),
+        # Lossy only by name.
+        (
+            'multipart/related; type="image/jpeg"; transfer-syntax=1.2.840.10008.1.2.4.50',
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            ("image/jpeg", ".50"),
+        ),
+        (
+            'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.91',
+            RLE,
+            ("image/jp2", ".91"),
+        ),
+        (
+            'multipart/related; type="*/*"; transfer-syntax=1.2.840.10008.1.2.4.203',
+            RLE,
+            ("image/jphc", ".203"),
+        ),
+        # The stored frames cost nothing: any member accepting them wins.
+        ("image/jls, image/jp2;q=0.5", "1.2.840.10008.1.2.4.90", ("image/jp2", ".90")),
+        (
+            "image/jls;q=0.9, application/octet-stream;q=0.5",
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            (OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN),
+        ),
+        ("image/jls;q=0, image/jp2", EXPLICIT_VR_LITTLE_ENDIAN, ("image/jp2", ".90")),
+        # A wildcard is never encoded: stored, else uncompressed.
+        ("*/*", EXPLICIT_VR_LITTLE_ENDIAN, (OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN)),
+        ("image/jpx", "1.2.840.10008.1.2.4.92", ("image/jpx", ".92")),
+    ],
+)
+def test_frame_rendition_encodes_what_is_asked(
+    accept: str, stored: str, expected: tuple[str, str]
+) -> None:
+    media_type, syntax = expected
+    full = f"1.2.840.10008.1.2.4{syntax}" if syntax.startswith(".") else syntax
+    rendition = _encoded_frame(accept, stored)
+    assert (rendition.media_type, rendition.transfer_syntax) == (media_type, full)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "image/jpx",  # JPEG 2000 Part 2: not written here
+        "image/*",
+        "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.80",
+        'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.80',
+    ],
+)
+def test_frame_rendition_refuses_what_cannot_be_made(accept: str) -> None:
+    with pytest.raises(NotAcceptable):
+        _encoded_frame(accept, EXPLICIT_VR_LITTLE_ENDIAN)
+
+
+def test_frame_rendition_refuses_formats_the_encoder_cannot_take() -> None:
+    with pytest.raises(NotAcceptable):
+        frame_rendition(
+            wishes("image/jls", "*/*"),
+            EXPLICIT_VR_LITTLE_ENDIAN,
+            single_part=True,
+            can_decode=lambda _: True,
+            can_encode=lambda _: False,
+        )
+
+
+_MEMBERS = [
+    "*/*",
+    "image/*",
+    "image/jpeg",
+    "image/jls",
+    "image/jp2",
+    "image/jpx",
+    "image/jphc",
+    "image/dicom-rle",
+    "application/octet-stream",
+    'multipart/related; type="image/jpeg"',
+    'multipart/related; type="image/jphc"',
+    'multipart/related; type="*/*"',
+    "multipart/related; type=application/octet-stream; transfer-syntax=*",
+    'multipart/related; type="image/jp2"; transfer-syntax=1.2.840.10008.1.2.4.90',
+    'multipart/related; type="image/jls"; transfer-syntax=1.2.840.10008.1.2.4.80',
+]
+_STORED = [EXPLICIT_VR_LITTLE_ENDIAN, BIG_ENDIAN, RLE, JPEG_BASELINE, "1.2.840.10008.1.2.4.90"]
+
+
+@given(
+    members=st.lists(
+        st.tuples(st.sampled_from(_MEMBERS), st.sampled_from(["", ";q=0.5", ";q=0", ";q=1"])),
+        min_size=1,
+        max_size=5,
+    ),
+    stored=st.sampled_from(_STORED),
+)
+def test_lossy_frames_only_when_named(members: list[tuple[str, str]], stored: str) -> None:
+    """Whatever the Accept header, a lossy syntax is the answer only if stored so or named."""
+    accept = ", ".join(member + weight for member, weight in members)
+    try:
+        rendition = _encoded_frame(accept, stored)
+    except NotAcceptable:
+        return
+    if is_lossy(rendition.transfer_syntax):
+        assert rendition.transfer_syntax == stored
