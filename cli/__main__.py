@@ -45,7 +45,7 @@ async def _with_clients(action: str, repair: bool) -> int:
     clients: Clients = make_clients(config)
     try:
         if action == "prepare-local":
-            await provision(clients, config)
+            await provision(clients)
             if await index_is_empty(clients):
                 summary = await rebuild_index(clients, ProgressLine())
                 if summary.instances:
@@ -65,8 +65,7 @@ async def _with_clients(action: str, repair: bool) -> int:
             return 1 if report.findings and not repair else 0
         return 0
     finally:
-        await clients.blob_service.close()
-        await clients.cosmos.close()
+        await clients.close()
 
 
 def _token(role: str, local: bool) -> int:

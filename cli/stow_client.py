@@ -20,7 +20,7 @@ from cli.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from cli.sources import Outcome
 from cli.stow_body import SourceError, StowBody
 from cli.stow_results import InstanceResult, match_results, parse_stow_response
-from shared.uid_index.writer import BEING_CREATED
+from shared.uid_index.index import BEING_CREATED
 
 DICOM_JSON = "application/dicom+json"
 # Statuses whose body is a STOW response dataset (PS3.18 §10.5.3.1).

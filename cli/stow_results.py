@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cli.sources import Outcome
-from shared.uid_index.writer import ALREADY_EXISTS
+from shared.uid_index.index import ALREADY_EXISTS
 
 REFERENCED_SOP_SEQUENCE = "00081199"
 FAILED_SOP_SEQUENCE = "00081198"

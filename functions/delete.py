@@ -17,55 +17,48 @@ from functions.http import (
     SERIES,
     STUDY,
     http_errors,
-    path_uid,
+    path_scope,
     versioned_root,
 )
 from shared.clients import clients
-from shared.config import DEFAULT_PARTITION, settings
+from shared.config import settings
 from shared.errors import NotFound
-from shared.uid_index.deleter import DeleteScope, delete
-from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
+from shared.uid_index.deleter import delete, scope_of
 
 bp = func.Blueprint()
 
 
-async def _delete(req: Request, scope: DeleteScope, level: str) -> Response:
-    outcome = await delete(await clients(), scope, inline_seconds=settings().delete_inline_seconds)
+async def _delete(req: Request) -> Response:
+    scope = path_scope(req)
+    target = scope_of(scope)
+    inline = settings().delete_inline_seconds
+    outcome = await delete(await clients(), target, inline_seconds=inline)
     if not outcome.hidden:
-        raise NotFound(f"no such {level}")
+        raise NotFound(f"no such {scope.level}")
     if not outcome.remaining:
         return Response(status_code=204)
-    href = f"{versioned_root(req)}/{OPERATIONS}/{scope.operation_id}"
+    href = f"{versioned_root(req)}/{OPERATIONS}/{target.operation_id}"
     return Response(
-        content=json.dumps({"id": scope.operation_id, "href": href}),
+        content=json.dumps({"id": target.operation_id, "href": href}),
         status_code=202,
         headers={"Location": href},
         media_type="application/json",
     )
 
 
-def _study(req: Request) -> StudyRef:
-    return StudyRef(DEFAULT_PARTITION, path_uid(req, "study"))
-
-
-def _series(req: Request) -> SeriesRef:
-    return SeriesRef(_study(req), path_uid(req, "series"))
-
-
 @bp.route(route=STUDY, methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def delete_study_instances(req: Request) -> Response:
-    return await _delete(req, DeleteScope.of_study(_study(req)), "study")
+    return await _delete(req)
 
 
 @bp.route(route=SERIES, methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def delete_series_instances(req: Request) -> Response:
-    return await _delete(req, DeleteScope.of_series(_series(req)), "series")
+    return await _delete(req)
 
 
 @bp.route(route=INSTANCE, methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def delete_one_instance(req: Request) -> Response:
-    ref = InstanceRef(_series(req), path_uid(req, "instance"))
-    return await _delete(req, DeleteScope.of_instance(ref), "instance")
+    return await _delete(req)

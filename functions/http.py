@@ -24,6 +24,7 @@ from shared.config import settings
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
 from shared.failure_log import log_failure
 from shared.retrieve_scope import Scope
+from shared.storage_errors import as_http_error
 from shared.streaming import Answer
 from shared.urls import base_url
 from shared.validation import is_valid_uid
@@ -161,5 +162,8 @@ async def _checked(handler: Handler, req: Request) -> Response:
         log.info("%s: client disconnected", handler.__name__)
         return Response(status_code=499)
     except Exception as exc:
+        error = as_http_error(exc)
+        if error is not None:
+            return error_response(error)
         log_failure(log, handler.__name__, exc)
         return Response(content="internal error\n", status_code=500, media_type="text/plain")

@@ -11,7 +11,7 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from functions.http import OPERATION, http_errors
 from shared.clients import clients
 from shared.errors import NotFound
-from shared.uid_index.deleter import DeleteScope, progress
+from shared.uid_index.deleter import progress
 
 bp = func.Blueprint()
 
@@ -20,10 +20,9 @@ bp = func.Blueprint()
 @http_errors
 async def operation_status(req: Request) -> Response:
     operation_id = str(req.path_params["operation"])
-    scope = DeleteScope.from_operation_id(operation_id)
-    if scope is None:
+    state = await progress(await clients(), operation_id)
+    if state is None:
         raise NotFound("no such operation")
-    state = await progress(await clients(), scope)
     status = {
         "operationId": operation_id,
         "type": "delete",

@@ -35,7 +35,7 @@ from shared.transcode import (
     pixel_attributes,
     swap_words,
 )
-from shared.uid_index.reader import StoredInstance
+from shared.uid_index.index import StoredInstance
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, Wish, frame_rendition, wishes
 

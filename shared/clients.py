@@ -14,13 +14,13 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.pipeline.transport import AioHttpTransport
-from azure.cosmos.aio import ContainerProxy, CosmosClient
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared.blob_store import BlobStore
 from shared.config import Settings, settings
+from shared.uid_index.cosmos.client import open_index
+from shared.uid_index.cosmos.index import CosmosIndex
 
 _BLOB_OPTIONS: dict[str, Any] = {
     "retry_total": 2,
@@ -28,12 +28,6 @@ _BLOB_OPTIONS: dict[str, Any] = {
     "increment_base": 2,
     "connection_timeout": 5,
     "read_timeout": 120,
-}
-_COSMOS_OPTIONS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_backoff_max": 2,
-    "retry_connect": 2,
-    "connection_timeout": 5,
 }
 
 
@@ -51,16 +45,18 @@ def _proxy_settings() -> dict[str, Any]:
 @dataclass(frozen=True)
 class Clients:
     blobs: BlobStore
-    index: ContainerProxy
+    index: CosmosIndex
+    """The index (``shared.uid_index.index.Index``); services see only that interface."""
     blob_service: BlobServiceClient
-    cosmos: CosmosClient
+
+    async def close(self) -> None:
+        await self.blob_service.close()
+        await self.index.close()
 
 
 def make_clients(config: Settings) -> Clients:
     proxies = _proxy_settings()
-    # The Blob SDK builds its transport from the client's options; Cosmos needs one given.
     blob_options = _BLOB_OPTIONS | proxies
-    cosmos_options = _COSMOS_OPTIONS | {"transport": AioHttpTransport(**proxies)}
     credential: Any = None
     if not (config.blob_connection_string and config.cosmos_connection_string):
         credential = DefaultAzureCredential(
@@ -74,17 +70,9 @@ def make_clients(config: Settings) -> Clients:
         blob_service = BlobServiceClient(
             str(config.blob_endpoint), credential=credential, **blob_options
         )
-    if config.cosmos_connection_string:
-        cosmos = CosmosClient.from_connection_string(
-            config.cosmos_connection_string, **cosmos_options
-        )
-    else:
-        cosmos = CosmosClient(str(config.cosmos_endpoint), credential=credential, **cosmos_options)
     container = blob_service.get_container_client(config.blob_container)
-    index = cosmos.get_database_client(config.cosmos_database).get_container_client(
-        config.cosmos_container
-    )
-    return Clients(BlobStore(container), index, blob_service, cosmos)
+    index = open_index(config, credential, proxies)
+    return Clients(BlobStore(container), index, blob_service)
 
 
 _clients: Clients | None = None

@@ -27,7 +27,7 @@ from shared.clients import Clients
 from shared.media_types import DICOM_JSON, require_dicom_json
 from shared.retrieve_scope import SIDECARS_AHEAD, Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, primed
-from shared.uid_index.reader import StoredInstance
+from shared.uid_index.index import StoredInstance
 from shared.uid_index.sidecar import Sidecar
 from shared.urls import instance_url
 

@@ -11,13 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from azure.cosmos.aio import ContainerProxy
-
 from shared.attributes import COMPUTED_ATTRIBUTES, tag_hex
 from shared.qido_levels import Level
 from shared.qido_params import SearchQuery
-from shared.qido_query import CosmosQuery, aggregates_query, page_size, search_query
-from shared.storage_errors import query_deadline, unavailable_as_503
+from shared.uid_index.index import Counts, Index, SearchHit
 from shared.uid_index.keys import doc_id
 from shared.urls import instance_url, series_url, study_url
 
@@ -38,56 +35,23 @@ class SearchResult:
     """More matches follow the page: the response says so in a Warning header."""
 
 
-async def search(
-    index: ContainerProxy, query: SearchQuery, partition: str, root: str
-) -> SearchResult:
+async def search(index: Index, query: SearchQuery, partition: str, root: str) -> SearchResult:
     """Run ``query`` and shape its page; ``root`` is the versioned base of RetrieveURLs."""
-    async with query_deadline():
-        with unavailable_as_503():
-            found = await _matches(index, search_query(query, partition), page_size(query))
-            page = found[query.offset : query.offset + query.limit]
-            parents = await _parent_aggregates(index, query, partition, page)
-    datasets = [_dataset(query, doc, parents, root) for doc in page]
+    found = await index.search(query, partition)
+    page = found[query.offset : query.offset + query.limit]
+    parents = await _parent_counts(index, query, partition, page)
+    datasets = [_dataset(query, hit, parents, root) for hit in page]
     return SearchResult(datasets, truncated=len(found) > query.offset + query.limit)
-
-
-async def _matches(index: ContainerProxy, query: CosmosQuery, wanted: int) -> list[JsonDict]:
-    """The first ``wanted`` results that pass the query's checks, reading no further than that.
-
-    A query with checks has no TOP, so its candidates come a page at a time, as many as are wanted
-    per page, until enough have passed.
-    """
-    found: list[JsonDict] = []
-    async for item in index.query_items(
-        query=query.text,
-        parameters=query.parameters,
-        partition_key=query.partition_key,
-        max_item_count=wanted if query.checks else None,
-    ):
-        if query.admits(item):
-            found.append(item)
-            if len(found) == wanted:
-                break
-    return found
-
-
-async def _run(index: ContainerProxy, query: CosmosQuery) -> list[JsonDict]:
-    return [
-        item
-        async for item in index.query_items(
-            query=query.text, parameters=query.parameters, partition_key=query.partition_key
-        )
-    ]
 
 
 def _needs(wanted: frozenset[str] | None, keywords: tuple[str, ...]) -> bool:
     return wanted is None or any(k in wanted for k in keywords)
 
 
-async def _parent_aggregates(
-    index: ContainerProxy, query: SearchQuery, partition: str, page: list[JsonDict]
-) -> dict[str, JsonDict]:
-    """The page's study and series documents by id, when a result shows their aggregates."""
+async def _parent_counts(
+    index: Index, query: SearchQuery, partition: str, page: list[SearchHit]
+) -> dict[str, Counts]:
+    """The page's study and series counts by document id, when a result shows them."""
     levels, wanted = query.returned_levels, query.returned
     studies = query.level is not Level.STUDY and Level.STUDY in levels
     studies = studies and _needs(wanted, _STUDY_AGGREGATES)
@@ -95,68 +59,66 @@ async def _parent_aggregates(
     series = series and _needs(wanted, _SERIES_AGGREGATES)
     if not page or not (studies or series):
         return {}
-    found = await _run(
-        index,
-        aggregates_query(
-            partition,
-            (doc["pk"] for doc in page),
-            (doc["seriesKey"] for doc in page) if series else (),
-        ),
+    return await index.parent_counts(
+        partition,
+        (hit.study_key for hit in page),
+        (hit.series_key for hit in page if hit.series_key is not None) if series else (),
     )
-    return {doc["id"]: doc for doc in found}
 
 
 def _dataset(
     query: SearchQuery,
-    doc: JsonDict,
-    parents: dict[str, JsonDict],
+    hit: SearchHit,
+    parents: dict[str, Counts],
     root: str,
 ) -> JsonDict:
     wanted = query.returned
-    stored: JsonDict = doc["json"]
+    stored: JsonDict = hit.json
     if wanted is None:
         result = dict(stored)
     else:
         tags = {tag_hex(k) for k in wanted if k not in COMPUTED_ATTRIBUTES}
         result = {tag: element for tag, element in stored.items() if tag in tags}
-    for keyword, element in _computed(query, doc, parents, root).items():
+    for keyword, element in _computed(query, hit, parents, root).items():
         if wanted is None or keyword in wanted:
             result[tag_hex(keyword)] = element
     return dict(sorted(result.items()))
 
 
 def _computed(
-    query: SearchQuery, doc: JsonDict, parents: dict[str, JsonDict], root: str
+    query: SearchQuery, hit: SearchHit, parents: dict[str, Counts], root: str
 ) -> dict[str, JsonDict]:
     computed: dict[str, JsonDict] = {
-        "RetrieveURL": {"vr": "UR", "Value": [_retrieve_url(query.level, doc, root)]},
+        "RetrieveURL": {"vr": "UR", "Value": [_retrieve_url(query.level, hit, root)]},
         "InstanceAvailability": {"vr": "CS", "Value": ["ONLINE"]},
     }
-    study = doc if query.level is Level.STUDY else parents.get(doc_id("study", doc["pk"]))
+    study = (
+        hit.counts if query.level is Level.STUDY else parents.get(doc_id("study", hit.study_key))
+    )
     if study is not None:
         # A study level return key is answered even when no instance names a modality: with
         # zero length, as PS3.4 C.4.1.1.3.2 asks of a key that has no value.
-        modalities = list(study.get("modalities") or ())
+        modalities = list(study.modalities)
         computed["ModalitiesInStudy"] = (
             {"vr": "CS", "Value": modalities} if modalities else {"vr": "CS"}
         )
-        computed["NumberOfStudyRelatedSeries"] = _count(study["numberOfSeries"])
-        computed["NumberOfStudyRelatedInstances"] = _count(study["numberOfInstances"])
-    series = doc if query.level is Level.SERIES else None
-    if query.level is Level.INSTANCE:
-        series = parents.get(doc_id("series", doc["seriesKey"]))
+        computed["NumberOfStudyRelatedSeries"] = _count(study.number_of_series)
+        computed["NumberOfStudyRelatedInstances"] = _count(study.number_of_instances)
+    series = hit.counts if query.level is Level.SERIES else None
+    if query.level is Level.INSTANCE and hit.series_key is not None:
+        series = parents.get(doc_id("series", hit.series_key))
     if series is not None:
-        computed["NumberOfSeriesRelatedInstances"] = _count(series["numberOfInstances"])
+        computed["NumberOfSeriesRelatedInstances"] = _count(series.number_of_instances)
     return computed
 
 
-def _count(value: Any) -> JsonDict:
-    return {"vr": "IS", "Value": [int(value)]}
+def _count(value: int) -> JsonDict:
+    return {"vr": "IS", "Value": [value]}
 
 
-def _retrieve_url(level: Level, doc: JsonDict, root: str) -> str:
+def _retrieve_url(level: Level, hit: SearchHit, root: str) -> str:
     if level is Level.STUDY:
-        return study_url(root, doc["studyUID"])
+        return study_url(root, hit.study_uid)
     if level is Level.SERIES:
-        return series_url(root, doc["studyUID"], doc["seriesUID"])
-    return instance_url(root, doc["studyUID"], doc["seriesUID"], doc["sopUID"])
+        return series_url(root, hit.study_uid, str(hit.series_uid))
+    return instance_url(root, hit.study_uid, str(hit.series_uid), str(hit.sop_uid))

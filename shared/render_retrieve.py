@@ -29,7 +29,7 @@ from shared.rendered import render
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, once, primed
 from shared.transcode import can_decode
-from shared.uid_index.reader import StoredInstance
+from shared.uid_index.index import StoredInstance
 from shared.uid_index.sidecar import Sidecar
 from shared.wado_negotiation import parse_frame_list
 

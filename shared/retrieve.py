@@ -32,7 +32,7 @@ from shared.pixel_encoders import ENCODINGS, can_encode_from
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, primed
 from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert, pixel_attributes
-from shared.uid_index.reader import StoredInstance
+from shared.uid_index.index import StoredInstance
 from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
 
 PARTS_AHEAD = 4

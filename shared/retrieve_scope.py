@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from azure.cosmos.aio import ContainerProxy
-
 from shared.blob_cache import BlobCache
 from shared.blob_store import BlobStore
 from shared.config import DEFAULT_PARTITION
 from shared.errors import NotFound
-from shared.uid_index import reader
+from shared.uid_index.index import Index, StoredInstance
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
-from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar
 
 SIDECARS_AHEAD = 16
@@ -44,16 +41,18 @@ class Scope:
         return "series" if self.sop_uid is None else "instance"
 
 
-async def visible_instances(index: ContainerProxy, scope: Scope) -> list[StoredInstance]:
-    """The scope's created instances; 404 when there are none."""
+def index_scope(scope: Scope) -> StudyRef | SeriesRef | InstanceRef:
+    """The study, series or instance a retrieve URL names, as the index names it."""
     study = StudyRef(DEFAULT_PARTITION, scope.study_uid)
     if scope.series_uid is None:
-        found = await reader.study_instances(index, study)
-    elif scope.sop_uid is None:
-        found = await reader.series_instances(index, SeriesRef(study, scope.series_uid))
-    else:
-        ref = InstanceRef(SeriesRef(study, scope.series_uid), scope.sop_uid)
-        found = await reader.instance(index, ref)
+        return study
+    series = SeriesRef(study, scope.series_uid)
+    return series if scope.sop_uid is None else InstanceRef(series, scope.sop_uid)
+
+
+async def visible_instances(index: Index, scope: Scope) -> list[StoredInstance]:
+    """The scope's created instances; 404 when there are none."""
+    found = await index.visible(index_scope(scope))
     if not found:
         raise NotFound(f"the {scope.level} is not stored")
     return found

@@ -3,7 +3,7 @@
 Each part is streamed: its head is parsed for the UIDs, the instance is claimed in the index, and
 the rest of the part flows to blob storage block by block while the frame offsets are computed.
 Nothing of an instance becomes visible before its file and sidecar are written (see
-``shared.uid_index.writer`` for the order and why it is safe under retries and crashes).
+``shared.uid_index.index`` for the order and why it is safe under retries and crashes).
 
 Whatever ends a request, the series and study aggregates above every instance it committed are
 refreshed before it answers, so a stored instance is never retrievable yet missing from search.
@@ -28,21 +28,17 @@ from shared.errors import BadRequest, PayloadTooLarge, StorageUnavailable, Unsup
 from shared.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.media_types import MediaType, split_media_type
 from shared.multipart import MultipartError, read_parts
-from shared.storage_errors import unavailable_as_503
 from shared.uid_index.documents import IndexRecord
-from shared.uid_index.keys import InstanceRef, new_version
-from shared.uid_index.refresh_due import SeriesToRefresh
-from shared.uid_index.sidecar import Sidecar, bulk_data_path
-from shared.uid_index.writer import (
+from shared.uid_index.index import (
     ALREADY_EXISTS,
     LEASE_SECONDS,
     Claim,
+    IndexUnavailable,
     InstanceConflict,
-    claim_instance,
-    commit_instance,
-    release_claim,
-    renew_claim,
 )
+from shared.uid_index.keys import InstanceRef, new_version
+from shared.uid_index.refresh_due import SeriesToRefresh
+from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.validation import validate_instance
 
 log = logging.getLogger(__name__)
@@ -223,8 +219,7 @@ async def _store_parsed(
     )
     version = new_version()
     try:
-        with unavailable_as_503():
-            claim = await claim_instance(clients.index, ref, version, upsert=options.upsert)
+        claim = await clients.index.claim(ref, version, upsert=options.upsert)
     except InstanceConflict as exc:
         if exc.reason == ALREADY_EXISTS:
             # A retry of a request whose first attempt died after committing this instance.
@@ -242,18 +237,16 @@ async def _store_parsed(
             parser.feed(chunk)
             await writer.write(chunk)
             if time.monotonic() - renewed > LEASE_SECONDS / 3:
-                with unavailable_as_503():
-                    await renew_claim(clients.index, claim)
+                await clients.index.renew(claim)
                 renewed = time.monotonic()
         parsed = parsed or parser.finish()
         await writer.commit()
         sidecar = _sidecar(ref, version, parsed, validation.invalid_tags)
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
         record = IndexRecord.from_sidecar(sidecar)
-        with unavailable_as_503():
-            await to_refresh.before_commit(ref.series)
-            committing = True
-            leftover = await commit_instance(clients.index, claim, record)
+        await to_refresh.before_commit(ref.series)
+        committing = True
+        leftover = await clients.index.commit(claim, record)
     except (InvalidInstance, InstanceConflict) as exc:
         # Definite outcomes: the index does not point at this version.
         await _undo(clients, ref, version, claim, writer, keep_files=False)
@@ -264,7 +257,7 @@ async def _store_parsed(
         # A commit that timed out may still have landed: then its files must stay. When storage
         # is down, deleting would only wait out more retries before the client hears 503. Files
         # kept either way are orphans, which verification finds and removes.
-        keep = committing or isinstance(exc, StorageUnavailable)
+        keep = committing or isinstance(exc, StorageUnavailable | IndexUnavailable)
         await _undo(clients, ref, version, claim, writer, keep_files=keep)
         raise
     if leftover is not None:
@@ -323,7 +316,7 @@ async def _undo(
         with contextlib.suppress(Exception):
             await clients.blobs.delete(ref.version_blobs(version))
     with contextlib.suppress(Exception):
-        await release_claim(clients.index, claim)
+        await clients.index.release(claim)
 
 
 async def store(
@@ -355,6 +348,5 @@ async def store(
             raise
         outcomes.append(Outcome(failure=PROCESSING_FAILURE, comments=(exc.message,)))
     finally:
-        with unavailable_as_503():
-            await to_refresh.refresh()
+        await to_refresh.refresh()
     return outcomes

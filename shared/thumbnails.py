@@ -34,7 +34,7 @@ from shared.render_source import has_pixels
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer
 from shared.transcode import can_decode
-from shared.uid_index.reader import StoredInstance
+from shared.uid_index.index import StoredInstance
 
 THUMBNAIL_CACHE = "private, max-age=300"
 CANDIDATES = 16

@@ -54,8 +54,7 @@ async def clients_of(stack: LocalStack) -> AsyncIterator[Clients]:
     try:
         yield clients
     finally:
-        await clients.blob_service.close()
-        await clients.cosmos.close()
+        await clients.close()
 
 
 @pytest.fixture

@@ -18,12 +18,20 @@ from pydicom.datadict import dictionary_VR
 
 from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES, tag_hex
 from shared.search_forms import name_groups, name_words, time_key
+from shared.uid_index.index import Lifecycle
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id
 from shared.uid_index.sidecar import Sidecar
 
 JsonDict = dict[str, Any]
 
 SCHEMA = 2
+
+# Document types, one per kind of document in a study's partition.
+INSTANCE = "instance"
+SERIES = "series"
+STUDY = "study"
+REFRESH = "refresh"
+INTENT = "delete"
 
 
 def _person_names(values: list[Any]) -> JsonDict:
@@ -125,10 +133,10 @@ def _base(doc_id: str, study: StudyRef, kind: str) -> JsonDict:
     }
 
 
-def instance_document(record: IndexRecord, *, status: str, lease_until: float) -> JsonDict:
+def instance_document(record: IndexRecord, *, status: Lifecycle, lease_until: float) -> JsonDict:
     ref = record.ref
     json = {**record.study_json, **record.series_json, **record.instance_json}
-    doc = _base(ref.doc_id, ref.study, "instance")
+    doc = _base(ref.doc_id, ref.study, INSTANCE)
     doc.update(
         seriesKey=ref.series.key,
         seriesUID=ref.series.series_uid,
@@ -156,12 +164,12 @@ def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> Jso
     Pending documents are invisible to every read; they exist so a concurrent store of the same
     instance can be told 45071, and so a crashed store can be detected once its lease expires.
     """
-    doc = _base(ref.doc_id, ref.study, "instance")
+    doc = _base(ref.doc_id, ref.study, INSTANCE)
     doc.update(
         seriesKey=ref.series.key,
         seriesUID=ref.series.series_uid,
         sopUID=ref.sop_instance_uid,
-        status="pending",
+        status=Lifecycle.PENDING,
         version=version,
         leaseUntil=lease_until,
     )
@@ -175,7 +183,7 @@ def refresh_due_document(series: SeriesRef, *, lease_until: float) -> JsonDict:
     refreshing, the sweep knows which series to refresh. Invisible to every read: searches and
     aggregates select their own types.
     """
-    doc = _base(doc_id("refresh", series.key), series.study, "refresh")
+    doc = _base(doc_id(REFRESH, series.key), series.study, REFRESH)
     doc.update(seriesKey=series.key, seriesUID=series.series_uid, leaseUntil=lease_until)
     return doc
 
@@ -190,7 +198,7 @@ def series_from_instance(instance: JsonDict, number_of_instances: int) -> JsonDi
     keep = {tag_hex(k) for k in (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES)}
     keep_q = {*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES}
     return {
-        **_copy_base(instance, doc_id("series", instance["seriesKey"]), "series"),
+        **_copy_base(instance, doc_id(SERIES, instance["seriesKey"]), SERIES),
         "seriesKey": instance["seriesKey"],
         "seriesUID": instance["seriesUID"],
         "modality": instance.get("modality"),
@@ -209,7 +217,7 @@ def study_from_series(series: list[JsonDict]) -> JsonDict:
     q = {k: v for k, v in newest["q"].items() if k in STUDY_ATTRIBUTES}
     q["ModalitiesInStudy"] = modalities
     return {
-        **_copy_base(newest, doc_id("study", newest["pk"]), "study"),
+        **_copy_base(newest, doc_id(STUDY, newest["pk"]), STUDY),
         "attrsVersion": newest["attrsVersion"],
         "numberOfSeries": len(series),
         "numberOfInstances": sum(int(s["numberOfInstances"]) for s in series),

@@ -35,6 +35,11 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("ascii", "surrogateescape")).hexdigest()[:32]
 
 
+def blob_name(instance_prefix: str, version: str, kind: str) -> str:
+    """The blob of one ``kind`` of one stored copy, under an instance's ``blob_prefix``."""
+    return f"{instance_prefix}{version}.{kind}"
+
+
 def doc_id(level: str, key: str) -> str:
     """The Cosmos document id of a study, series or instance with digest ``key``."""
     return f"{level}-{key}"
@@ -106,13 +111,13 @@ class InstanceRef:
         return f"{self.series.blob_prefix}{self.key}/"
 
     def file_blob(self, version: str) -> str:
-        return f"{self.blob_prefix}{version}.{FILE_KIND}"
+        return blob_name(self.blob_prefix, version, FILE_KIND)
 
     def sidecar_blob(self, version: str) -> str:
-        return f"{self.blob_prefix}{version}.{SIDECAR_KIND}"
+        return blob_name(self.blob_prefix, version, SIDECAR_KIND)
 
     def thumbnail_blob(self, version: str) -> str:
-        return f"{self.blob_prefix}{version}.{THUMBNAIL_KIND}"
+        return blob_name(self.blob_prefix, version, THUMBNAIL_KIND)
 
     def version_blobs(self, version: str) -> list[str]:
         """Every blob of one stored copy, deleted together. The thumbnail is made on first request,

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.clients import Clients
-from shared.uid_index.documents import IndexRecord, instance_document
-from shared.uid_index.keys import COPY_KINDS, BlobName, InstanceRef, parse_blob_name
+from shared.uid_index.documents import IndexRecord
+from shared.uid_index.index import Progress, refresh_aggregates
+from shared.uid_index.keys import (
+    COPY_KINDS,
+    SIDECAR_KIND,
+    BlobName,
+    InstanceRef,
+    blob_name,
+    parse_blob_name,
+)
 from shared.uid_index.sidecar import Sidecar
-from shared.uid_index.writer import refresh_series, refresh_study
 
-Progress = Callable[[str, int, int], None]
 _CONCURRENCY = 16
 
 
@@ -58,7 +63,7 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
     async def index_one(instance_prefix: str, version: str) -> None:
         nonlocal done, skipped
         async with semaphore:
-            data = await clients.blobs.get(f"{instance_prefix}{version}.json")
+            data = await clients.blobs.get(blob_name(instance_prefix, version, SIDECAR_KIND))
             sidecar = Sidecar.from_bytes(data) if data is not None else None
             if sidecar is None or (sidecar.ref.blob_prefix, sidecar.version) != (
                 instance_prefix,
@@ -66,10 +71,7 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
             ):
                 skipped += 1
             else:
-                record = IndexRecord.from_sidecar(sidecar)
-                await clients.index.upsert_item(
-                    instance_document(record, status="created", lease_until=0.0)
-                )
+                await clients.index.put_committed(IndexRecord.from_sidecar(sidecar))
                 refs.append(sidecar.ref)
             done += 1
             if progress:
@@ -77,13 +79,6 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
 
     await asyncio.gather(*(index_one(p, v) for p, v in versions.items()))
     series = {r.series.key: r.series for r in refs}
-    studies = {r.study.key: r.study for r in refs}
-    for n, s in enumerate(series.values(), 1):
-        await refresh_series(clients.index, s)
-        if progress:
-            progress("series", n, len(series))
-    for n, st in enumerate(studies.values(), 1):
-        await refresh_study(clients.index, st)
-        if progress:
-            progress("studies", n, len(studies))
+    studies = {r.study.key for r in refs}
+    await refresh_aggregates(clients.index, series.values(), progress)
     return RebuildSummary(len(refs), len(series), len(studies), skipped)

@@ -30,26 +30,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from azure.cosmos.aio import ContainerProxy
-
-from shared.uid_index.documents import JsonDict, refresh_due_document, refresh_due_series
+from shared.uid_index.index import LEASE_SECONDS, Index, RefreshMarker, refresh_aggregates
 from shared.uid_index.keys import SeriesRef
-from shared.uid_index.writer import LEASE_SECONDS, delete_if_unchanged, refresh_series_and_studies
 
 RENEW_WITHIN_SECONDS = 2 * LEASE_SECONDS / 3
-# Markers refreshed at once by one sweep round: each is a series and a study refresh.
-_SWEEP_CHUNK = 32
-_OVERDUE = f"SELECT TOP {_SWEEP_CHUNK} * FROM c WHERE c.type = 'refresh' AND c.leaseUntil < @now"
 
 
 class SeriesToRefresh:
     """The series one store request must refresh before it answers, and the markers that get
     them refreshed by the sweep should the request die first."""
 
-    def __init__(self, container: ContainerProxy) -> None:
-        self._container = container
+    def __init__(self, index: Index) -> None:
+        self._index = index
         self._series: dict[str, SeriesRef] = {}
         self._leases: dict[str, float] = {}
 
@@ -61,7 +54,7 @@ class SeriesToRefresh:
         """
         if self._leases.get(series.key, 0.0) - time.time() <= RENEW_WITHIN_SECONDS:
             lease_until = time.time() + LEASE_SECONDS
-            await self._container.upsert_item(refresh_due_document(series, lease_until=lease_until))
+            await self._index.mark_refresh_due(series, lease_until)
             self._leases[series.key] = lease_until
         self._series[series.key] = series
 
@@ -71,22 +64,14 @@ class SeriesToRefresh:
         self._series[series.key] = series
 
     async def refresh(self) -> None:
-        await refresh_series_and_studies(self._container, self._series.values())
+        await refresh_aggregates(self._index, self._series.values())
 
 
-async def overdue(container: ContainerProxy) -> list[JsonDict]:
-    """Up to ``_SWEEP_CHUNK`` markers whose lease ran out, across all studies."""
-    parameters: list[dict[str, Any]] = [{"name": "@now", "value": time.time()}]
-    return [d async for d in container.query_items(_OVERDUE, parameters=parameters)]
-
-
-async def refresh_marked(container: ContainerProxy, markers: Sequence[JsonDict]) -> None:
+async def refresh_marked(index: Index, markers: Sequence[RefreshMarker]) -> None:
     """Refresh the series and studies of overdue markers, then delete each unless rewritten.
 
     A marker written again during the refresh has a new lease, so it stays, and the next
-    ``overdue`` does not return it before that runs out too.
+    ``overdue_markers`` does not return it before that runs out too.
     """
-    await refresh_series_and_studies(container, (refresh_due_series(m) for m in markers))
-    await asyncio.gather(
-        *(delete_if_unchanged(container, m["id"], m["pk"], m["_etag"]) for m in markers)
-    )
+    await refresh_aggregates(index, (m.series for m in markers))
+    await asyncio.gather(*(index.clear_marker(m) for m in markers))

@@ -2,10 +2,10 @@
 
 First it takes over every delete intent whose lease has run out (a large delete's remainder, or
 a delete that died at any step) and carries it out, so the whole scope ends deleted. Then it takes
-every instance document whose lease has run out while it was ``deleting`` (a large
+every instance entry whose lease has run out while it was ``deleting`` (a large
 delete's remainder, or a delete that died) or ``pending`` (a store that died between claim and
 commit), hides it again under a fresh lease of its own, and purges it: files of the named version
-first, then the document. Taking each document over with a conditional write first means that two
+first, then the entry. Taking each entry over with a conditional write first means that two
 sweeps, or a sweep and a retried DELETE, never both purge one instance, and that a store which
 takes an instance over meanwhile wins. Aggregates above what is swept are refreshed once it is
 hidden, in case the request that hid it died before it got that far. Last, it refreshes the
@@ -22,23 +22,9 @@ import time
 from dataclasses import dataclass
 
 from shared.clients import Clients
-from shared.storage_errors import unavailable_as_503
-from shared.uid_index.deleter import (
-    PURGE_CHUNK,
-    PURGE_OVERRUN_SECONDS,
-    carry_out,
-    hide_all,
-    purge,
-    replace_unless_changed,
-)
-from shared.uid_index.refresh_due import overdue, refresh_marked
-from shared.uid_index.writer import LEASE_SECONDS
-
-_EXPIRED_INTENTS = "SELECT * FROM c WHERE c.type = 'delete' AND c.leaseUntil < @now"
-_EXPIRED = (
-    f"SELECT TOP {PURGE_CHUNK} * FROM c WHERE c.type = 'instance' "
-    "AND (c.status = 'deleting' OR c.status = 'pending') AND c.leaseUntil < @now"
-)
+from shared.uid_index.deleter import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
+from shared.uid_index.index import LEASE_SECONDS, Lifecycle
+from shared.uid_index.refresh_due import refresh_marked
 
 
 @dataclass
@@ -50,13 +36,11 @@ class SweepSummary:
 
 
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
-    parameters: list[dict[str, object]] = [{"name": "@now", "value": time.time()}]
-    expired = [d async for d in clients.index.query_items(_EXPIRED_INTENTS, parameters=parameters)]
-    for intent in expired:
+    for intent in await clients.index.expired_intents(time.time()):
         if time.monotonic() >= deadline:
             return
         lease_until = time.time() + (deadline - time.monotonic()) + PURGE_OVERRUN_SECONDS
-        taken = await replace_unless_changed(clients, intent, leaseUntil=lease_until)
+        taken = await clients.index.take_over_intent(intent, lease_until)
         if taken is not None:
             outcome = await carry_out(clients, taken, lease_until=lease_until, deadline=deadline)
             summary.intents_carried_out += not outcome.remaining
@@ -64,7 +48,7 @@ async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSu
 
 async def _refresh_overdue(clients: Clients, deadline: float, summary: SweepSummary) -> None:
     while time.monotonic() < deadline:
-        markers = await overdue(clients.index)
+        markers = await clients.index.overdue_markers()
         if not markers:
             return
         await refresh_marked(clients.index, markers)
@@ -76,18 +60,16 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
     most about ``seconds``."""
     summary = SweepSummary()
     deadline = time.monotonic() + seconds
-    with unavailable_as_503():
-        await _carry_out_intents(clients, deadline, summary)
-        while time.monotonic() < deadline:
-            parameters: list[dict[str, object]] = [{"name": "@now", "value": time.time()}]
-            expired = [d async for d in clients.index.query_items(_EXPIRED, parameters=parameters)]
-            if not expired:
-                break
-            taken = await hide_all(clients, expired, time.time() + LEASE_SECONDS)
-            await purge(clients, taken)
-            was_pending = {d["id"] for d in expired if d["status"] == "pending"}
-            released = sum(t["id"] in was_pending for t in taken)
-            summary.claims_released += released
-            summary.deletes_finished += len(taken) - released
-        await _refresh_overdue(clients, deadline, summary)
+    await _carry_out_intents(clients, deadline, summary)
+    while time.monotonic() < deadline:
+        expired = await clients.index.expired_entries(time.time(), PURGE_CHUNK)
+        if not expired:
+            break
+        taken = await hide_all(clients.index, expired, time.time() + LEASE_SECONDS)
+        await purge(clients, taken)
+        was_pending = {e.ref.key for e in expired if e.status is Lifecycle.PENDING}
+        released = sum(t.ref.key in was_pending for t in taken)
+        summary.claims_released += released
+        summary.deletes_finished += len(taken) - released
+    await _refresh_overdue(clients, deadline, summary)
     return summary

@@ -2,7 +2,7 @@
 
 Blob storage is the system of record, so every disagreement is settled in its favour:
 
-- **ghost**: a ``created`` instance document whose file or sidecar is missing. Repaired by
+- **ghost**: a ``created`` instance entry whose file or sidecar is missing. Repaired by
   re-pointing it at the newest complete version in storage, or removing it when there is none.
   A missing thumbnail is no ghost: it is made again on the next request.
 - **orphan**: blobs of a version no document points to. A complete version of an instance the
@@ -10,9 +10,9 @@ Blob storage is the system of record, so every disagreement is settled in its fa
   as a rebuild would. Anything else (a superseded or half-written version, a thumbnail left
   behind by a delete) is deleted. Versions younger than two claim leases are left alone: their
   store may still be running.
-- **stale claim**: a ``pending`` or ``deleting`` document whose lease ran out; its store or
+- **stale claim**: a ``pending`` or ``deleting`` entry whose lease ran out; its store or
   delete died. A stale claim is released (with its files); a stale delete is finished.
-- **aggregate**: a series or study document whose counts or modalities differ from what its
+- **aggregate**: a series or study aggregate whose counts or modalities differ from what its
   children say. Repaired by the same converging refresh a store uses.
 
 Refresh-due markers (``refresh_due``) are not checked: they are the sweep's work list, not
@@ -25,23 +25,29 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from shared.clients import Clients
 from shared.uid_index.deleter import purge
-from shared.uid_index.documents import IndexRecord, instance_document, instance_ref
-from shared.uid_index.keys import COPY_KINDS, InstanceRef, SeriesRef, StudyRef, parse_blob_name
-from shared.uid_index.sidecar import Sidecar
-from shared.uid_index.writer import (
+from shared.uid_index.documents import IndexRecord
+from shared.uid_index.index import (
     LEASE_SECONDS,
-    delete_if_unchanged,
-    refresh_series,
-    refresh_study,
+    InstanceEntry,
+    Lifecycle,
+    Progress,
+    SeriesAggregate,
+    refresh_aggregates,
 )
-
-Progress = Callable[[str, int, int], None]
+from shared.uid_index.keys import (
+    COPY_KINDS,
+    SIDECAR_KIND,
+    InstanceRef,
+    SeriesRef,
+    blob_name,
+    doc_id,
+    parse_blob_name,
+)
+from shared.uid_index.sidecar import Sidecar
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,6 @@ def _version_age(version: str) -> float:
     return time.time() - int(version[:16], 16) / 1e6
 
 
-async def _all(clients: Clients, query: str) -> list[dict[str, Any]]:
-    return [d async for d in clients.index.query_items(query)]
-
-
 async def verify(clients: Clients, *, repair: bool, progress: Progress | None = None) -> Report:
     report = Report()
     versions: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -78,9 +80,9 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
         if parsed is not None:
             versions[parsed.instance_prefix][parsed.version].add(parsed.kind)
             report.blobs += 1
-    docs = await _all(clients, "SELECT * FROM c WHERE c.type = 'instance'")
-    report.instances = len(docs)
-    by_prefix = {instance_ref(d).blob_prefix: d for d in docs}
+    entries = await clients.index.all_entries()
+    report.instances = len(entries)
+    by_prefix = {e.ref.blob_prefix: e for e in entries}
     touched: dict[str, SeriesRef] = {}
     now = time.time()
 
@@ -89,28 +91,28 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
             v for v, kinds in versions.get(prefix, {}).items() if COPY_KINDS.issubset(kinds)
         )
 
-    for n, doc in enumerate(docs, 1):
-        ref = instance_ref(doc)
-        found = versions.get(ref.blob_prefix, {}).get(doc["version"], set())
-        if doc["status"] == "created" and not COPY_KINDS.issubset(found):
-            report.findings.append(Finding("ghost", doc["id"], "file or sidecar missing"))
+    for n, entry in enumerate(entries, 1):
+        ref = entry.ref
+        found = versions.get(ref.blob_prefix, {}).get(entry.version, set())
+        if entry.status is Lifecycle.CREATED and not COPY_KINDS.issubset(found):
+            report.findings.append(Finding("ghost", ref.doc_id, "file or sidecar missing"))
             if repair:
-                await _repair_ghost(clients, doc, complete(ref.blob_prefix))
+                await _repair_ghost(clients, entry, complete(ref.blob_prefix))
                 touched[ref.series.key] = ref.series
                 report.repaired += 1
-        elif doc["status"] in ("pending", "deleting") and doc["leaseUntil"] < now:
-            report.findings.append(Finding("stale-claim", doc["id"], f"{doc['status']} expired"))
+        elif entry.status is not Lifecycle.CREATED and entry.lease_until < now:
+            report.findings.append(Finding("stale-claim", ref.doc_id, f"{entry.status} expired"))
             if repair:
-                await purge(clients, [doc])
+                await purge(clients, [entry])
                 touched[ref.series.key] = ref.series
                 report.repaired += 1
         if progress:
-            progress("instances", n, len(docs))
+            progress("instances", n, len(entries))
 
     for prefix, found_versions in versions.items():
         owner = by_prefix.get(prefix)
         for version, kinds in sorted(found_versions.items()):
-            if owner is not None and owner["version"] == version:
+            if owner is not None and owner.version == version:
                 continue
             if _version_age(version) < 2 * LEASE_SECONDS:
                 continue
@@ -126,10 +128,7 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
                 report.repaired += 1
 
     if repair:
-        for series in touched.values():
-            await refresh_series(clients.index, series)
-        for study in {s.study.key: s.study for s in touched.values()}.values():
-            await refresh_study(clients.index, study)
+        await refresh_aggregates(clients.index, touched.values())
     aggregates = await _check_aggregates(clients)
     report.findings += aggregates
     if repair:
@@ -139,90 +138,79 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
     return report
 
 
-async def _repair_ghost(clients: Clients, doc: dict[str, Any], complete: list[str]) -> None:
+async def _repair_ghost(clients: Clients, entry: InstanceEntry, complete: list[str]) -> None:
     if complete:
-        data = await clients.blobs.get(instance_ref(doc).sidecar_blob(complete[-1]))
+        data = await clients.blobs.get(entry.ref.sidecar_blob(complete[-1]))
         if data is not None:
             await _index_sidecar(clients, Sidecar.from_bytes(data))
             return
-    await _delete_doc(clients, doc)
+    await clients.index.forget(entry)
 
 
 async def _index_sidecar(clients: Clients, sidecar: Sidecar) -> None:
-    record = IndexRecord.from_sidecar(sidecar)
-    await clients.index.upsert_item(instance_document(record, status="created", lease_until=0.0))
-
-
-async def _delete_doc(clients: Clients, doc: dict[str, Any]) -> None:
-    await delete_if_unchanged(clients.index, doc["id"], doc["pk"], doc["_etag"])
+    await clients.index.put_committed(IndexRecord.from_sidecar(sidecar))
 
 
 async def _repair_orphan(
     clients: Clients, prefix: str, version: str, kinds: set[str], adopt: bool
 ) -> InstanceRef | None:
     if adopt:
-        data = await clients.blobs.get(f"{prefix}{version}.json")
+        data = await clients.blobs.get(blob_name(prefix, version, SIDECAR_KIND))
         if data is not None:
             sidecar = Sidecar.from_bytes(data)
             if (sidecar.ref.blob_prefix, sidecar.version) == (prefix, version):
                 await _index_sidecar(clients, sidecar)
                 return sidecar.ref
-    await clients.blobs.delete(f"{prefix}{version}.{kind}" for kind in sorted(kinds))
+    await clients.blobs.delete(blob_name(prefix, version, kind) for kind in sorted(kinds))
     return None
 
 
 async def _check_aggregates(clients: Clients) -> list[Finding]:
-    """Compare every series and study document with a recount of its children."""
+    """Compare every series and study aggregate with a recount of its children."""
     findings: list[Finding] = []
-    counts: dict[str, int] = defaultdict(int)
-    for row in await _all(
-        clients,
-        "SELECT c.pk, c.seriesKey FROM c WHERE c.type = 'instance' AND c.status = 'created'",
-    ):
-        counts[f"series-{row['seriesKey']}"] += 1
-    series_docs = await _all(clients, "SELECT * FROM c WHERE c.type = 'series'")
-    by_study: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for doc in series_docs:
-        by_study[doc["pk"]].append(doc)
-        if counts.pop(doc["id"], 0) != doc["numberOfInstances"]:
-            findings.append(Finding("aggregate", doc["id"], "instance count differs"))
-    findings += [Finding("aggregate", key, "series document missing") for key in counts]
-    for doc in await _all(clients, "SELECT * FROM c WHERE c.type = 'study'"):
-        children = by_study.pop(doc["pk"], [])
+    counts = await clients.index.visible_counts()
+    by_study: dict[str, list[SeriesAggregate]] = defaultdict(list)
+    for series in await clients.index.series_aggregates():
+        by_study[series.study_key].append(series)
+        if counts.pop(series.series_key, 0) != series.number_of_instances:
+            findings.append(
+                Finding("aggregate", doc_id("series", series.series_key), "instance count differs")
+            )
+    findings += [
+        Finding("aggregate", doc_id("series", key), "series document missing") for key in counts
+    ]
+    for study in await clients.index.study_aggregates():
+        children = by_study.pop(study.study_key, [])
         expected = (
             len(children),
-            sum(int(s["numberOfInstances"]) for s in children),
-            sorted({s["modality"] for s in children if s.get("modality")}),
+            sum(s.number_of_instances for s in children),
+            sorted({s.modality for s in children if s.modality}),
         )
-        actual = (doc["numberOfSeries"], doc["numberOfInstances"], doc["modalities"])
+        actual = (
+            study.counts.number_of_series,
+            study.counts.number_of_instances,
+            list(study.counts.modalities),
+        )
         if expected != actual:
-            findings.append(Finding("aggregate", doc["id"], "series, instances or modalities"))
-    findings += [Finding("aggregate", f"study-{pk}", "study document missing") for pk in by_study]
+            findings.append(
+                Finding(
+                    "aggregate", doc_id("study", study.study_key), "series, instances or modalities"
+                )
+            )
+    findings += [
+        Finding("aggregate", doc_id("study", key), "study document missing") for key in by_study
+    ]
     return findings
 
 
-async def _refresh_by_id(clients: Clients, doc_id: str) -> None:
+async def _refresh_by_id(clients: Clients, aggregate_id: str) -> None:
     """Refresh an aggregate known only by its document id (digests, no UIDs at hand)."""
-    kind, _, key = doc_id.partition("-")
-    field_name = "seriesKey" if kind == "series" else "pk"
-    parameters: list[dict[str, object]] = [{"name": "@key", "value": key}]
-    rows = [
-        row
-        async for row in clients.index.query_items(
-            f"SELECT TOP 1 * FROM c WHERE c.type = 'instance' AND c.{field_name} = @key",
-            parameters=parameters,
-        )
-    ]
-    if not rows:
-        parameters = [{"name": "@id", "value": doc_id}]
-        rows = [
-            row
-            async for row in clients.index.query_items(
-                "SELECT * FROM c WHERE c.id = @id", parameters=parameters
-            )
-        ]
-    for row in rows:
-        study = StudyRef(row["partition"], row["studyUID"])
-        if kind == "series":
-            await refresh_series(clients.index, SeriesRef(study, row["seriesUID"]))
-        await refresh_study(clients.index, study)
+    kind, _, key = aggregate_id.partition("-")
+    if kind == "series":
+        series = await clients.index.locate_series(key)
+        if series is not None:
+            await refresh_aggregates(clients.index, [series])
+    else:
+        study = await clients.index.locate_study(key)
+        if study is not None:
+            await clients.index.refresh_study(study)

@@ -18,7 +18,7 @@ def ref_of(study: str, series: str, sop: str) -> InstanceRef:
 
 async def document(storage: Clients, doc_id: str, key: str) -> dict[str, Any] | None:
     try:
-        doc: dict[str, Any] = await storage.index.read_item(doc_id, partition_key=key)
+        doc: dict[str, Any] = await storage.index.container.read_item(doc_id, partition_key=key)
         return doc
     except CosmosResourceNotFoundError:
         return None

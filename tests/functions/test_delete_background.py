@@ -77,7 +77,12 @@ async def partition_documents(storage: Clients, study: str) -> list[dict[str, An
     key = StudyRef("Microsoft.Default", study).key
     query = "SELECT * FROM c WHERE c.pk = @pk"
     params: list[dict[str, object]] = [{"name": "@pk", "value": key}]
-    return [d async for d in storage.index.query_items(query, parameters=params, partition_key=key)]
+    return [
+        d
+        async for d in storage.index.container.query_items(
+            query, parameters=params, partition_key=key
+        )
+    ]
 
 
 async def operation_done(http: httpx.AsyncClient, href: str) -> bool:

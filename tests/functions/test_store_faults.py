@@ -34,7 +34,9 @@ async def pending_claims(storage: Clients, study_key: str) -> list[dict[str, Any
     params: list[dict[str, object]] = [{"name": "@pk", "value": study_key}]
     return [
         d
-        async for d in storage.index.query_items(query, parameters=params, partition_key=study_key)
+        async for d in storage.index.container.query_items(
+            query, parameters=params, partition_key=study_key
+        )
     ]
 
 
@@ -182,7 +184,7 @@ async def test_rebuilt_index_equals_the_live_one(
         params: list[dict[str, object]] = [{"name": "@pk", "value": study_key}]
         docs = [
             d
-            async for d in storage.index.query_items(
+            async for d in storage.index.container.query_items(
                 query, parameters=params, partition_key=study_key
             )
         ]
@@ -219,7 +221,9 @@ async def test_azurite_stopped_during_a_study_delete_then_retry(
     params: list[dict[str, object]] = [{"name": "@pk", "value": study_key}]
     visible = [
         d
-        async for d in storage.index.query_items(query, parameters=params, partition_key=study_key)
+        async for d in storage.index.container.query_items(
+            query, parameters=params, partition_key=study_key
+        )
     ]
     assert visible == []
     assert await study_doc(storage, ref_of(study, "1", "1").study) is None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from shared.metadata import not_modified, served_metadata, versions_tag
+from shared.uid_index.index import StoredInstance
 from shared.uid_index.keys import InstanceRef
-from shared.uid_index.reader import StoredInstance
 from shared.uid_index.sidecar import Sidecar
 
 REF = InstanceRef.of("p", "1.2", "1.2.3", "1.2.3.4")

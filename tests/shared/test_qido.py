@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from typing import Any
 
 from shared.qido import search
 from shared.qido_levels import Level
-from shared.qido_params import parse_search
+from shared.qido_params import SearchQuery, parse_search
+from shared.uid_index.cosmos.index import counts_of, search_hit
+from shared.uid_index.cosmos.search_sql import page_size
+from shared.uid_index.index import Counts, SearchHit
 
 ROOT = "https://dicom.example/v2"
 PARTITION = "Microsoft.Default"
@@ -53,18 +56,20 @@ INSTANCE = {
 
 
 class FakeIndex:
-    """Answers the search query with ``matches`` and the aggregates query with ``parents``."""
+    """Answers the search with the rows ``matches`` and the parents' counts with ``parents``."""
 
     def __init__(self, matches: list[dict[str, Any]], parents: list[dict[str, Any]]) -> None:
         self.matches, self.parents, self.queries = matches, parents, 0
 
-    def query_items(self, query: str, **_: Any) -> AsyncIterator[dict[str, Any]]:
+    async def search(self, query: SearchQuery, partition: str) -> list[SearchHit]:
         self.queries += 1
-        return self._items(self.parents if "c.id IN" in query else self.matches)
+        return [search_hit(row) for row in self.matches[: page_size(query)]]
 
-    async def _items(self, items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-        for item in items:
-            yield item
+    async def parent_counts(
+        self, partition: str, study_keys: Iterable[str], series_keys: Iterable[str]
+    ) -> dict[str, Counts]:
+        self.queries += 1
+        return {row["id"]: counts_of(row) for row in self.parents}
 
 
 async def run(index: FakeIndex, level: Level, *params: tuple[str, str], **path: str) -> Any:

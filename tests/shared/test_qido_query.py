@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from shared.errors import BadRequest
 from shared.qido_levels import Level
 from shared.qido_params import SearchQuery, parse_search
-from shared.qido_query import aggregates_query, page_size, search_query
+from shared.uid_index.cosmos.search_sql import aggregates_query, page_size, search_query
 from shared.uid_index.keys import SeriesRef, StudyRef
 
 PARTITION = "Microsoft.Default"

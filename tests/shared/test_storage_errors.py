@@ -4,8 +4,10 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
-from shared.errors import StorageUnavailable
-from shared.storage_errors import is_unavailable, query_deadline, unavailable_as_503
+from shared.errors import DicomwebError, StorageUnavailable
+from shared.storage_errors import as_http_error, is_unavailable, unavailable_as_503
+from shared.uid_index.cosmos.guard import is_outage, query_deadline, unavailable
+from shared.uid_index.index import IndexUnavailable
 
 
 def http_error(status: int) -> HttpResponseError:
@@ -14,17 +16,23 @@ def http_error(status: int) -> HttpResponseError:
     return error
 
 
-@pytest.mark.parametrize(
-    "exc",
-    [
-        ServiceRequestError("refused"),
-        TimeoutError(),
-        ConnectionResetError(),
-        http_error(429),
-        http_error(503),
-        CosmosResourceNotFoundError(message="container gone"),
-    ],
-)
+OUTAGES = [
+    ServiceRequestError("refused"),
+    TimeoutError(),
+    ConnectionResetError(),
+    http_error(429),
+    http_error(503),
+]
+OTHER_ERRORS = [http_error(400), http_error(409), ValueError("bad")]
+
+
+def answer_to(exc: BaseException) -> DicomwebError:
+    error = as_http_error(exc)
+    assert error is not None
+    return error
+
+
+@pytest.mark.parametrize("exc", OUTAGES)
 def test_outages_become_503_with_retry_after(exc: BaseException) -> None:
     assert is_unavailable(exc)
     with pytest.raises(StorageUnavailable) as raised, unavailable_as_503():
@@ -33,11 +41,24 @@ def test_outages_become_503_with_retry_after(exc: BaseException) -> None:
     assert raised.value.headers["Retry-After"]
 
 
-@pytest.mark.parametrize("exc", [http_error(400), http_error(409), ValueError("bad")])
+@pytest.mark.parametrize("exc", [*OUTAGES, CosmosResourceNotFoundError(message="container gone")])
+def test_index_outages_become_503_with_retry_after(exc: BaseException) -> None:
+    assert is_outage(exc)
+    with pytest.raises(IndexUnavailable) as raised, unavailable():
+        raise exc
+    answer = answer_to(raised.value)
+    assert answer.status == 503
+    assert answer.headers["Retry-After"]
+
+
+@pytest.mark.parametrize("exc", OTHER_ERRORS)
 def test_other_errors_pass_through(exc: BaseException) -> None:
-    assert not is_unavailable(exc)
+    assert not is_unavailable(exc) and not is_outage(exc)
     with pytest.raises(type(exc)), unavailable_as_503():
         raise exc
+    with pytest.raises(type(exc)), unavailable():
+        raise exc
+    assert as_http_error(exc) is None
 
 
 async def test_an_index_query_past_its_deadline_is_cancelled_and_answers_503() -> None:
@@ -50,13 +71,14 @@ async def test_an_index_query_past_its_deadline_is_cancelled_and_answers_503() -
             cancelled.set()
             raise
 
-    with pytest.raises(StorageUnavailable) as raised:
+    with pytest.raises(IndexUnavailable) as raised:
         async with query_deadline(0.01):
-            with unavailable_as_503():
+            with unavailable():
                 await endless_query()
     assert cancelled.is_set()
-    assert raised.value.status == 503 and raised.value.headers["Retry-After"]
-    assert "took longer than 0.01 s" in raised.value.message
+    answer = answer_to(raised.value)
+    assert answer.status == 503 and answer.headers["Retry-After"]
+    assert "took longer than 0.01 s" in answer.message
 
 
 async def test_work_within_its_deadline_is_untouched() -> None:

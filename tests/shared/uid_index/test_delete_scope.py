@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.uid_index.cosmos import sql
 from shared.uid_index.deleter import DeleteScope
 from shared.uid_index.keys import InstanceRef
 
@@ -35,8 +36,10 @@ def test_other_operation_ids_are_unknown(operation: str) -> None:
 
 def test_queries_narrow_to_the_scope() -> None:
     ref = InstanceRef.of("p", "1.2", "1.2.3", "1.2.3.4")
-    study_query, study_params = DeleteScope.of_study(ref.study).query("c.status = 'x'")
-    instance_query, instance_params = DeleteScope.of_instance(ref).query("c.status = 'x'")
+    study = sql.deleting_count(DeleteScope.of_study(ref.study))
+    instance = sql.deleting_count(DeleteScope.of_instance(ref))
+    study_query, study_params = study.text, study.params
+    instance_query, instance_params = instance.text, instance.params
     assert "seriesKey" not in study_query and len(study_params) == 1
     assert "c.seriesKey = @series" in instance_query and "c.id = @id" in instance_query
-    assert {p["value"] for p in instance_params} == {ref.study.key, ref.series.key, ref.doc_id}
+    assert set(instance_params.values()) == {ref.study.key, ref.series.key, ref.doc_id}

@@ -51,17 +51,17 @@ async def test_verify_finds_and_repairs_each_kind(
     rewritten = dataclasses.replace(Sidecar.from_bytes(sidecar), version=moved)
     await storage.blobs.put(refs[2].sidecar_blob(moved), rewritten.to_bytes(), "application/json")
     await storage.blobs.delete([refs[2].file_blob(current), refs[2].sidecar_blob(current)])
-    await storage.index.delete_item(refs[2].doc_id, partition_key=refs[2].study.key)
+    await storage.index.container.delete_item(refs[2].doc_id, partition_key=refs[2].study.key)
     # A store that died holding a claim.
     dead = ref_of(study, files[3][1].SeriesInstanceUID, generate_uid())
-    await storage.index.create_item(
+    await storage.index.container.create_item(
         claim_document(dead, old_version(), lease_until=time.time() - 1)
     )
     # A study count that is wrong.
     sdoc = await study_doc(storage, refs[0].study)
     assert sdoc is not None
     sdoc["numberOfInstances"] = 99
-    await storage.index.replace_item(sdoc["id"], sdoc)
+    await storage.index.container.replace_item(sdoc["id"], sdoc)
 
     report = await verify(storage, repair=False)
     mine = {(f.kind, f.subject) for f in report.findings}
@@ -102,13 +102,13 @@ async def test_verify_repairs_a_wrong_series_count(
     files = [with_fresh_uids("MR_small.dcm", study_uid=study, series_uid=series) for _ in range(2)]
     assert (await post(http, multipart([d for d, _ in files]))).status_code == 200
     ref = ref_of(study, series, "1")
-    doc = await storage.index.read_item(ref.series.doc_id, partition_key=ref.study.key)
+    doc = await storage.index.container.read_item(ref.series.doc_id, partition_key=ref.study.key)
     doc["numberOfInstances"] = 7
-    await storage.index.replace_item(doc["id"], doc)
+    await storage.index.container.replace_item(doc["id"], doc)
 
     report = await verify(storage, repair=True)
     assert ("aggregate", ref.series.doc_id) in {(f.kind, f.subject) for f in report.findings}
-    doc = await storage.index.read_item(ref.series.doc_id, partition_key=ref.study.key)
+    doc = await storage.index.container.read_item(ref.series.doc_id, partition_key=ref.study.key)
     assert doc["numberOfInstances"] == 2
     assert not [
         f for f in (await verify(storage, repair=False)).findings if ref.study.key in f.subject

@@ -32,6 +32,7 @@ from shared.qido_params import (
     WildcardMatch,
     WordPrefixMatch,
 )
+from shared.uid_index.index import Lifecycle
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
 from shared.wildcard import index_terms, matches
 
@@ -124,7 +125,7 @@ def search_query(query: SearchQuery, partition: str) -> CosmosQuery:
         f"c.partition = {params.add(partition)}",
     ]
     if query.level is Level.INSTANCE:
-        conditions.append("c.status = 'created'")
+        conditions.append(f"c.status = '{Lifecycle.CREATED.value}'")
     partition_key = None
     if query.study_uid is not None:
         partition_key = StudyRef(partition, query.study_uid).key

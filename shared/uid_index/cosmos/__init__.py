@@ -1,0 +1,1 @@
+"""The index on Cosmos DB: the only package that imports ``azure.cosmos`` or holds SQL."""

@@ -1,0 +1,537 @@
+"""The index on Cosmos DB for NoSQL: every document, query and condition the service writes.
+
+Each study's documents share one partition (``pk``, the study's digest): instances, the series
+and study aggregates, refresh-due markers and delete intents. Every conditional write is an
+``IfNotModified`` on the etag last read, which is how the lifecycle of ``shared.uid_index.index``
+stays consistent without transactions.
+
+Emulator workarounds, each needed once and kept here:
+
+- single-partition queries give the partition key both as a request option and in the ``WHERE``
+  (``c.pk = @pk``): the emulator ignores the option alone;
+- person-name search keys always exist, empty when absent (``documents``): the emulator fails on
+  a path through an undefined object where Azure would not match;
+- there is no ``OFFSET``: a page is the first ``offset + limit + 1`` matches (``search_sql``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.cosmos import PartitionKey
+from azure.cosmos.aio import ContainerProxy, CosmosClient
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosResourceExistsError,
+    CosmosResourceNotFoundError,
+)
+
+from shared.qido_params import SearchQuery
+from shared.uid_index.container import PARTITION_KEY_PATH, indexing_policy
+from shared.uid_index.cosmos import sql
+from shared.uid_index.cosmos.guard import query_deadline, unavailable
+from shared.uid_index.cosmos.search_sql import (
+    CosmosQuery,
+    aggregates_query,
+    page_size,
+    search_query,
+)
+from shared.uid_index.documents import (
+    INTENT,
+    REFRESH,
+    SERIES,
+    STUDY,
+    IndexRecord,
+    claim_document,
+    instance_document,
+    instance_ref,
+    refresh_due_document,
+    refresh_due_series,
+    series_from_instance,
+    study_from_series,
+)
+from shared.uid_index.index import (
+    ALREADY_EXISTS,
+    BEING_CREATED,
+    LEASE_SECONDS,
+    Claim,
+    Counts,
+    DeleteIntent,
+    DeleteScope,
+    InstanceConflict,
+    InstanceEntry,
+    JsonDict,
+    Lifecycle,
+    RefreshMarker,
+    SearchHit,
+    SeriesAggregate,
+    StoredInstance,
+    StudyAggregate,
+)
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
+
+_ATTEMPTS = 50
+_CHANGED = (CosmosAccessConditionFailedError, CosmosResourceNotFoundError)
+"""A conditional write that failed because someone else got there first."""
+
+
+def _entry(doc: JsonDict) -> InstanceEntry:
+    return InstanceEntry(
+        instance_ref(doc),
+        Lifecycle(doc["status"]),
+        str(doc["version"]),
+        float(doc["leaseUntil"]),
+        doc["_etag"],
+        doc,
+    )
+
+
+def _stored(ref: InstanceRef, doc: JsonDict) -> StoredInstance:
+    number = doc.get("InstanceNumber", doc.get("q", {}).get("InstanceNumber"))
+    return StoredInstance(
+        ref,
+        str(doc["version"]),
+        str(doc["transferSyntaxUID"]),
+        int(doc["size"]),
+        number if isinstance(number, int) else None,
+    )
+
+
+def counts_of(doc: JsonDict) -> Counts:
+    """The counts an aggregate document holds (a series has no series count: 0)."""
+    return Counts(
+        int(doc.get("numberOfSeries") or 0),
+        int(doc["numberOfInstances"]),
+        tuple(doc.get("modalities") or ()),
+    )
+
+
+def search_hit(doc: JsonDict) -> SearchHit:
+    """A search row as the service sees it; a row with counts is a study or series aggregate."""
+    return SearchHit(
+        study_uid=doc["studyUID"],
+        series_uid=doc.get("seriesUID"),
+        sop_uid=doc.get("sopUID"),
+        study_key=doc["pk"],
+        series_key=doc.get("seriesKey"),
+        json=doc["json"],
+        counts=counts_of(doc) if "numberOfInstances" in doc else None,
+    )
+
+
+def _intent(doc: JsonDict) -> DeleteIntent:
+    scope = DeleteScope(doc["pk"], doc.get("seriesKey"), doc.get("instanceKey"))
+    return DeleteIntent(scope, doc["before"], float(doc["leaseUntil"]), doc["_etag"], doc)
+
+
+def _intent_id(scope: DeleteScope) -> str:
+    return f"delete-{scope.operation_id}"
+
+
+def _marker(doc: JsonDict) -> RefreshMarker:
+    return RefreshMarker(refresh_due_series(doc), doc["_etag"])
+
+
+async def _backoff(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0.002, 0.01) * min(attempt + 1, 10))
+
+
+class CosmosIndex:
+    """``shared.uid_index.index.Index`` on one Cosmos DB container."""
+
+    def __init__(self, client: CosmosClient, database: str, container: str) -> None:
+        self.client = client
+        self.database = database
+        self.container: ContainerProxy = client.get_database_client(database).get_container_client(
+            container
+        )
+        self._container_name = container
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def provision(self) -> None:
+        """Create the database and container (the local emulator starts empty; Azure's are
+        declared in Bicep, from the same ``indexing-policy.json``)."""
+        with unavailable():
+            database = await self.client.create_database_if_not_exists(self.database)
+            await database.create_container_if_not_exists(
+                id=self._container_name,
+                partition_key=PartitionKey(path=PARTITION_KEY_PATH),
+                indexing_policy=indexing_policy(),
+            )
+
+    # Primitives -------------------------------------------------------------------------------
+
+    async def _read(self, id_: str, key: str) -> JsonDict | None:
+        """A point read; None when the document is not there."""
+        try:
+            doc: JsonDict = await self.container.read_item(id_, partition_key=key)
+            return doc
+        except CosmosResourceNotFoundError:
+            return None
+
+    async def _replace(self, doc: JsonDict, etag: str) -> JsonDict:
+        result: JsonDict = await self.container.replace_item(
+            doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified
+        )
+        return result
+
+    async def _replace_unless_changed(self, doc: JsonDict, **changes: object) -> JsonDict | None:
+        try:
+            return await self._replace({**doc, **changes}, doc["_etag"])
+        except _CHANGED:
+            return None
+
+    async def _delete_unless_changed(self, id_: str, key: str, etag: str) -> None:
+        with contextlib.suppress(*_CHANGED):
+            await self.container.delete_item(
+                id_, partition_key=key, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+
+    def _rows(self, query: sql.Query, key: str | None = None, **options: Any) -> AsyncIterator[Any]:
+        parameters = [{"name": f"@{name}", "value": value} for name, value in query.params.items()]
+        return self.container.query_items(
+            query=query.text, parameters=parameters, partition_key=key, **options
+        )
+
+    async def _all(self, query: sql.Query, key: str | None = None) -> list[Any]:
+        return [row async for row in self._rows(query, key)]
+
+    # Store ------------------------------------------------------------------------------------
+
+    async def claim(self, ref: InstanceRef, version: str, *, upsert: bool) -> Claim:
+        with unavailable():
+            for attempt in range(_ATTEMPTS):
+                now = time.time()
+                doc = claim_document(ref, version, lease_until=now + LEASE_SECONDS)
+                try:
+                    created: JsonDict = await self.container.create_item(doc)
+                    return Claim(ref, version, created["_etag"])
+                except CosmosResourceExistsError:
+                    pass
+                existing = await self._read(ref.doc_id, ref.study.key)
+                if existing is None:
+                    continue
+                if existing["status"] == Lifecycle.CREATED:
+                    if not upsert:
+                        raise InstanceConflict(ALREADY_EXISTS)
+                    return Claim(
+                        ref,
+                        version,
+                        existing["_etag"],
+                        replacing=True,
+                        leftover_version=existing["version"],
+                    )
+                if existing["leaseUntil"] > now:
+                    raise InstanceConflict(BEING_CREATED)
+                try:
+                    taken = await self._replace(doc, existing["_etag"])
+                except _CHANGED:
+                    await _backoff(attempt)
+                    continue
+                return Claim(ref, version, taken["_etag"], leftover_version=existing["version"])
+        raise InstanceConflict(BEING_CREATED)
+
+    async def renew(self, claim: Claim) -> None:
+        if claim.replacing:
+            return
+        doc = claim_document(claim.ref, claim.version, lease_until=time.time() + LEASE_SECONDS)
+        with unavailable():
+            try:
+                renewed = await self._replace(doc, claim.etag)
+            except _CHANGED as exc:
+                raise InstanceConflict(BEING_CREATED) from exc
+        claim.etag = renewed["_etag"]
+
+    async def commit(self, claim: Claim, record: IndexRecord) -> str | None:
+        doc = instance_document(record, status=Lifecycle.CREATED, lease_until=0.0)
+        etag, leftover = claim.etag, claim.leftover_version
+        with unavailable():
+            for attempt in range(_ATTEMPTS):
+                try:
+                    await self._replace(doc, etag)
+                    return leftover
+                except _CHANGED:
+                    if not claim.replacing:
+                        # Our lease ran out and another store took the instance over.
+                        raise InstanceConflict(BEING_CREATED) from None
+                current = await self._read(claim.ref.doc_id, claim.ref.study.key)
+                if current is None or current["status"] != Lifecycle.CREATED:
+                    raise InstanceConflict(BEING_CREATED)
+                # A concurrent upsert won the race; the last one to commit wins.
+                etag, leftover = current["_etag"], current["version"]
+                await _backoff(attempt)
+        raise InstanceConflict(BEING_CREATED)
+
+    async def release(self, claim: Claim) -> None:
+        if not claim.replacing:
+            with unavailable():
+                await self._delete_unless_changed(claim.ref.doc_id, claim.ref.study.key, claim.etag)
+
+    async def put_committed(self, record: IndexRecord) -> None:
+        with unavailable():
+            await self.container.upsert_item(
+                instance_document(record, status=Lifecycle.CREATED, lease_until=0.0)
+            )
+
+    # Retrieve and search ----------------------------------------------------------------------
+
+    async def visible(self, scope: StudyRef | SeriesRef | InstanceRef) -> list[StoredInstance]:
+        if isinstance(scope, InstanceRef):
+            with unavailable():
+                doc = await self._read(scope.doc_id, scope.study.key)
+            if doc is None or doc.get("status") != Lifecycle.CREATED:
+                return []
+            return [_stored(scope, doc)]
+        study = scope if isinstance(scope, StudyRef) else scope.study
+        series_key = None if isinstance(scope, StudyRef) else scope.key
+        async with query_deadline():
+            with unavailable():
+                rows = await self._all(sql.visible_instances(study.key, series_key), study.key)
+        instances = [
+            _stored(InstanceRef(SeriesRef(study, row["seriesUID"]), row["sopUID"]), row)
+            for row in rows
+        ]
+        # A stable order, so that repeated retrieves of an unchanged study are byte-identical.
+        return sorted(instances, key=lambda i: (i.ref.series.series_uid, i.ref.sop_instance_uid))
+
+    async def search(self, query: SearchQuery, partition: str) -> list[SearchHit]:
+        async with query_deadline():
+            with unavailable():
+                rows = await self._matches(search_query(query, partition), page_size(query))
+        return [search_hit(row) for row in rows]
+
+    async def _matches(self, query: CosmosQuery, wanted: int) -> list[JsonDict]:
+        """The first ``wanted`` rows that pass the query's checks, reading no further than that.
+
+        A query with checks has no TOP, so its candidates come a page at a time, as many as are
+        wanted per page, until enough have passed.
+        """
+        found: list[JsonDict] = []
+        async for item in self.container.query_items(
+            query=query.text,
+            parameters=query.parameters,
+            partition_key=query.partition_key,
+            max_item_count=wanted if query.checks else None,
+        ):
+            if query.admits(item):
+                found.append(item)
+                if len(found) == wanted:
+                    break
+        return found
+
+    async def parent_counts(
+        self, partition: str, study_keys: Iterable[str], series_keys: Iterable[str]
+    ) -> dict[str, Counts]:
+        query = aggregates_query(partition, study_keys, series_keys)
+        async with query_deadline():
+            with unavailable():
+                rows = [
+                    row
+                    async for row in self.container.query_items(
+                        query=query.text, parameters=query.parameters
+                    )
+                ]
+        return {row["id"]: counts_of(row) for row in rows}
+
+    # Aggregates -------------------------------------------------------------------------------
+
+    async def _converge(
+        self, id_: str, key: str, compute: Callable[[], Awaitable[JsonDict | None]]
+    ) -> None:
+        """Read-etag, compute from children, write-if-unchanged; repeat until a write sticks.
+
+        Whoever writes last has computed after every change that preceded it, so concurrent
+        refreshes end exact.
+        """
+        with unavailable():
+            for attempt in range(_ATTEMPTS):
+                current = await self._read(id_, key)
+                desired = await compute()
+                try:
+                    if desired is None:
+                        if current is not None:
+                            await self.container.delete_item(
+                                id_,
+                                partition_key=key,
+                                etag=current["_etag"],
+                                match_condition=MatchConditions.IfNotModified,
+                            )
+                        return
+                    if current is None:
+                        await self.container.create_item(desired)
+                    else:
+                        await self._replace(desired, current["_etag"])
+                    return
+                except (*_CHANGED, CosmosResourceExistsError):
+                    await _backoff(attempt)
+        raise RuntimeError("index aggregate did not converge")
+
+    async def refresh_series(self, series: SeriesRef) -> None:
+        key = series.study.key
+
+        async def compute() -> JsonDict | None:
+            count = await self._all(sql.visible_count(key, series.key), key)
+            if not count or not count[0]:
+                return None
+            newest = await self._all(sql.newest_visible(key, series.key), key)
+            if not newest:
+                return None
+            return series_from_instance(newest[0], int(count[0]))
+
+        await self._converge(series.doc_id, key, compute)
+
+    async def refresh_study(self, study: StudyRef) -> None:
+        key = study.key
+
+        async def compute() -> JsonDict | None:
+            series = await self._all(sql.series_of(key), key)
+            return study_from_series(series) if series else None
+
+        await self._converge(study.doc_id, key, compute)
+
+    async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
+        with unavailable():
+            await self.container.upsert_item(refresh_due_document(series, lease_until=lease_until))
+
+    async def overdue_markers(self) -> list[RefreshMarker]:
+        with unavailable():
+            return [_marker(d) for d in await self._all(sql.overdue_markers(time.time()))]
+
+    async def clear_marker(self, marker: RefreshMarker) -> None:
+        series = marker.series
+        with unavailable():
+            await self._delete_unless_changed(
+                doc_id(REFRESH, series.key), series.study.key, marker.etag
+            )
+
+    # Delete and sweep -------------------------------------------------------------------------
+
+    async def _as_read(self, read_as: Any, id_: str, key: str, etag: str) -> JsonDict | None:
+        """The document an entry or intent was read from; read again if it came from elsewhere,
+        and None if it changed since."""
+        doc = read_as if isinstance(read_as, dict) else await self._read(id_, key)
+        return doc if doc is not None and doc["_etag"] == etag else None
+
+    async def in_scope(self, scope: DeleteScope, before: str | None = None) -> list[InstanceEntry]:
+        with unavailable():
+            docs = await self._all(sql.in_scope(scope, before), scope.study_key)
+        return [_entry(d) for d in docs]
+
+    async def hide(self, entry: InstanceEntry, lease_until: float) -> InstanceEntry | None:
+        with unavailable():
+            doc = await self._as_read(
+                entry.read_as, entry.ref.doc_id, entry.ref.study.key, entry.etag
+            )
+            if doc is None:
+                return None
+            hidden = await self._replace_unless_changed(
+                doc, status=Lifecycle.DELETING, leaseUntil=lease_until
+            )
+        return None if hidden is None else _entry(hidden)
+
+    async def forget(self, entry: InstanceEntry) -> None:
+        with unavailable():
+            await self._delete_unless_changed(entry.ref.doc_id, entry.ref.study.key, entry.etag)
+
+    async def record_intent(self, scope: DeleteScope, lease_until: float) -> DeleteIntent:
+        doc = {
+            "id": _intent_id(scope),
+            "pk": scope.study_key,
+            "type": INTENT,
+            "seriesKey": scope.series_key,
+            "instanceKey": scope.instance_key,
+            "before": new_version(),
+            "leaseUntil": lease_until,
+        }
+        with unavailable():
+            return _intent(await self.container.upsert_item(doc))
+
+    async def take_over_intent(
+        self, intent: DeleteIntent, lease_until: float
+    ) -> DeleteIntent | None:
+        with unavailable():
+            scope = intent.scope
+            doc = await self._as_read(
+                intent.read_as, _intent_id(scope), scope.study_key, intent.etag
+            )
+            if doc is None:
+                return None
+            taken = await self._replace_unless_changed(doc, leaseUntil=lease_until)
+        return None if taken is None else _intent(taken)
+
+    async def drop_intent(self, intent: DeleteIntent) -> None:
+        with unavailable():
+            await self._delete_unless_changed(
+                _intent_id(intent.scope), intent.scope.study_key, intent.etag
+            )
+
+    async def has_intent(self, scope: DeleteScope) -> bool:
+        with unavailable():
+            return await self._read(_intent_id(scope), scope.study_key) is not None
+
+    async def deleting_count(self, scope: DeleteScope) -> int:
+        with unavailable():
+            counts = await self._all(sql.deleting_count(scope), scope.study_key)
+        return int(counts[0]) if counts else 0
+
+    async def expired_intents(self, now: float) -> list[DeleteIntent]:
+        with unavailable():
+            return [_intent(d) for d in await self._all(sql.expired_intents(now))]
+
+    async def expired_entries(self, now: float, limit: int) -> list[InstanceEntry]:
+        with unavailable():
+            return [_entry(d) for d in await self._all(sql.expired_entries(now, limit))]
+
+    # Verify and rebuild -----------------------------------------------------------------------
+
+    async def all_entries(self) -> list[InstanceEntry]:
+        with unavailable():
+            return [_entry(d) for d in await self._all(sql.ALL_INSTANCES)]
+
+    async def visible_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with unavailable():
+            async for row in self._rows(sql.VISIBLE_SERIES_KEYS):
+                counts[row["seriesKey"]] = counts.get(row["seriesKey"], 0) + 1
+        return counts
+
+    async def series_aggregates(self) -> list[SeriesAggregate]:
+        with unavailable():
+            docs = await self._all(sql.of_type(SERIES))
+        return [
+            SeriesAggregate(d["seriesKey"], d["pk"], int(d["numberOfInstances"]), d.get("modality"))
+            for d in docs
+        ]
+
+    async def study_aggregates(self) -> list[StudyAggregate]:
+        with unavailable():
+            docs = await self._all(sql.of_type(STUDY))
+        return [StudyAggregate(d["pk"], counts_of(d)) for d in docs]
+
+    async def locate_series(self, series_key: str) -> SeriesRef | None:
+        with unavailable():
+            rows = await self._all(sql.any_with_series(series_key))
+        return None if not rows else SeriesRef(_study_of(rows[0]), rows[0]["seriesUID"])
+
+    async def locate_study(self, study_key: str) -> StudyRef | None:
+        with unavailable():
+            rows = await self._all(sql.any_in_study(study_key), study_key)
+        return None if not rows else _study_of(rows[0])
+
+    async def is_empty(self) -> bool:
+        with unavailable():
+            async for _ in self._rows(sql.ANY, max_item_count=1):
+                return False
+        return True
+
+
+def _study_of(doc: JsonDict) -> StudyRef:
+    return StudyRef(doc["partition"], doc["studyUID"])

@@ -1,0 +1,133 @@
+"""The SQL of every index look-up but search's (``search_sql``), written once each.
+
+Document types and lifecycle states appear here as parameters or as the ``Lifecycle`` values, so
+the strings the documents hold and the strings the queries test come from one definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.uid_index.documents import INSTANCE, INTENT, REFRESH, SERIES
+from shared.uid_index.index import DeleteScope, Lifecycle
+from shared.uid_index.keys import doc_id
+
+_CREATED = f"'{Lifecycle.CREATED.value}'"
+_PENDING = f"'{Lifecycle.PENDING.value}'"
+_DELETING = f"'{Lifecycle.DELETING.value}'"
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _in_study(key: str, condition: str, select: str = "*", **params: Any) -> Query:
+    """A single-partition query: the key is in the ``WHERE`` too (the emulator needs it)."""
+    return Query(f"SELECT {select} FROM c WHERE c.pk = @pk AND {condition}", {"pk": key, **params})
+
+
+_VISIBLE = f"c.type = '{INSTANCE}' AND c.status = {_CREATED}"
+
+
+def visible_instances(study_key: str, series_key: str | None) -> Query:
+    select = "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber"
+    if series_key is None:
+        return _in_study(study_key, _VISIBLE, select)
+    return _in_study(study_key, f"{_VISIBLE} AND c.seriesKey = @series", select, series=series_key)
+
+
+def visible_count(study_key: str, series_key: str) -> Query:
+    return _in_study(
+        study_key, f"{_VISIBLE} AND c.seriesKey = @series", "VALUE COUNT(1)", series=series_key
+    )
+
+
+def newest_visible(study_key: str, series_key: str) -> Query:
+    return _in_study(
+        study_key,
+        f"{_VISIBLE} AND c.seriesKey = @series ORDER BY c.version DESC",
+        "TOP 1 *",
+        series=series_key,
+    )
+
+
+def series_of(study_key: str) -> Query:
+    return _in_study(study_key, "c.type = @type", type=SERIES)
+
+
+def _scoped(scope: DeleteScope, condition: str, select: str = "*", **params: Any) -> Query:
+    """A query for ``scope``'s instance documents meeting ``condition``."""
+    text = f"c.type = '{INSTANCE}' AND ({condition})"
+    if scope.series_key is not None:
+        text += " AND c.seriesKey = @series"
+        params["series"] = scope.series_key
+    if scope.instance_key is not None:
+        text += " AND c.id = @id"
+        params["id"] = doc_id(INSTANCE, scope.instance_key)
+    return _in_study(scope.study_key, text, select, **params)
+
+
+def in_scope(scope: DeleteScope, before: str | None) -> Query:
+    """What a delete takes: visible instances, and ones an earlier attempt hid and did not purge;
+    for an intent carried out later, only what was stored before its request."""
+    if before is None:
+        return _scoped(scope, f"c.status = {_CREATED} OR c.status = {_DELETING}")
+    return _scoped(
+        scope,
+        f"(c.status = {_CREATED} AND c.version < @before) OR c.status = {_DELETING}",
+        before=before,
+    )
+
+
+def deleting_count(scope: DeleteScope) -> Query:
+    return _scoped(scope, f"c.status = {_DELETING}", "VALUE COUNT(1)")
+
+
+def expired_intents(now: float) -> Query:
+    return Query(f"SELECT * FROM c WHERE c.type = '{INTENT}' AND c.leaseUntil < @now", {"now": now})
+
+
+def expired_entries(now: float, limit: int) -> Query:
+    return Query(
+        f"SELECT TOP {int(limit)} * FROM c WHERE c.type = '{INSTANCE}' "
+        f"AND (c.status = {_DELETING} OR c.status = {_PENDING}) AND c.leaseUntil < @now",
+        {"now": now},
+    )
+
+
+MARKERS_PER_ROUND = 32
+"""Markers one sweep round refreshes: each is a series and a study refresh."""
+
+
+def overdue_markers(now: float) -> Query:
+    return Query(
+        f"SELECT TOP {MARKERS_PER_ROUND} * FROM c WHERE c.type = '{REFRESH}' "
+        "AND c.leaseUntil < @now",
+        {"now": now},
+    )
+
+
+ALL_INSTANCES = Query(f"SELECT * FROM c WHERE c.type = '{INSTANCE}'")
+VISIBLE_SERIES_KEYS = Query(f"SELECT c.pk, c.seriesKey FROM c WHERE {_VISIBLE}")
+ANY = Query("SELECT TOP 1 c.id FROM c")
+
+
+def of_type(kind: str) -> Query:
+    return Query("SELECT * FROM c WHERE c.type = @type", {"type": kind})
+
+
+def any_with_series(series_key: str) -> Query:
+    """Any document of the series (an instance, or its aggregate) that names its UIDs."""
+    return Query(
+        "SELECT TOP 1 c.partition, c.studyUID, c.seriesUID FROM c WHERE c.seriesKey = @key "
+        "AND IS_DEFINED(c.seriesUID)",
+        {"key": series_key},
+    )
+
+
+def any_in_study(study_key: str) -> Query:
+    """Any document of the study that names its UID (delete intents do not)."""
+    return _in_study(study_key, "IS_DEFINED(c.studyUID)", "TOP 1 c.partition, c.studyUID")

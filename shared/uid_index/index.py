@@ -1,0 +1,363 @@
+"""The index in the service's own terms: what store, retrieve, search, delete and sweep ask of it.
+
+Services speak only this interface; ``shared.uid_index.cosmos`` is the one implementation, and the
+only code that knows Cosmos DB. Every operation names studies, series and instances by their refs
+(``keys``), so no service builds a document, a query or a condition.
+
+An instance entry moves through this lifecycle (``Lifecycle``)::
+
+    (absent) --claim--> PENDING --commit--> CREATED --hide--> DELETING --purge--> (absent)
+                PENDING --release, or lease expired and swept--> (absent)
+                PENDING --lease expired, claimed again--> PENDING (taken over)
+                CREATED --claim with upsert, then commit--> CREATED (replaced, stays visible)
+
+A store goes through three states, in this order (``shared.stow``):
+
+1. **claim**: a ``pending`` entry reserves the SOP Instance UID (create-if-absent). A second
+   store of the same instance meanwhile gets 45071; once the instance is ``created`` it gets
+   45070. A claim carries a lease; a store that dies leaves a claim whose lease runs out, and the
+   next store of that instance takes it over (its leftover blobs are named in the claim).
+2. **files**: the DICOM file and its sidecar are written to blob storage under a new version.
+3. **commit**: the claim becomes ``created`` (conditional on its etag), pointing at the version.
+
+Readers only ever see ``created`` entries, whose files were written before the entry said so, so
+no reader sees an index entry without its file. Every change is conditional on the entry being
+as it was last read (``etag``), so a concurrent writer's change always wins over a stale one.
+Series and study aggregates (instance counts, modalities) are recomputed from their children,
+never incremented: each refresh reads the aggregate's etag, then its children, then replaces the
+aggregate only if the etag is unchanged. Whoever writes last has read after every commit that
+preceded it, so concurrent stores into one study end with exact counts, and a retried refresh is
+harmless. Series attributes come from the newest instance of the series and study attributes from
+the newest series, so the result does not depend on the order in which stores land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
+
+if TYPE_CHECKING:
+    # Only for annotations: documents builds on the lifecycle defined here.
+    from shared.qido_params import SearchQuery
+    from shared.uid_index.documents import IndexRecord
+
+LEASE_SECONDS = 30.0
+"""How long a claim, a hide or a refresh-due marker holds before the sweep may take it over."""
+
+ALREADY_EXISTS = 45070
+BEING_CREATED = 45071
+
+JsonDict = dict[str, Any]
+Progress = Callable[[str, int, int], None]
+
+
+class Lifecycle(StrEnum):
+    """The state of one instance entry (see the module docstring for the transitions)."""
+
+    PENDING = "pending"
+    """Claimed by a store whose files may not be written yet; invisible."""
+    CREATED = "created"
+    """Committed: its files were written before it said so; the only visible state."""
+    DELETING = "deleting"
+    """Hidden by a delete (or the sweep) whose purge has not finished; invisible."""
+
+
+class IndexUnavailable(Exception):
+    """The index did not answer (outage, throttling, a query past its deadline): retry later."""
+
+
+class InstanceConflict(Exception):
+    """The instance cannot be stored now; ``reason`` is the DICOM failure reason to report."""
+
+    def __init__(self, reason: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Claim:
+    """A store's hold on one instance between claim and commit."""
+
+    ref: InstanceRef
+    version: str
+    etag: str
+    replacing: bool = False
+    """True when an upsert holds a ``created`` instance that stays visible until commit."""
+    leftover_version: str | None = None
+    """The version of a dead store's or a replaced copy's files, to delete after commit."""
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    """One visible instance: where its current file and sidecar are."""
+
+    ref: InstanceRef
+    version: str
+    transfer_syntax_uid: str
+    size: int
+    instance_number: int | None = None
+    """InstanceNumber, when the instance has a whole one: the order a viewer shows a series in."""
+
+    @property
+    def file_blob(self) -> str:
+        return self.ref.file_blob(self.version)
+
+    @property
+    def sidecar_blob(self) -> str:
+        return self.ref.sidecar_blob(self.version)
+
+
+@dataclass(frozen=True)
+class InstanceEntry:
+    """An instance entry in any state, as last read: what delete, sweep and verify act on."""
+
+    ref: InstanceRef
+    status: Lifecycle
+    version: str
+    lease_until: float
+    etag: str
+    read_as: Any = field(default=None, compare=False, repr=False)
+    """The implementation's copy of what was read, so a conditional rewrite needs no re-read."""
+
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class DeleteScope:
+    """The instances one DELETE is about, named by digests only.
+
+    Digests are all a look-up needs, and they carry no patient data, so a scope can be handed to
+    the client as an operation id and read back from it.
+    """
+
+    study_key: str
+    series_key: str | None = None
+    instance_key: str | None = None
+
+    @classmethod
+    def of_study(cls, study: StudyRef) -> DeleteScope:
+        return cls(study.key)
+
+    @classmethod
+    def of_series(cls, series: SeriesRef) -> DeleteScope:
+        return cls(series.study.key, series.key)
+
+    @classmethod
+    def of_instance(cls, ref: InstanceRef) -> DeleteScope:
+        return cls(ref.study.key, ref.series.key, ref.key)
+
+    @property
+    def operation_id(self) -> str:
+        keys = (self.study_key, self.series_key, self.instance_key)
+        return "-".join(k for k in keys if k is not None)
+
+    @classmethod
+    def from_operation_id(cls, value: str) -> DeleteScope | None:
+        """The scope an operation id names; None for anything this service did not hand out."""
+        keys = value.split("-")
+        if not 1 <= len(keys) <= 3 or not all(_KEY.match(k) for k in keys):
+            return None
+        return cls(*keys)
+
+
+@dataclass(frozen=True)
+class DeleteIntent:
+    """A recorded DELETE: its scope, and the moment it was asked (a version id)."""
+
+    scope: DeleteScope
+    before: str
+    """Only instances stored before this version are the intent's; later stores are kept."""
+    lease_until: float
+    etag: str
+    read_as: Any = field(default=None, compare=False, repr=False)
+    """The implementation's copy of what was read, so a conditional rewrite needs no re-read."""
+
+
+@dataclass(frozen=True)
+class RefreshMarker:
+    """A series whose aggregates may lag its committed instances (see ``refresh_due``)."""
+
+    series: SeriesRef
+    etag: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The aggregates search shows for a study or series (series count is 0 for a series)."""
+
+    number_of_series: int
+    number_of_instances: int
+    modalities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search match: its UIDs, digests, the stored DICOM JSON of its level and parents, and
+    its own counts when it is a study or series."""
+
+    study_uid: str
+    series_uid: str | None
+    sop_uid: str | None
+    study_key: str
+    series_key: str | None
+    json: JsonDict
+    counts: Counts | None
+
+
+@dataclass(frozen=True)
+class SeriesAggregate:
+    """A series' stored aggregate, as verify compares it with a recount."""
+
+    series_key: str
+    study_key: str
+    number_of_instances: int
+    modality: str | None
+
+
+@dataclass(frozen=True)
+class StudyAggregate:
+    """A study's stored aggregate, as verify compares it with its series."""
+
+    study_key: str
+    counts: Counts
+
+
+class Index(Protocol):
+    """What the services ask of the index. Raises ``IndexUnavailable`` when it cannot answer."""
+
+    # Store: claim, renew, commit, release.
+    async def claim(self, ref: InstanceRef, version: str, *, upsert: bool) -> Claim:
+        """Reserve ``ref`` for a store of ``version``, or raise InstanceConflict."""
+
+    async def renew(self, claim: Claim) -> None:
+        """Extend a pending claim's lease; InstanceConflict if it was taken over."""
+
+    async def commit(self, claim: Claim, record: IndexRecord) -> str | None:
+        """Make the record visible; the version whose files are now unreferenced, if any."""
+
+    async def release(self, claim: Claim) -> None:
+        """Give up a pending claim, only if it is still ours unchanged."""
+
+    async def put_committed(self, record: IndexRecord) -> None:
+        """Write the record as committed whatever is there (rebuild and repair from storage)."""
+
+    # Retrieve and search.
+    async def visible(self, scope: StudyRef | SeriesRef | InstanceRef) -> list[StoredInstance]:
+        """The visible instances of a study, series or instance, in a stable order."""
+
+    async def search(self, query: SearchQuery, partition: str) -> list[SearchHit]:
+        """The first ``page_size(query)`` matches of ``query``, in a stable order."""
+
+    async def parent_counts(
+        self, partition: str, study_keys: Iterable[str], series_keys: Iterable[str]
+    ) -> dict[str, Counts]:
+        """The counts of the named studies and series, by their ``doc_id``."""
+
+    # Aggregates and the refresh-due markers.
+    async def refresh_series(self, series: SeriesRef) -> None:
+        """Recompute a series' aggregate from its visible instances."""
+
+    async def refresh_study(self, study: StudyRef) -> None:
+        """Recompute a study's aggregate from its series' aggregates."""
+
+    async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
+        """Write (or extend) the series' refresh-due marker."""
+
+    async def overdue_markers(self) -> list[RefreshMarker]:
+        """Some markers whose lease ran out, across all studies."""
+
+    async def clear_marker(self, marker: RefreshMarker) -> None:
+        """Delete a marker unless it was written again since it was read."""
+
+    # Delete and sweep.
+    async def in_scope(self, scope: DeleteScope, before: str | None = None) -> list[InstanceEntry]:
+        """Created and deleting entries of ``scope``; created ones only if older than ``before``."""
+
+    async def hide(self, entry: InstanceEntry, lease_until: float) -> InstanceEntry | None:
+        """Mark an entry ``deleting``; None if someone changed it since it was read."""
+
+    async def forget(self, entry: InstanceEntry) -> None:
+        """Delete an entry unless someone changed it since it was read."""
+
+    async def record_intent(self, scope: DeleteScope, lease_until: float) -> DeleteIntent:
+        """Record (or renew) the delete intent of ``scope``, asked now."""
+
+    async def take_over_intent(
+        self, intent: DeleteIntent, lease_until: float
+    ) -> DeleteIntent | None:
+        """Extend an intent's lease; None if someone changed it since it was read."""
+
+    async def drop_intent(self, intent: DeleteIntent) -> None:
+        """Delete an intent unless someone changed it since it was read."""
+
+    async def has_intent(self, scope: DeleteScope) -> bool:
+        """Whether a delete intent of ``scope`` is recorded."""
+
+    async def deleting_count(self, scope: DeleteScope) -> int:
+        """How many entries of ``scope`` are hidden and not yet purged."""
+
+    async def expired_intents(self, now: float) -> list[DeleteIntent]:
+        """Intents whose lease ran out before ``now``."""
+
+    async def expired_entries(self, now: float, limit: int) -> list[InstanceEntry]:
+        """Up to ``limit`` pending or deleting entries whose lease ran out before ``now``."""
+
+    # Verify and rebuild.
+    async def all_entries(self) -> list[InstanceEntry]:
+        """Every instance entry, in any state."""
+
+    async def visible_counts(self) -> dict[str, int]:
+        """Visible instances per series, by series key."""
+
+    async def series_aggregates(self) -> list[SeriesAggregate]:
+        """Every stored series aggregate."""
+
+    async def study_aggregates(self) -> list[StudyAggregate]:
+        """Every stored study aggregate."""
+
+    async def locate_series(self, series_key: str) -> SeriesRef | None:
+        """The series with this digest, from any of its entries or its aggregate."""
+
+    async def locate_study(self, study_key: str) -> StudyRef | None:
+        """The study with this digest, from any of its entries or its aggregate."""
+
+    async def is_empty(self) -> bool:
+        """Whether the index holds nothing at all (a fresh emulator)."""
+
+
+_REFRESH_CONCURRENCY = 16
+
+
+async def refresh_aggregates(
+    index: Index, series: Iterable[SeriesRef], progress: Progress | None = None
+) -> None:
+    """Recompute the given series' aggregates, then their studies'.
+
+    Series first: a study's aggregate is computed from its series' aggregates. Every caller that
+    makes aggregates catch up (store, delete, the sweep, rebuild, repair) goes through here.
+    """
+    by_key = {s.key: s for s in series}
+    studies = {s.study.key: s.study for s in by_key.values()}
+    semaphore = asyncio.Semaphore(_REFRESH_CONCURRENCY)
+    done = {"series": 0, "studies": 0}
+
+    async def one(level: str, total: int, refresh: Awaitable[None]) -> None:
+        async with semaphore:
+            await refresh
+        done[level] += 1
+        if progress:
+            progress(level, done[level], total)
+
+    await asyncio.gather(
+        *(one("series", len(by_key), index.refresh_series(s)) for s in by_key.values())
+    )
+    await asyncio.gather(
+        *(one("studies", len(studies), index.refresh_study(s)) for s in studies.values())
+    )
