@@ -1,0 +1,305 @@
+"""The index's contract, case by case, race branches included, on every implementation kept.
+
+Each case drives ``shared.uid_index.index.Index`` directly, the way store, delete and the sweep
+do, and checks only what the interface promises. The one implementation is the Cosmos DB
+adapter, run against the local emulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pydicom.uid import generate_uid
+
+from shared.clients import Clients
+from shared.uid_index.cosmos import index as cosmos_index
+from shared.uid_index.documents import IndexRecord
+from shared.uid_index.index import (
+    ALREADY_EXISTS,
+    BEING_CREATED,
+    LEASE_SECONDS,
+    DeleteScope,
+    Index,
+    InstanceConflict,
+    Lifecycle,
+    RefreshMarker,
+    refresh_aggregates,
+)
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
+from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.sweeper import sweep
+
+pytestmark = pytest.mark.integration
+
+PARTITION = "Microsoft.Default"
+
+
+@pytest.fixture(params=["cosmos"])
+async def index(request: pytest.FixtureRequest, storage: Clients) -> AsyncIterator[Index]:
+    """Every implementation of the index; each case runs on each."""
+    yield storage.index
+
+
+def fresh_series() -> SeriesRef:
+    return SeriesRef(StudyRef(PARTITION, generate_uid()), generate_uid())
+
+
+def fresh_instance(series: SeriesRef | None = None) -> InstanceRef:
+    return InstanceRef(series or fresh_series(), generate_uid())
+
+
+def record(ref: InstanceRef, version: str, modality: str = "CT") -> IndexRecord:
+    metadata = {
+        "0020000D": {"vr": "UI", "Value": [ref.study.study_uid]},
+        "0020000E": {"vr": "UI", "Value": [ref.series.series_uid]},
+        "00080018": {"vr": "UI", "Value": [ref.sop_instance_uid]},
+        "00080060": {"vr": "CS", "Value": [modality]},
+    }
+    sidecar = Sidecar(ref, version, "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1", 10,
+                      metadata, None, None, ())  # fmt: skip
+    return IndexRecord.from_sidecar(sidecar)
+
+
+@contextmanager
+def clock_behind(seconds: float) -> Iterator[None]:
+    """The adapter's clock ``seconds`` in the past: what it writes now has an expired lease."""
+    with pytest.MonkeyPatch.context() as patch:
+        real = time.time
+        patch.setattr(cosmos_index, "time", SimpleNamespace(time=lambda: real() - seconds))
+        yield
+
+
+async def clear_of_the_hosts_sweep() -> None:
+    """Wait until the local host's own sweep (each minute, on the minute) is seconds away.
+
+    Cases that leave a lease expired on purpose then act on it before that sweep could.
+    """
+    second = time.time() % 60
+    if not 5 <= second <= 45:
+        await asyncio.sleep((65 - second) % 60)
+
+
+async def stored(index: Index, ref: InstanceRef) -> list[str]:
+    return [i.version for i in await index.visible(ref)]
+
+
+async def counts(index: Index, series: SeriesRef) -> tuple[Any, Any]:
+    found = await index.parent_counts(PARTITION, [series.study.key], [series.key])
+    return found.get(series.study.doc_id), found.get(series.doc_id)
+
+
+async def test_a_claim_is_invisible_until_committed_and_then_already_exists(index: Index) -> None:
+    ref = fresh_instance()
+    version = new_version()
+    claim = await index.claim(ref, version, upsert=False)
+    assert await stored(index, ref) == []
+    with pytest.raises(InstanceConflict) as second:
+        await index.claim(ref, new_version(), upsert=False)
+    assert second.value.reason == BEING_CREATED
+    assert await index.commit(claim, record(ref, version)) is None
+    assert await stored(index, ref) == [version]
+    with pytest.raises(InstanceConflict) as third:
+        await index.claim(ref, new_version(), upsert=False)
+    assert third.value.reason == ALREADY_EXISTS
+
+
+async def test_a_released_claim_frees_the_instance_at_once(index: Index) -> None:
+    ref = fresh_instance()
+    claim = await index.claim(ref, new_version(), upsert=False)
+    await index.renew(claim)
+    await index.release(claim)
+    again = await index.claim(ref, new_version(), upsert=False)
+    assert again.leftover_version is None
+
+
+async def test_an_expired_claim_is_taken_over_and_its_store_loses(index: Index) -> None:
+    ref = fresh_instance()
+    dead_version = new_version()
+    await clear_of_the_hosts_sweep()
+    with clock_behind(2 * LEASE_SECONDS):
+        dead = await index.claim(ref, dead_version, upsert=False)
+    version = new_version()
+    taken = await index.claim(ref, version, upsert=False)
+    assert taken.leftover_version == dead_version
+    # The store that held the expired claim can neither renew nor commit it any more.
+    with pytest.raises(InstanceConflict) as renewing:
+        await index.renew(dead)
+    assert renewing.value.reason == BEING_CREATED
+    with pytest.raises(InstanceConflict) as committing:
+        await index.commit(dead, record(ref, dead_version))
+    assert committing.value.reason == BEING_CREATED
+    assert await index.commit(taken, record(ref, version)) == dead_version
+    assert await stored(index, ref) == [version]
+
+
+async def test_concurrent_upserts_both_commit_and_the_last_one_wins(index: Index) -> None:
+    ref = fresh_instance()
+    first = new_version()
+    claim = await index.claim(ref, first, upsert=False)
+    await index.commit(claim, record(ref, first))
+    a_version, b_version = new_version(), new_version()
+    a = await index.claim(ref, a_version, upsert=True)
+    b = await index.claim(ref, b_version, upsert=True)
+    assert a.replacing and b.replacing
+    # Both hold the same etag; A commits first, so B's conditional commit meets A's write.
+    assert await index.commit(a, record(ref, a_version)) == first
+    assert await stored(index, ref) == [a_version]
+    assert await index.commit(b, record(ref, b_version)) == a_version
+    assert await stored(index, ref) == [b_version]
+    # Replacing claims are never released: the committed instance stays visible.
+    await index.release(b)
+    assert await stored(index, ref) == [b_version]
+
+
+async def test_concurrent_commits_and_refreshes_end_with_exact_counts(index: Index) -> None:
+    series = fresh_series()
+    other = SeriesRef(series.study, generate_uid())
+    refs = [fresh_instance(series) for _ in range(6)] + [fresh_instance(other) for _ in range(3)]
+
+    async def store(ref: InstanceRef) -> None:
+        version = new_version()
+        claim = await index.claim(ref, version, upsert=False)
+        await index.commit(claim, record(ref, version, "MR" if ref.series == other else "CT"))
+        await refresh_aggregates(index, [ref.series])
+
+    await asyncio.gather(*(store(r) for r in refs))
+    study, series_counts = await counts(index, series)
+    assert series_counts.number_of_instances == 6
+    assert (study.number_of_series, study.number_of_instances) == (2, 9)
+    assert study.modalities == ("CT", "MR")
+
+
+async def test_hidden_instances_leave_reads_and_a_stale_entry_changes_nothing(
+    index: Index,
+) -> None:
+    series = fresh_series()
+    refs = [fresh_instance(series) for _ in range(3)]
+    for ref in refs:
+        version = new_version()
+        await index.commit(await index.claim(ref, version, upsert=False), record(ref, version))
+    scope = DeleteScope.of_series(series)
+    entries = await index.in_scope(scope)
+    assert sorted(e.ref.key for e in entries) == sorted(r.key for r in refs)
+    assert {e.status for e in entries} == {Lifecycle.CREATED}
+    intent = await index.record_intent(scope, time.time() + LEASE_SECONDS)
+    assert await index.has_intent(scope)
+    hidden = [await index.hide(e, time.time() + LEASE_SECONDS) for e in entries[:2]]
+    assert all(h is not None and h.status is Lifecycle.DELETING for h in hidden)
+    # The entries as first read are stale now: hiding or forgetting them again does nothing.
+    assert await index.hide(entries[0], time.time()) is None
+    await index.forget(entries[0])
+    assert await index.deleting_count(scope) == 2
+    assert len(await index.visible(series)) == 1
+    for h in hidden:
+        assert h is not None
+        await index.forget(h)
+    assert await index.deleting_count(scope) == 0
+    # An intent carried out later takes only what was stored before it was asked.
+    later = fresh_instance(series)
+    version = new_version()
+    await index.commit(await index.claim(later, version, upsert=False), record(later, version))
+    assert [e.ref for e in await index.in_scope(scope, before=intent.before)] == [refs[2]]
+    await index.drop_intent(intent)
+    assert not await index.has_intent(scope)
+
+
+async def test_an_intent_taken_over_is_the_taker_s_alone(index: Index) -> None:
+    scope = DeleteScope.of_study(fresh_series().study)
+    await clear_of_the_hosts_sweep()
+    intent = await index.record_intent(scope, time.time() - 1)
+    assert scope in [i.scope for i in await index.expired_intents(time.time())]
+    taken = await index.take_over_intent(intent, time.time() + LEASE_SECONDS)
+    assert taken is not None
+    assert await index.take_over_intent(intent, time.time() + LEASE_SECONDS) is None
+    await index.drop_intent(intent)
+    assert await index.has_intent(scope)
+    await index.drop_intent(taken)
+    assert not await index.has_intent(scope)
+
+
+async def overdue(index: Index, series: SeriesRef) -> list[RefreshMarker]:
+    return [m for m in await index.overdue_markers() if m.series == series]
+
+
+async def test_a_marker_is_cleared_unless_written_again_since_it_was_read(
+    storage: Clients,
+) -> None:
+    index = storage.index
+    series = fresh_series()
+    await clear_of_the_hosts_sweep()
+    await sweep(storage, seconds=30)  # Others' overdue markers, so that ours is among the first.
+    await index.mark_refresh_due(series, time.time() - 1)
+    [marker] = await overdue(index, series)
+    await index.clear_marker(marker)
+    assert await overdue(index, series) == []
+    await index.mark_refresh_due(series, time.time() - 1)
+    [read] = await overdue(index, series)
+    await index.mark_refresh_due(series, time.time() - 1)  # A store marks it again meanwhile.
+    await index.clear_marker(read)
+    [kept] = await overdue(index, series)
+    assert kept.etag != read.etag
+    await index.clear_marker(kept)
+
+
+async def test_the_sweep_purges_a_dead_store_s_claim_and_the_store_then_loses(
+    storage: Clients,
+) -> None:
+    index = storage.index
+    ref = fresh_instance()
+    version = new_version()
+    await clear_of_the_hosts_sweep()
+    with clock_behind(2 * LEASE_SECONDS):
+        claim = await index.claim(ref, version, upsert=False)
+    await storage.blobs.put(ref.file_blob(version), b"file", "application/dicom")
+    await storage.blobs.put(ref.sidecar_blob(version), b"{}", "application/json")
+    summary = await sweep(storage, seconds=30)
+    assert summary.claims_released >= 1
+    assert await storage.blobs.get(ref.file_blob(version)) is None
+    with pytest.raises(InstanceConflict) as committing:
+        await index.commit(claim, record(ref, version))
+    assert committing.value.reason == BEING_CREATED
+    assert await stored(index, ref) == []
+    assert doc_id("instance", ref.key) not in {e.ref.doc_id for e in await index.all_entries()}
+
+
+async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_count(
+    storage: Clients,
+) -> None:
+    """The aggregate race, made to happen: refresh R1 counts, a store commits and refreshes (R2),
+    then R1 writes. R1's write is conditional on what it read before counting, so it fails and
+    R1 counts again: the series ends with both instances, not R1's stale count."""
+    index = storage.index
+    series = fresh_series()
+    first, second = fresh_instance(series), fresh_instance(series)
+    version = new_version()
+    await index.commit(await index.claim(first, version, upsert=False), record(first, version))
+    await index.refresh_series(series)
+    counted, resume = asyncio.Event(), asyncio.Event()
+    real_all = index._all
+
+    async def all_pausing_once(query: Any, key: str | None = None) -> list[Any]:
+        rows = await real_all(query, key)
+        if "COUNT(1)" in query.text and not counted.is_set():
+            counted.set()
+            await resume.wait()
+        return rows
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index, "_all", all_pausing_once)
+        r1 = asyncio.create_task(index.refresh_series(series))
+        await counted.wait()
+        version = new_version()
+        await index.commit(
+            await index.claim(second, version, upsert=False), record(second, version)
+        )
+        await index.refresh_series(series)
+        resume.set()
+        await r1
+    _, series_counts = await counts(index, series)
+    assert series_counts.number_of_instances == 2
