@@ -15,30 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from pydicom import Dataset
 
-from shared.blob_store import StagedBlobWriter
 from shared.clients import Clients
 from shared.dicom_json import to_dicom_json
-from shared.errors import BadRequest, PayloadTooLarge, StorageUnavailable, UnsupportedMediaType
+from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.media_types import MediaType, split_media_type
 from shared.multipart import MultipartError, read_parts
-from shared.uid_index.documents import IndexRecord
-from shared.uid_index.index import (
-    ALREADY_EXISTS,
-    LEASE_SECONDS,
-    Claim,
-    IndexUnavailable,
-    InstanceConflict,
-)
+from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
+from shared.uid_index.store_protocol import Lease, store_copy
 from shared.validation import validate_instance
 
 log = logging.getLogger(__name__)
@@ -218,51 +210,44 @@ async def _store_parsed(
         *(str(_text(ds, k)) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")),
     )
     version = new_version()
+
+    async def write_files(lease: Lease) -> Sidecar:
+        writer = clients.blobs.writer(ref.file_blob(version), DICOM)
+        try:
+            for block in parser.buffered():
+                await writer.write(block)
+            async for chunk in chunks:
+                parser.feed(chunk)
+                await writer.write(chunk)
+                await lease.keep()
+            finished = parsed or parser.finish()
+            await writer.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await writer.abort()
+            raise
+        sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
+        await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
+        return sidecar
+
     try:
-        claim = await clients.index.claim(ref, version, upsert=options.upsert)
+        await store_copy(
+            clients.index,
+            clients.blobs,
+            ref,
+            version,
+            upsert=options.upsert,
+            write_files=write_files,
+            before_commit=lambda: to_refresh.before_commit(ref.series),
+        )
     except InstanceConflict as exc:
         if exc.reason == ALREADY_EXISTS:
             # A retry of a request whose first attempt died after committing this instance.
             to_refresh.add(ref.series)
         await _drain(chunks)
         return _outcome_for(ds, failure=exc.reason)
-
-    writer = clients.blobs.writer(ref.file_blob(version), DICOM)
-    committing = False
-    try:
-        for block in parser.buffered():
-            await writer.write(block)
-        renewed = time.monotonic()
-        async for chunk in chunks:
-            parser.feed(chunk)
-            await writer.write(chunk)
-            if time.monotonic() - renewed > LEASE_SECONDS / 3:
-                await clients.index.renew(claim)
-                renewed = time.monotonic()
-        parsed = parsed or parser.finish()
-        await writer.commit()
-        sidecar = _sidecar(ref, version, parsed, validation.invalid_tags)
-        await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
-        record = IndexRecord.from_sidecar(sidecar)
-        await to_refresh.before_commit(ref.series)
-        committing = True
-        leftover = await clients.index.commit(claim, record)
-    except (InvalidInstance, InstanceConflict) as exc:
-        # Definite outcomes: the index does not point at this version.
-        await _undo(clients, ref, version, claim, writer, keep_files=False)
-        if isinstance(exc, InstanceConflict):
-            return _outcome_for(ds, failure=exc.reason)
+    except InvalidInstance as exc:
         return _outcome_for(ds, failure=PROCESSING_FAILURE, comments=(str(exc),))
-    except BaseException as exc:
-        # A commit that timed out may still have landed: then its files must stay. When storage
-        # is down, deleting would only wait out more retries before the client hears 503. Files
-        # kept either way are orphans, which verification finds and removes.
-        keep = committing or isinstance(exc, StorageUnavailable | IndexUnavailable)
-        await _undo(clients, ref, version, claim, writer, keep_files=keep)
-        raise
-    if leftover is not None:
-        with contextlib.suppress(Exception):
-            await clients.blobs.delete(ref.version_blobs(leftover))
     return _outcome_for(ds, comments=validation.warnings)
 
 
@@ -294,29 +279,6 @@ def _sidecar(
         },
         excluded_tags=tuple(sorted(f"{t:08X}" for t in invalid_tags)),
     )
-
-
-async def _undo(
-    clients: Clients,
-    ref: InstanceRef,
-    version: str,
-    claim: Claim,
-    writer: StagedBlobWriter,
-    *,
-    keep_files: bool,
-) -> None:
-    """Remove what a failed store wrote, best effort: leftovers are found by verification.
-
-    The claim is released only if it is still ours unchanged (etag), so a commit that did land
-    is never undone.
-    """
-    with contextlib.suppress(Exception):
-        await writer.abort()
-    if not keep_files:
-        with contextlib.suppress(Exception):
-            await clients.blobs.delete(ref.version_blobs(version))
-    with contextlib.suppress(Exception):
-        await clients.index.release(claim)
 
 
 async def store(

@@ -13,7 +13,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from shared.clients import Clients
-from shared.uid_index.documents import IndexRecord
 from shared.uid_index.index import Progress, refresh_aggregates
 from shared.uid_index.keys import (
     COPY_KINDS,
@@ -24,6 +23,7 @@ from shared.uid_index.keys import (
     parse_blob_name,
 )
 from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.store_protocol import commit_sidecar
 
 _CONCURRENCY = 16
 
@@ -71,7 +71,7 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
             ):
                 skipped += 1
             else:
-                await clients.index.put_committed(IndexRecord.from_sidecar(sidecar))
+                await commit_sidecar(clients.index, sidecar)
                 refs.append(sidecar.ref)
             done += 1
             if progress:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 from shared.clients import Clients
 from shared.uid_index.deleter import purge
-from shared.uid_index.documents import IndexRecord
 from shared.uid_index.index import (
     LEASE_SECONDS,
     InstanceEntry,
@@ -48,6 +47,7 @@ from shared.uid_index.keys import (
     parse_blob_name,
 )
 from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.store_protocol import commit_sidecar
 
 
 @dataclass(frozen=True)
@@ -142,13 +142,9 @@ async def _repair_ghost(clients: Clients, entry: InstanceEntry, complete: list[s
     if complete:
         data = await clients.blobs.get(entry.ref.sidecar_blob(complete[-1]))
         if data is not None:
-            await _index_sidecar(clients, Sidecar.from_bytes(data))
+            await commit_sidecar(clients.index, Sidecar.from_bytes(data))
             return
     await clients.index.forget(entry)
-
-
-async def _index_sidecar(clients: Clients, sidecar: Sidecar) -> None:
-    await clients.index.put_committed(IndexRecord.from_sidecar(sidecar))
 
 
 async def _repair_orphan(
@@ -159,7 +155,7 @@ async def _repair_orphan(
         if data is not None:
             sidecar = Sidecar.from_bytes(data)
             if (sidecar.ref.blob_prefix, sidecar.version) == (prefix, version):
-                await _index_sidecar(clients, sidecar)
+                await commit_sidecar(clients.index, sidecar)
                 return sidecar.ref
     await clients.blobs.delete(blob_name(prefix, version, kind) for kind in sorted(kinds))
     return None

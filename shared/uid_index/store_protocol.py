@@ -1,0 +1,93 @@
+"""The store protocol in one place: claim, files, commit, and undo when any step fails.
+
+Store runs all of it (``store_copy``); rebuild and repair, which find the files already written,
+run its last step alone (``commit_sidecar``). The order and why it is safe are in
+``shared.uid_index.index``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+from shared.blob_store import BlobStore
+from shared.errors import StorageUnavailable
+from shared.uid_index.documents import IndexRecord
+from shared.uid_index.index import LEASE_SECONDS, Claim, Index, IndexUnavailable, InstanceConflict
+from shared.uid_index.keys import InstanceRef
+from shared.uid_index.sidecar import Sidecar
+
+
+class Lease:
+    """The claim a store holds while its files are written, renewed before it can run out."""
+
+    def __init__(self, index: Index, claim: Claim) -> None:
+        self._index, self._claim = index, claim
+        self._renewed = time.monotonic()
+
+    async def keep(self) -> None:
+        """Call as the upload goes: renews the claim once a third of its lease has passed."""
+        if time.monotonic() - self._renewed > LEASE_SECONDS / 3:
+            await self._index.renew(self._claim)
+            self._renewed = time.monotonic()
+
+
+WriteFiles = Callable[[Lease], Awaitable[Sidecar]]
+
+
+async def store_copy(
+    index: Index,
+    blobs: BlobStore,
+    ref: InstanceRef,
+    version: str,
+    *,
+    upsert: bool,
+    write_files: WriteFiles,
+    before_commit: Callable[[], Awaitable[None]],
+) -> None:
+    """Claim ``ref``, write its files under ``version``, commit them; undo whatever fails.
+
+    ``write_files`` writes the file and the sidecar, keeping the lease, and returns the sidecar;
+    ``before_commit`` runs just before the commit is sent. Raises InstanceConflict when the
+    instance cannot be stored now (at claim, renew or commit), and whatever else ended it.
+    """
+    claim = await index.claim(ref, version, upsert=upsert)
+    committing = False
+    try:
+        sidecar = await write_files(Lease(index, claim))
+        record = IndexRecord.from_sidecar(sidecar)
+        await before_commit()
+        committing = True
+        leftover = await index.commit(claim, record)
+    except BaseException as exc:
+        # A conflict is definite: the index does not point at this version. A commit that timed
+        # out may still have landed: then its files must stay. When storage is down, deleting
+        # would only wait out more retries before the client hears 503. Files kept either way
+        # are orphans, which verification finds and removes.
+        unavailable = isinstance(exc, StorageUnavailable | IndexUnavailable)
+        keep = not isinstance(exc, InstanceConflict) and (committing or unavailable)
+        await _undo(index, blobs, claim, keep_files=keep)
+        raise
+    if leftover is not None:
+        with contextlib.suppress(Exception):
+            await blobs.delete(ref.version_blobs(leftover))
+
+
+async def _undo(index: Index, blobs: BlobStore, claim: Claim, *, keep_files: bool) -> None:
+    """Remove what a failed store wrote, best effort: leftovers are found by verification.
+
+    The claim is released only if it is still ours unchanged (etag), so a commit that did land
+    is never undone.
+    """
+    if not keep_files:
+        with contextlib.suppress(Exception):
+            await blobs.delete(claim.ref.version_blobs(claim.version))
+    with contextlib.suppress(Exception):
+        await index.release(claim)
+
+
+async def commit_sidecar(index: Index, sidecar: Sidecar) -> None:
+    """Index a copy whose files are in storage as committed: what a store that died after
+    writing them would have made visible."""
+    await index.put_committed(IndexRecord.from_sidecar(sidecar))

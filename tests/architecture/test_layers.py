@@ -1,0 +1,89 @@
+"""The layering of docs/architecture.md, read from the code's own imports.
+
+Each module's imports are parsed with ``ast`` (no module is imported), so a rule is broken by
+writing the import, not only by running it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("shared", "functions", "cli", "devhost")
+ADAPTER = "shared.uid_index.cosmos"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, absolute, whether at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            if node.level:
+                base = module_name(path).split(".")[: -node.level]
+                found.add(".".join([*base, node.module]))
+            else:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules(*packages: str) -> dict[str, set[str]]:
+    return {
+        module_name(path): imports(path)
+        for package in packages
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(f"{package}.")
+
+
+def offenders(graph: dict[str, set[str]], forbidden: str, allowed: str | None = None) -> list[str]:
+    return sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        if allowed is None or not within(module, allowed)
+        for target in targets
+        if within(target, forbidden)
+    )
+
+
+def test_the_parser_sees_the_adapter_s_imports() -> None:
+    source = ROOT / "shared" / "uid_index" / "cosmos" / "index.py"
+    assert "azure.cosmos.aio" in imports(source)
+    assert "shared.uid_index.cosmos.sql" in imports(source)
+
+
+def test_only_the_adapter_speaks_cosmos_db() -> None:
+    assert offenders(modules(*PACKAGES), "azure.cosmos", allowed=ADAPTER) == []
+
+
+@pytest.mark.parametrize(
+    "web", ["functions", "starlette", "fastapi", "azure.functions", "azurefunctions"]
+)
+def test_shared_never_imports_the_http_layer(web: str) -> None:
+    assert offenders(modules("shared"), web) == []
+
+
+def test_services_reach_the_adapter_only_through_the_clients() -> None:
+    """The adapter is chosen in one place; everything else speaks ``Index``."""
+    graph = modules(*PACKAGES)
+    users = {m for m, targets in graph.items() if any(within(t, ADAPTER) for t in targets)}
+    assert {m for m in users if not within(m, ADAPTER)} == {"shared.clients"}
+
+
+def test_the_index_interface_knows_no_implementation() -> None:
+    graph = modules("shared")
+    interface = graph["shared.uid_index.index"]
+    assert not [t for t in interface if within(t, ADAPTER) or within(t, "azure")]
