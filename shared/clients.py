@@ -19,8 +19,7 @@ from azure.storage.blob.aio import BlobServiceClient
 
 from shared.blob_store import BlobStore
 from shared.config import Settings, settings
-from shared.uid_index.cosmos.client import open_index
-from shared.uid_index.cosmos.index import CosmosIndex
+from shared.uid_index.cosmos.index import CosmosIndex, open_index
 
 _BLOB_OPTIONS: dict[str, Any] = {
     "retry_total": 2,

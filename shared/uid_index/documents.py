@@ -74,8 +74,8 @@ def _search_keys(json: JsonDict, keywords: Iterable[str]) -> JsonDict:
     """The ``q`` of a document.
 
     Person-name keys are always present, with empty lists when the name is absent: queries
-    reach into them (``q.PatientName.words``), and the emulator fails on a path that runs
-    through an undefined object where Azure would simply not match.
+    reach into them (``q.PatientName.words``); why, among the emulator workarounds listed in
+    ``shared.uid_index.cosmos.index``.
     """
     q: JsonDict = {}
     for keyword in keywords:

@@ -38,7 +38,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 
@@ -180,9 +180,9 @@ class DeleteIntent:
     """The implementation's copy of what was read, so a conditional rewrite needs no re-read."""
 
 
-@dataclass(frozen=True)
-class RefreshMarker:
-    """A series whose aggregates may lag its committed instances (see ``refresh_due``)."""
+class RefreshMarker(NamedTuple):
+    """A series whose aggregates may lag its committed instances (see ``refresh_due``), with
+    the etag its marker was read at."""
 
     series: SeriesRef
     etag: str

@@ -22,6 +22,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 FILE_KIND = "dcm"
 SIDECAR_KIND = "json"
@@ -45,45 +46,66 @@ def doc_id(level: str, key: str) -> str:
     return f"{level}-{key}"
 
 
+class _Level:
+    """What every level derives from its digest alone: its document id and its blob folder.
+
+    A level's digest covers the partition and the UIDs of the level and all above it, tagged with
+    the level's name (``LEVEL``); its folder sits in its parent's.
+    """
+
+    LEVEL: ClassVar[str]
+
+    def _uids(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def _parent_prefix(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def key(self) -> str:
+        return _digest(self.LEVEL, *self._uids())
+
+    @property
+    def doc_id(self) -> str:
+        return doc_id(self.LEVEL, self.key)
+
+    @property
+    def blob_prefix(self) -> str:
+        return f"{self._parent_prefix()}{self.key}/"
+
+
 @dataclass(frozen=True)
-class StudyRef:
+class StudyRef(_Level):
+    """A study; its ``key`` is the Cosmos partition key value: one study's documents live
+    together."""
+
+    LEVEL: ClassVar[str] = "study"
     partition: str
     study_uid: str
 
-    @property
-    def key(self) -> str:
-        """The Cosmos partition key value: one study's documents live together."""
-        return _digest("study", self.partition, self.study_uid)
+    def _uids(self) -> tuple[str, ...]:
+        return (self.partition, self.study_uid)
 
-    @property
-    def doc_id(self) -> str:
-        return doc_id("study", self.key)
-
-    @property
-    def blob_prefix(self) -> str:
-        return f"{self.partition}/{self.key}/"
+    def _parent_prefix(self) -> str:
+        return f"{self.partition}/"
 
 
 @dataclass(frozen=True)
-class SeriesRef:
+class SeriesRef(_Level):
+    LEVEL: ClassVar[str] = "series"
     study: StudyRef
     series_uid: str
 
-    @property
-    def key(self) -> str:
-        return _digest("series", self.study.partition, self.study.study_uid, self.series_uid)
+    def _uids(self) -> tuple[str, ...]:
+        return (*self.study._uids(), self.series_uid)
 
-    @property
-    def doc_id(self) -> str:
-        return doc_id("series", self.key)
-
-    @property
-    def blob_prefix(self) -> str:
-        return f"{self.study.blob_prefix}{self.key}/"
+    def _parent_prefix(self) -> str:
+        return self.study.blob_prefix
 
 
 @dataclass(frozen=True)
-class InstanceRef:
+class InstanceRef(_Level):
+    LEVEL: ClassVar[str] = "instance"
     series: SeriesRef
     sop_instance_uid: str
 
@@ -95,20 +117,11 @@ class InstanceRef:
     def study(self) -> StudyRef:
         return self.series.study
 
-    @property
-    def key(self) -> str:
-        s = self.series
-        return _digest(
-            "instance", s.study.partition, s.study.study_uid, s.series_uid, self.sop_instance_uid
-        )
+    def _uids(self) -> tuple[str, ...]:
+        return (*self.series._uids(), self.sop_instance_uid)
 
-    @property
-    def doc_id(self) -> str:
-        return doc_id("instance", self.key)
-
-    @property
-    def blob_prefix(self) -> str:
-        return f"{self.series.blob_prefix}{self.key}/"
+    def _parent_prefix(self) -> str:
+        return self.series.blob_prefix
 
     def file_blob(self, version: str) -> str:
         return blob_name(self.blob_prefix, version, FILE_KIND)

@@ -1,4 +1,4 @@
-"""The index on Cosmos DB for NoSQL: every document, query and condition the service writes.
+"""The index on Cosmos DB for NoSQL: every read, write and condition of its documents.
 
 Each study's documents share one partition (``pk``, the study's digest): instances, the series
 and study aggregates, refresh-due markers and delete intents. Every conditional write is an
@@ -8,9 +8,10 @@ stays consistent without transactions.
 Emulator workarounds, each needed once and kept here:
 
 - single-partition queries give the partition key both as a request option and in the ``WHERE``
-  (``c.pk = @pk``): the emulator ignores the option alone;
+  (``c.pk = @pk``): the emulator needs both;
 - person-name search keys always exist, empty when absent (``documents``): the emulator fails on
-  a path through an undefined object where Azure would not match;
+  a path that runs through an undefined object (``q.PatientName.words``) where Azure would simply
+  not match;
 - there is no ``OFFSET``: a page is the first ``offset + limit + 1`` matches (``search_sql``).
 """
 
@@ -24,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from azure.core import MatchConditions
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.cosmos import PartitionKey
 from azure.cosmos.aio import ContainerProxy, CosmosClient
 from azure.cosmos.exceptions import (
@@ -32,6 +34,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
+from shared.config import Settings
 from shared.qido_params import SearchQuery
 from shared.uid_index.container import PARTITION_KEY_PATH, indexing_policy
 from shared.uid_index.cosmos import sql
@@ -535,3 +538,23 @@ class CosmosIndex:
 
 def _study_of(doc: JsonDict) -> StudyRef:
     return StudyRef(doc["partition"], doc["studyUID"])
+
+
+def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> CosmosIndex:
+    """The index container of ``config``; ``credential`` when there is no connection string.
+
+    Retries are short, as for blobs (``shared.clients``). The Blob SDK builds its transport from
+    the client's options; Cosmos needs one given.
+    """
+    options: dict[str, Any] = {
+        "retry_total": 2,
+        "retry_backoff_max": 2,
+        "retry_connect": 2,
+        "connection_timeout": 5,
+        "transport": AioHttpTransport(**proxies),
+    }
+    if config.cosmos_connection_string:
+        client = CosmosClient.from_connection_string(config.cosmos_connection_string, **options)
+    else:
+        client = CosmosClient(str(config.cosmos_endpoint), credential=credential, **options)
+    return CosmosIndex(client, config.cosmos_database, config.cosmos_container)

@@ -4,10 +4,10 @@ Every filter is on an indexed path (``q``, the partition key, the UID fields), s
 search reads only its matches; a search naming a study runs in that study's partition alone.
 Results are ordered by document id, which is unique and never changes, so pages neither skip nor
 repeat while the index is unchanged; the composite indexes of ``indexing-policy.json`` (type,
-partition, status, then id) serve that order under the filters every search has. The emulator has
-no OFFSET, so a page is the first ``offset + limit + 1`` matches in that order, sliced by the
-caller: the extra match says whether the result was cut. This is the only place that works around
-OFFSET; offset and limit are bounded (``shared.qido_params``) to keep the prefix small.
+partition, status, then id) serve that order under the filters every search has. A page is the
+first ``offset + limit + 1`` matches in that order (no OFFSET: an emulator workaround, see
+``index``), sliced by the caller: the extra match says whether the result was cut. Offset and
+limit are bounded (``shared.qido_params``) to keep that prefix small.
 
 Wildcards become functions that scan a value once (``shared.wildcard``), never a regular
 expression. Where those functions only narrow the candidates, the query carries ``checks``: it

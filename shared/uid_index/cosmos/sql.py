@@ -25,7 +25,8 @@ class Query:
 
 
 def _in_study(key: str, condition: str, select: str = "*", **params: Any) -> Query:
-    """A single-partition query: the key is in the ``WHERE`` too (the emulator needs it)."""
+    """A single-partition query, its key in the ``WHERE`` too (an emulator workaround, see
+    ``index``)."""
     return Query(f"SELECT {select} FROM c WHERE c.pk = @pk AND {condition}", {"pk": key, **params})
 
 
