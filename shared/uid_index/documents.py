@@ -18,8 +18,8 @@ from pydicom.datadict import dictionary_VR
 
 from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES, tag_hex
 from shared.search_forms import name_groups, name_words, time_key
-from shared.uid_index.index import Lifecycle
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id
+from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 
 JsonDict = dict[str, Any]

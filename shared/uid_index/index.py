@@ -4,7 +4,7 @@ Services speak only this interface; ``shared.uid_index.cosmos`` is the one imple
 only code that knows Cosmos DB. Every operation names studies, series and instances by their refs
 (``keys``), so no service builds a document, a query or a condition.
 
-An instance entry moves through this lifecycle (``Lifecycle``)::
+An instance entry moves through this lifecycle (``lifecycle.Lifecycle``)::
 
     (absent) --claim--> PENDING --commit--> CREATED --hide--> DELETING --purge--> (absent)
                 PENDING --release, or lease expired and swept--> (absent)
@@ -37,15 +37,12 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from shared.qido_params import SearchQuery
+from shared.uid_index.documents import IndexRecord
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
-
-if TYPE_CHECKING:
-    # Only for annotations: documents builds on the lifecycle defined here.
-    from shared.qido_params import SearchQuery
-    from shared.uid_index.documents import IndexRecord
+from shared.uid_index.lifecycle import Lifecycle
 
 LEASE_SECONDS = 30.0
 """How long a claim, a hide or a refresh-due marker holds before the sweep may take it over."""
@@ -55,17 +52,6 @@ BEING_CREATED = 45071
 
 JsonDict = dict[str, Any]
 Progress = Callable[[str, int, int], None]
-
-
-class Lifecycle(StrEnum):
-    """The state of one instance entry (see the module docstring for the transitions)."""
-
-    PENDING = "pending"
-    """Claimed by a store whose files may not be written yet; invisible."""
-    CREATED = "created"
-    """Committed: its files were written before it said so; the only visible state."""
-    DELETING = "deleting"
-    """Hidden by a delete (or the sweep) whose purge has not finished; invisible."""
 
 
 class IndexUnavailable(Exception):

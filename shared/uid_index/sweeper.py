@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from shared.clients import Clients
 from shared.uid_index.deleter import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
-from shared.uid_index.index import LEASE_SECONDS, Lifecycle
+from shared.uid_index.index import LEASE_SECONDS
+from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.refresh_due import refresh_marked
 
 

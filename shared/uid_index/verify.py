@@ -32,7 +32,6 @@ from shared.uid_index.deleter import purge
 from shared.uid_index.index import (
     LEASE_SECONDS,
     InstanceEntry,
-    Lifecycle,
     Progress,
     SeriesAggregate,
     refresh_aggregates,
@@ -46,6 +45,7 @@ from shared.uid_index.keys import (
     doc_id,
     parse_blob_name,
 )
+from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.store_protocol import commit_sidecar
 

@@ -87,3 +87,25 @@ def test_the_index_interface_knows_no_implementation() -> None:
     graph = modules("shared")
     interface = graph["shared.uid_index.index"]
     assert not [t for t in interface if within(t, ADAPTER) or within(t, "azure")]
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No import cycles among the project's modules (a cycle hides which layer owns what)."""
+    graph = modules(*PACKAGES)
+    edges = {m: {t for t in targets if t in graph and t != m} for m, targets in graph.items()}
+    done: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            cycles.append([*path[path.index(module) :], module])
+            return
+        if module in done:
+            return
+        for target in sorted(edges[module]):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(edges):
+        visit(module, [])
+    assert cycles == []

@@ -70,7 +70,6 @@ from shared.uid_index.index import (
     InstanceConflict,
     InstanceEntry,
     JsonDict,
-    Lifecycle,
     RefreshMarker,
     SearchHit,
     SeriesAggregate,
@@ -78,6 +77,7 @@ from shared.uid_index.index import (
     StudyAggregate,
 )
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
+from shared.uid_index.lifecycle import Lifecycle
 
 _ATTEMPTS = 50
 _CHANGED = (CosmosAccessConditionFailedError, CosmosResourceNotFoundError)

@@ -32,8 +32,8 @@ from shared.qido_params import (
     WildcardMatch,
     WordPrefixMatch,
 )
-from shared.uid_index.index import Lifecycle
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
+from shared.uid_index.lifecycle import Lifecycle
 from shared.wildcard import index_terms, matches
 
 # What shaping a result needs; the search keys in ``q`` stay in the database, but for the values

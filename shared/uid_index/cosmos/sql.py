@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.uid_index.documents import INSTANCE, INTENT, REFRESH, SERIES
-from shared.uid_index.index import DeleteScope, Lifecycle
+from shared.uid_index.index import DeleteScope
 from shared.uid_index.keys import doc_id
+from shared.uid_index.lifecycle import Lifecycle
 
 _CREATED = f"'{Lifecycle.CREATED.value}'"
 _PENDING = f"'{Lifecycle.PENDING.value}'"

@@ -27,11 +27,11 @@ from shared.uid_index.index import (
     DeleteScope,
     Index,
     InstanceConflict,
-    Lifecycle,
     RefreshMarker,
     refresh_aggregates,
 )
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
+from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.sweeper import sweep
 
