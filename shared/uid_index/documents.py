@@ -26,6 +26,11 @@ JsonDict = dict[str, Any]
 
 SCHEMA = 2
 
+# The paths search filters on: every search key is under ``q``, and a person name's under these.
+SEARCH_KEYS = "q"
+NAME_GROUPS = "groups"
+NAME_WORDS = "words"
+
 # Document types, one per kind of document in a study's partition.
 INSTANCE = "instance"
 SERIES = "series"
@@ -44,7 +49,7 @@ def _person_names(values: list[Any]) -> JsonDict:
             *(str(v.get(g, "")) for g in ("Alphabetic", "Ideographic", "Phonetic"))
         )
     ]
-    return {"groups": groups, "words": [w for g in groups for w in name_words(g)]}
+    return {NAME_GROUPS: groups, NAME_WORDS: [w for g in groups for w in name_words(g)]}
 
 
 def _search_value(element: JsonDict) -> Any:
@@ -148,7 +153,9 @@ def instance_document(record: IndexRecord, *, status: Lifecycle, lease_until: fl
         size=record.size,
         modality=record.modality,
         json=json,
-        q=_search_keys(json, (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES)),
+    )
+    doc[SEARCH_KEYS] = _search_keys(
+        json, (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES)
     )
     return doc
 
@@ -205,7 +212,7 @@ def series_from_instance(instance: JsonDict, number_of_instances: int) -> JsonDi
         "attrsVersion": instance["version"],
         "numberOfInstances": number_of_instances,
         "json": {k: v for k, v in instance["json"].items() if k in keep},
-        "q": {k: v for k, v in instance["q"].items() if k in keep_q},
+        SEARCH_KEYS: {k: v for k, v in instance[SEARCH_KEYS].items() if k in keep_q},
     }
 
 
@@ -214,7 +221,7 @@ def study_from_series(series: list[JsonDict]) -> JsonDict:
     newest = max(series, key=lambda s: str(s["attrsVersion"]))
     keep = {tag_hex(k) for k in STUDY_ATTRIBUTES}
     modalities = sorted({s["modality"] for s in series if s.get("modality")})
-    q = {k: v for k, v in newest["q"].items() if k in STUDY_ATTRIBUTES}
+    q = {k: v for k, v in newest[SEARCH_KEYS].items() if k in STUDY_ATTRIBUTES}
     q["ModalitiesInStudy"] = modalities
     return {
         **_copy_base(newest, doc_id(STUDY, newest["pk"]), STUDY),
@@ -223,7 +230,7 @@ def study_from_series(series: list[JsonDict]) -> JsonDict:
         "numberOfInstances": sum(int(s["numberOfInstances"]) for s in series),
         "modalities": modalities,
         "json": {k: v for k, v in newest["json"].items() if k in keep},
-        "q": q,
+        SEARCH_KEYS: q,
     }
 
 

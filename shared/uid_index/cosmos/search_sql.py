@@ -32,6 +32,7 @@ from shared.qido_params import (
     WildcardMatch,
     WordPrefixMatch,
 )
+from shared.uid_index.documents import NAME_GROUPS, NAME_WORDS, SEARCH_KEYS
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
 from shared.uid_index.lifecycle import Lifecycle
 from shared.wildcard import index_terms, matches
@@ -170,14 +171,15 @@ def _condition(match: Match, partition: str, params: _Parameters, checks: _Check
         return _in("c.pk", keys, params)
     if isinstance(match, ValueMatch) and match.keyword in _UID_FIELDS:
         return _in(_UID_FIELDS[match.keyword], match.values, params)
-    path = f"c.q.{match.keyword}"
+    path = f"c.{SEARCH_KEYS}.{match.keyword}"
     if isinstance(match, WordPrefixMatch):
         return " AND ".join(
-            f"EXISTS(SELECT VALUE w FROM w IN {path}.words WHERE STARTSWITH(w, {params.add(word)}))"
+            f"EXISTS(SELECT VALUE w FROM w IN {path}.{NAME_WORDS} "
+            f"WHERE STARTSWITH(w, {params.add(word)}))"
             for word in match.words
         )
     if dictionary_VR(match.keyword) == "PN":
-        path, any_element = f"{path}.groups", True
+        path, any_element = f"{path}.{NAME_GROUPS}", True
     else:
         any_element = match.keyword in _ARRAY_KEYS
     if isinstance(match, WildcardMatch) and not index_terms(match.pattern).exact:
