@@ -17,6 +17,8 @@ from pydicom.uid import generate_uid
 
 from devhost.stack import LocalStack
 from shared.clients import Clients
+from shared.uid_index.index import InstanceEntry
+from shared.uid_index.lifecycle import Lifecycle
 from tests.data.builders import multipart, with_fresh_uids
 from tests.functions.storage_checks import instance_doc, ref_of, stored_file, study_doc
 from tests.functions.test_store import RELATED, failures, post, stored_uids
@@ -29,14 +31,11 @@ def study_files(count: int, template: str = "color3d_jpeg_baseline.dcm") -> tupl
     return study, [with_fresh_uids(template, study_uid=study) for _ in range(count)]
 
 
-async def pending_claims(storage: Clients, study_key: str) -> list[dict[str, Any]]:
-    query = "SELECT * FROM c WHERE c.pk = @pk AND c.status = 'pending'"
-    params: list[dict[str, object]] = [{"name": "@pk", "value": study_key}]
+async def pending_claims(storage: Clients, study_key: str) -> list[InstanceEntry]:
     return [
-        d
-        async for d in storage.index.container.query_items(
-            query, parameters=params, partition_key=study_key
-        )
+        e
+        for e in await storage.index.all_entries()
+        if e.ref.study.key == study_key and e.status is Lifecycle.PENDING
     ]
 
 
@@ -217,15 +216,7 @@ async def test_azurite_stopped_during_a_study_delete_then_retry(
         stack.start_azurite()
     # Nothing of the half-deleted study is visible meanwhile.
     study_key = ref_of(study, "1", "1").study.key
-    query = "SELECT * FROM c WHERE c.pk = @pk AND c.status = 'created'"
-    params: list[dict[str, object]] = [{"name": "@pk", "value": study_key}]
-    visible = [
-        d
-        async for d in storage.index.container.query_items(
-            query, parameters=params, partition_key=study_key
-        )
-    ]
-    assert visible == []
+    assert await storage.index.visible(ref_of(study, "1", "1").study) == []
     assert await study_doc(storage, ref_of(study, "1", "1").study) is None
     assert (await http.delete(f"/v2/studies/{study}")).status_code == 204
     assert await study_doc(storage, ref_of(study, "1", "1").study) is None
