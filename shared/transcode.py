@@ -20,6 +20,7 @@ from pydicom.pixels.encoders.base import get_encoder
 from pydicom.pixels.utils import pack_bits
 from pydicom.uid import UID, JPEG2000Lossless, RLELossless
 
+from shared.unreadable import carry_unreadable_as_un
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -64,6 +65,7 @@ def convert(data: bytes, target: str) -> bytes:
     source = UID(str(ds.file_meta.TransferSyntaxUID))
     if source == target:
         return data
+    carry_unreadable_as_un(ds)
     has_pixels = _PIXEL_DATA in ds
     if has_pixels and (source.is_compressed or not source.is_little_endian):
         _decompress(ds, source)
