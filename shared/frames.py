@@ -30,6 +30,7 @@ from shared.transcode import (
     swap_words,
 )
 from shared.uid_index.sidecar import Sidecar
+from shared.unreadable import UNDECODABLE, decoded
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -90,7 +91,7 @@ async def frame_bodies(
     """Each requested frame in ``rendition``, in the order asked, a few read ahead."""
     if not source.by_range:
         data = await blobs.read_range(source.file_blob, 0, source.sidecar.size)
-        for frame in await asyncio.to_thread(frames_of_file, data, numbers):
+        for frame in await decoded(UNDECODABLE, frames_of_file, data, numbers):
             yield frame
         return
 
@@ -118,7 +119,7 @@ async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, nu
         return data
     attributes = pixel_attributes(source.sidecar.metadata)
     if stored.is_encapsulated:
-        return await asyncio.to_thread(decode_frame, data, stored, attributes)
+        return await decoded(UNDECODABLE, decode_frame, data, stored, attributes)
     if not stored.is_little_endian:
         metadata = source.sidecar.metadata
         return swap_words(data, native_word_size(metadata, int(attributes.BitsAllocated)))

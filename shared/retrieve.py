@@ -17,7 +17,6 @@ latency per part (see docs/performance.md).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from shared.retrieve_scope import Scope, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, primed
 from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert
 from shared.uid_index.reader import StoredInstance
+from shared.unreadable import UNCONVERTIBLE, decoded
 from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
 
 PARTS_AHEAD = 4
@@ -99,7 +99,7 @@ async def instance_body(
             yield chunk
         return
     data = await blobs.read_range(name, 0, planned.size)
-    yield await asyncio.to_thread(convert, data, syntax)
+    yield await decoded(UNCONVERTIBLE, convert, data, syntax)
 
 
 async def multipart_body(

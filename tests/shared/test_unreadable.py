@@ -11,7 +11,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
-from shared.unreadable import carry_unreadable_as_un
+from shared.errors import BadRequest, NotAcceptable
+from shared.unreadable import carry_unreadable_as_un, decoded
 from tests.data.builders import to_bytes, with_fresh_uids, with_vr
 
 
@@ -58,3 +59,15 @@ def test_readable_elements_are_left_alone() -> None:
     before = {element.tag: element.VR for element in ds.iterall()}
     carry_unreadable_as_un(ds)
     assert {element.tag: element.VR for element in ds.iterall()} == before
+
+
+def _fails(error: Exception) -> None:
+    raise error
+
+
+async def test_decoding_failures_are_406_and_the_service_s_own_errors_pass() -> None:
+    assert await decoded("refused", sum, [1, 2]) == 3
+    with pytest.raises(NotAcceptable, match="refused"):
+        await decoded("refused", _fails, ValueError("a damaged codestream"))
+    with pytest.raises(BadRequest):
+        await decoded("refused", _fails, BadRequest("a region outside the image"))
