@@ -67,8 +67,9 @@ class FrameSource:
     def count(self) -> int:
         if self.sidecar.frames is not None:
             return len(self.sidecar.frames)
-        value = self.sidecar.metadata.get("00280008", {}).get("Value") or [1]
-        return max(int(value[0]), 1)
+        value = (self.sidecar.metadata.get("00280008", {}).get("Value") or [1])[0]
+        # The metadata keeps a malformed NumberOfFrames as text: one frame, as when it is absent.
+        return max(value, 1) if isinstance(value, int) else 1
 
 
 def frame_source(sidecar: Sidecar, file_blob: str, numbers: list[int]) -> FrameSource:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import pickle
 import sys
 import tempfile
 import time
@@ -62,11 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrieves", type=int, default=5000)
     parser.add_argument("--searches", type=int, default=5000)
     parser.add_argument("--deletes", type=int, default=1000)
+    parser.add_argument(
+        "--data-dir", type=Path, help="keep the stack's data and logs here (default: discarded)"
+    )
+    parser.add_argument(
+        "--failures", type=Path, help="write the requests that got a 5xx here (pickled)"
+    )
     args = parser.parse_args(argv)
     tally = Tally()
     pool = Pool()
-    with tempfile.TemporaryDirectory() as data_dir:
-        stack = LocalStack(ROOT, Path(data_dir))
+    with tempfile.TemporaryDirectory() as scratch:
+        stack = LocalStack(ROOT, args.data_dir or Path(scratch))
         stack.env["DICOMWEB_MAX_REQUEST_BYTES"] = str(MAX_REQUEST_BYTES)
         with stack, httpx.Client(base_url=stack.base_url, timeout=120) as client:
             seed(client, pool)
@@ -82,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     print(tally.report())
     for line in sorted(Counter(tally.server_errors).items()):
         print(f"  {line[1]} x {line[0]}")
+    for request in tally.failed:
+        print(f"  {request.method} {request.path[:120]} {request.params[:3]} {request.headers}")
+    if args.failures is not None:
+        args.failures.write_bytes(pickle.dumps(tally.failed))
     print(f"instances stored and retrievable: {len(pool.instances)}")
     print(f"verify findings: {sum(findings.values())} ({dict(findings)})")
     return 1 if tally.server_errors or findings else 0

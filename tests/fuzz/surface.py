@@ -27,6 +27,7 @@ class Tally:
     statuses: dict[str, Counter[int]] = field(default_factory=dict)
     unavailable: int = 0
     server_errors: list[str] = field(default_factory=list)
+    failed: list[Request] = field(default_factory=list)
 
     def record(self, request: Request, status: int, retry_after: bool) -> None:
         self.sent[request.kind] += 1
@@ -35,6 +36,7 @@ class Tally:
             self.unavailable += 1
         elif status >= 500:
             self.server_errors.append(f"{status} {request.method} {request.kind}")
+            self.failed.append(request)
 
     def report(self) -> str:
         lines = [f"requests sent: {sum(self.sent.values())} ({_counts(self.sent)})"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -64,3 +65,12 @@ async def test_one_frame_of_a_large_instance_reads_only_that_frame() -> None:
 def test_frames_past_the_end_are_not_found() -> None:
     with pytest.raises(NotFound):
         frame_source(_sidecar(), "file.dcm", [1, FRAMES + 1])
+
+
+@pytest.mark.parametrize("value", ["10(\0\x10", "", 0])
+def test_frames_decoded_whole_with_a_malformed_number_of_frames_count_one(value: object) -> None:
+    sidecar = replace(_sidecar(), frames=None)
+    sidecar.metadata["00280008"] = {"vr": "IS", "Value": [value]}
+    assert frame_source(sidecar, "file.dcm", [1]).count == 1
+    with pytest.raises(NotFound):
+        frame_source(sidecar, "file.dcm", [2])
