@@ -1,7 +1,7 @@
 """No request, however malformed, gets a 5xx: a hypothesis property over the whole HTTP surface,
 through the local host against the real emulators.
 
-``DICOMWEB_FUZZ_EXAMPLES`` sets the examples per kind (default 25, which keeps this well under a
+``DICOMWEB_FUZZ_EXAMPLES`` sets the examples per kind (default 100, which keeps this well under a
 minute); ``python -m tests.fuzz`` runs the same strategies for thousands of requests.
 """
 
@@ -20,7 +20,7 @@ from tests.fuzz.surface import Tally, acceptable, seed, send
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES = int(os.environ.get("DICOMWEB_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("DICOMWEB_FUZZ_EXAMPLES", "100"))
 
 FUZZ = settings(
     max_examples=EXAMPLES,
