@@ -91,7 +91,8 @@ async def retrieve_instance_bulk_data(req: Request) -> Response:
     answer = await retrieve_bulk_data(
         await clients(),
         path_scope(req),
-        str(req.path_params["path"]),
+        # An empty catch-all leaves the route value out (ASP.NET Core does so too).
+        str(req.path_params.get("path", "")),
         req.headers.get("accept"),
         req.headers.get("range"),
     )

@@ -40,8 +40,10 @@ from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, Wish, frame_rendition, wishes
 
 PIXEL_DATA = "7FE00010"
-_PATH = re.compile(r"[0-9A-F]{8}(/[0-9]+/[0-9A-F]{8})*")
-_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# Item indexes of at most 9 digits: more than any sequence holds, and cheap to convert.
+_PATH = re.compile(r"[0-9A-F]{8}(/[0-9]{1,9}/[0-9A-F]{8})*")
+# Positions of at most 18 digits (any value fits); a longer one makes the header ignored.
+_RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")
 
 
 class RangeNotSatisfiable(DicomwebError):

@@ -36,6 +36,7 @@ from shared.transcode import (
     swap_words,
 )
 from shared.uid_index.sidecar import Sidecar
+from shared.unreadable import UNDECODABLE, decoded
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -100,8 +101,9 @@ class FrameSource:
     def count(self) -> int:
         if self.sidecar.frames is not None:
             return len(self.sidecar.frames)
-        value = self.sidecar.metadata.get("00280008", {}).get("Value") or [1]
-        return max(int(value[0]), 1)
+        value = (self.sidecar.metadata.get("00280008", {}).get("Value") or [1])[0]
+        # The metadata keeps a malformed NumberOfFrames as text: one frame, as when it is absent.
+        return max(value, 1) if isinstance(value, int) else 1
 
 
 def frame_source(sidecar: Sidecar, file_blob: str, numbers: list[int]) -> FrameSource:
@@ -124,7 +126,7 @@ async def frame_bodies(
     """Each requested frame in ``rendition``, in the order asked, a few read ahead."""
     if not source.by_range:
         data = await blobs.read_range(source.file_blob, 0, source.sidecar.size)
-        for frame in await asyncio.to_thread(frames_of_file, data, numbers):
+        for frame in await decoded(UNDECODABLE, frames_of_file, data, numbers):
             yield await _encoded(frame, source, rendition)
         return
 
@@ -164,7 +166,7 @@ async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, nu
     if stored.is_encapsulated:
         data = await read_frame(blobs, source, number)
         attributes = pixel_attributes(source.sidecar.metadata)
-        return await asyncio.to_thread(decode_frame, data, stored, attributes)
+        return await decoded(UNDECODABLE, decode_frame, data, stored, attributes)
     return await read_native_frame(blobs, source, number)
 
 

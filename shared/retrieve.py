@@ -18,7 +18,6 @@ latency per part (see docs/performance.md).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, primed
 from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert, pixel_attributes
 from shared.uid_index.reader import StoredInstance
+from shared.unreadable import UNCONVERTIBLE, decoded
 from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
 
 PARTS_AHEAD = 4
@@ -127,7 +127,7 @@ async def instance_body(
             yield chunk
         return
     data = await blobs.read_range(name, 0, planned.size)
-    yield await asyncio.to_thread(convert, data, syntax)
+    yield await decoded(UNCONVERTIBLE, convert, data, syntax)
 
 
 async def multipart_body(

@@ -21,6 +21,7 @@ from pydicom.pixels.utils import pack_bits
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from shared.pixel_encoders import ENCODINGS, encode_pixel_data
+from shared.unreadable import carry_unreadable_as_un
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -65,6 +66,7 @@ def convert(data: bytes, target: str) -> bytes:
     if source == target:
         return data
     _record_encoding_read(ds)
+    carry_unreadable_as_un(ds)
     has_pixels = _PIXEL_DATA in ds
     if has_pixels and (source.is_compressed or not source.is_little_endian):
         _decompress(ds, source)

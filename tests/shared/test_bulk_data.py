@@ -24,6 +24,8 @@ from shared.uid_index.sidecar import Sidecar
         ("bytes=0-1,5-6", None),
         ("items=0-1", None),
         ("bytes=-", None),
+        (f"bytes={'9' * 4301}-", None),
+        (f"bytes=0-{'9' * 4301}", None),
     ],
 )
 def test_byte_range(header: str | None, expected: tuple[int, int] | None) -> None:
@@ -60,6 +62,13 @@ def test_bulk_element_follows_sequences() -> None:
         }
     )
     assert bulk_element(sidecar, "54000100/1/54001010")["vr"] == "OW"
-    for path in ("54000100/0/54001010", "54000100/2/54001010", "00100010", "../x", "5400"):
+    for path in (
+        "54000100/0/54001010",
+        "54000100/2/54001010",
+        f"54000100/{'1' * 4301}/54001010",
+        "00100010",
+        "../x",
+        "5400",
+    ):
         with pytest.raises(NotFound):
             bulk_element(sidecar, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -134,3 +135,12 @@ async def test_an_odd_length_big_endian_frame_as_stored_is_whole_words() -> None
     sidecar, data = _big_endian_8_bit_ow([samples], 132)
     source = frame_source(sidecar, "file.dcm", [1])
     assert await read_frame(cast(BlobStore, FileBlobs(data)), source, 1) == ds.PixelData
+
+
+@pytest.mark.parametrize("value", ["10(\0\x10", "", 0])
+def test_frames_decoded_whole_with_a_malformed_number_of_frames_count_one(value: object) -> None:
+    sidecar = replace(_sidecar(), frames=None)
+    sidecar.metadata["00280008"] = {"vr": "IS", "Value": [value]}
+    assert frame_source(sidecar, "file.dcm", [1]).count == 1
+    with pytest.raises(NotFound):
+        frame_source(sidecar, "file.dcm", [2])
