@@ -5,17 +5,22 @@ or natively encapsulated instance is one ranged read (one per fragment), whateve
 Compressed frames asked for uncompressed are decoded one by one; big endian native frames are
 byte-swapped. Files whose frames have no ranges (a deflated data set, packed single-bit pixels)
 are read and decoded whole, and their frames are served uncompressed as their stored form.
+
+One frame honours an HTTP ``Range``: an HTJ2K RPCL codestream holds its resolution levels lowest
+first, so a viewer paints a coarse image from the first bytes and asks for the rest later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from pydicom.uid import UID
 
 from shared.blob_store import BlobStore
+from shared.byte_ranges import byte_range, range_headers
 from shared.clients import Clients
 from shared.errors import NotFound
 from shared.multipart import new_boundary, write_parts
@@ -190,10 +195,42 @@ def multipart_frames(
     return write_parts(parts(), boundary)
 
 
-async def frames_answer(
-    blobs: BlobStore, source: FrameSource, found: list[Wish], numbers: list[int]
+async def ranged_frame(
+    blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int, range_header: str
 ) -> Answer:
-    """The frames in the best rendition the wishes allow; the first is read before returning."""
+    """One frame, or the part of it a ``Range`` header names (206 with ``Content-Range``).
+
+    The range is of the representation: the frame itself, or the multipart body that frames it.
+    That body's boundary is a digest of the frame, so the same frame in the same rendition is
+    the same bytes on every request and the ranges of successive requests join up, as viewers
+    that append them before parsing the multipart expect.
+    """
+    frame = b"".join([piece async for piece in frame_bodies(blobs, source, rendition, [number])])
+    if rendition.multipart:
+        boundary = hashlib.sha256(frame).hexdigest()[:32]
+        pieces = multipart_frames(once(frame), rendition, boundary)
+        representation = b"".join([piece async for piece in pieces])
+        content_type = multipart_type(rendition.media_type, boundary)
+    else:
+        representation, content_type = frame, part_content_type(rendition)
+    wanted = byte_range(range_header, len(representation))
+    start, end = wanted or (0, len(representation))
+    headers = range_headers(wanted, len(representation))
+    status = 200 if wanted is None else 206
+    return Answer(once(representation[start:end]), content_type, status=status, headers=headers)
+
+
+async def frames_answer(
+    blobs: BlobStore,
+    source: FrameSource,
+    found: list[Wish],
+    numbers: list[int],
+    range_header: str | None = None,
+) -> Answer:
+    """The frames in the best rendition the wishes allow; the first is read before returning.
+
+    ``range_header`` is honoured when one frame is asked for; a list of frames is sent whole.
+    """
     attributes = pixel_attributes(source.sidecar.metadata)
     rendition = frame_rendition(
         found,
@@ -202,20 +239,27 @@ async def frames_answer(
         can_decode=can_decode,
         can_encode=lambda syntax: can_encode_from(syntax, attributes, source.syntax),
     )
+    if range_header and len(numbers) == 1:
+        return await ranged_frame(blobs, source, rendition, numbers[0], range_header)
     bodies = await primed(frame_bodies(blobs, source, rendition, numbers))
+    headers = {"Accept-Ranges": "bytes"} if len(numbers) == 1 else {}
     if not rendition.multipart:
-        return Answer(bodies, part_content_type(rendition))
+        return Answer(bodies, part_content_type(rendition), headers=headers)
     boundary = new_boundary()
     body = multipart_frames(bodies, rendition, boundary)
-    return Answer(body, multipart_type(rendition.media_type, boundary))
+    return Answer(body, multipart_type(rendition.media_type, boundary), headers=headers)
 
 
 async def retrieve_frames(
-    clients: Clients, scope: Scope, frame_list: str, accept: str | None
+    clients: Clients,
+    scope: Scope,
+    frame_list: str,
+    accept: str | None,
+    range_header: str | None = None,
 ) -> Answer:
     numbers = parse_frame_list(frame_list)
     found = wishes(accept, "*/*")
     (instance,) = await visible_instances(clients.index, scope)
     sidecar = await read_sidecar(clients.blobs, instance)
     source = frame_source(sidecar, instance.file_blob, numbers)
-    return await frames_answer(clients.blobs, source, found, numbers)
+    return await frames_answer(clients.blobs, source, found, numbers, range_header)
