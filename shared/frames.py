@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from pydicom.uid import UID
@@ -125,7 +125,7 @@ def part_content_type(rendition: Rendition) -> str:
 
 async def frame_bodies(
     blobs: BlobStore, source: FrameSource, rendition: Rendition, numbers: list[int]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Each requested frame in ``rendition``, in the order asked, a few read ahead."""
     if not source.by_range:
         data = await blobs.read_range(source.file_blob, 0, source.sidecar.size)

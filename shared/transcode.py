@@ -64,7 +64,7 @@ def convert(data: bytes, target: str) -> bytes:
     source = UID(str(ds.file_meta.TransferSyntaxUID))
     if source == target:
         return data
-    _record_encoding_read(ds)
+    record_encoding_read(ds)
     has_pixels = _PIXEL_DATA in ds
     if has_pixels and (source.is_compressed or not source.is_little_endian):
         _decompress(ds, source)
@@ -79,7 +79,7 @@ def convert(data: bytes, target: str) -> bytes:
     return out.getvalue()
 
 
-def _record_encoding_read(ds: Dataset) -> None:
+def record_encoding_read(ds: Dataset) -> None:
     """Make the data set say which encoding its elements were read in.
 
     A file whose data set is implicit VR although its transfer syntax says explicit is read by
