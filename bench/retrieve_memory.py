@@ -8,9 +8,10 @@ shapes of study, each about 2 GB of native 16-bit frames of 1024 x 1024:
 - ``many``: 128 instances of 16 MB (8 frames each);
 - ``large``: 2 instances of 1 GB (512 frames each).
 
-Each study is retrieved as stored (``transfer-syntax=*``) and in the default syntax (Explicit VR
-Little Endian, which these files are stored in, so no conversion happens), then one frame of the
-last instance is fetched to show that a frame costs one ranged read, not the file.
+Each study is retrieved as stored (``transfer-syntax=*``), in the default syntax (Explicit VR
+Little Endian, which these files are stored in, so no conversion happens) and in HTJ2K Lossless
+(each instance converted frame by frame), then one frame of the last instance is fetched to show
+that a frame costs one ranged read, not the file.
 
     .venv/bin/python -m bench.retrieve_memory [--shape many|large|both] [--size-mb 2048]
 """
@@ -31,6 +32,9 @@ from devhost.stack import LocalStack
 ACCEPTS = {
     "as stored": 'multipart/related; type="application/dicom"; transfer-syntax=*',
     "default": 'multipart/related; type="application/dicom"',
+    "HTJ2K Lossless (converted frame by frame)": (
+        'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.201'
+    ),
 }
 
 

@@ -50,7 +50,12 @@ async def converted_by_frame(
 ) -> AsyncIterator[bytes]:
     """The Part 10 file of ``source`` in ``target`` (checked with ``can_convert_by_frame`` and
     ``shared.transcode.can_convert``), piece by piece: header, then one frame at a time."""
-    syntax = UID(target)
+    async for piece in _pieces(blobs, source, UID(target)):
+        if piece:
+            yield piece
+
+
+async def _pieces(blobs: BlobStore, source: FrameSource, syntax: UID) -> AsyncIterator[bytes]:
     stored = UID(source.sidecar.transfer_syntax_uid)
     fmt = PixelFormat.of(decoded_attributes(pixel_attributes(source.sidecar.metadata), stored))
     rendition = Rendition(False, "application/octet-stream", syntax)
@@ -62,15 +67,10 @@ async def converted_by_frame(
         meta, head = _head(ds, syntax)
         yield meta
         body = _Body(syntax)
-        for piece in (
-            body.encode(head + _pixel_data_header(syntax, fmt, source.count, ds)),
-            body.encode(_pixel_data_piece(syntax, fmt, first)),
-        ):
-            if piece:
-                yield piece
+        yield body.encode(head + _pixel_data_header(syntax, fmt, source.count, ds))
+        yield body.encode(_pixel_data_piece(syntax, fmt, first))
         async for frame in frames:
-            if piece := body.encode(_pixel_data_piece(syntax, fmt, frame)):
-                yield piece
+            yield body.encode(_pixel_data_piece(syntax, fmt, frame))
         yield body.encode(_pixel_data_end(syntax, fmt, source.count) + _tail(tail, syntax))
         yield body.finish()
     finally:
@@ -189,7 +189,8 @@ def _tail(tail: Dataset, syntax: UID) -> bytes:
 
 class _Body:
     """The data set's bytes as they go out: deflated in one stream for Deflated Explicit VR
-    Little Endian (PS3.5 A.5, padded to even as pydicom pads it), else unchanged."""
+    Little Endian (PS3.5 A.5, padded to even as pydicom pads it), else unchanged. A deflated
+    piece may be empty (zlib holds the input back)."""
 
     def __init__(self, syntax: UID) -> None:
         self._deflater = (

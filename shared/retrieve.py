@@ -2,8 +2,9 @@
 
 Before any header is sent, the index gives every instance's stored transfer syntax and size (one
 query, no blob read), so that a syntax some instance cannot be converted to is a 406, not a
-broken stream. When a compressed syntax is asked for, the sidecars of the instances it would be
-encoded for are read too: whether an encoder takes an instance depends on its pixel format.
+broken stream. The sidecars of the instances that would be converted are read too: whether an
+encoder takes an instance depends on its pixel format, and whether it can be converted frame by
+frame on its frames' byte ranges.
 
 Mixed-syntax rule: the negotiated transfer syntax applies to every instance. With
 ``transfer-syntax=*`` each instance is sent as stored and each part names its own syntax;
@@ -11,9 +12,10 @@ with a UID every instance is converted to it (sent unchanged when already in it)
 acceptable rendition that every instance can be given in wins.
 
 Files already in the wanted syntax stream from blob storage in ranged reads with one read ahead;
-files to convert are read whole and converted off the event loop. Small files sent as stored are
-read a few parts ahead: a study of many small instances would otherwise wait out one blob read's
-latency per part (see docs/performance.md).
+files to convert are converted frame by frame as they stream (``shared.frame_transcode``), or,
+when their frames have no byte ranges, read whole and converted off the event loop. Small files
+sent as stored are read a few parts ahead: a study of many small instances would otherwise wait
+out one blob read's latency per part (see docs/performance.md).
 """
 
 from __future__ import annotations
