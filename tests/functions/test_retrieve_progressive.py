@@ -21,8 +21,8 @@ MULTIPART = f'multipart/related; type="image/jphc"; transfer-syntax={RPCL}'
 NAME = "RG1_UNCR.dcm"  # a 1841 x 1955 radiograph, 16-bit, stored uncompressed
 
 
-async def _frame_url(http: httpx.AsyncClient) -> str:
-    data, ds = with_fresh_uids(NAME, study_uid=generate_uid())
+async def _frame_url(http: httpx.AsyncClient, source: str | bytes = NAME) -> str:
+    data, ds = with_fresh_uids(source, study_uid=generate_uid())
     await store_all(http, [data])
     return (
         f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
@@ -91,3 +91,19 @@ async def test_frame_ranges_outside_or_of_several_frames(http: httpx.AsyncClient
     )
     assert several.status_code == 200
     assert len(await parts_of(several)) == 2
+
+
+async def test_a_frame_stored_as_rpcl_is_read_by_range_as_stored(http: httpx.AsyncClient) -> None:
+    produced = await _frame_url(http)
+    instance = produced.removesuffix("/frames/1")
+    answer = await http.get(
+        instance, headers={"accept": f"application/dicom; transfer-syntax={RPCL}"}
+    )
+    assert answer.status_code == 200, answer.text
+    url = await _frame_url(http, answer.content)  # the RPCL file stored as a new instance
+    stored = await http.get(url, headers={"accept": SINGLE})
+    stages = resolution_stages(stored.content)
+    first = await http.get(url, headers={"accept": SINGLE, "range": f"bytes=0-{stages[1] - 1}"})
+    assert first.status_code == 206
+    assert first.content == stored.content[: stages[1]]
+    assert decode_prefix(first.content, levels_skipped=4).shape == (123, 116)
