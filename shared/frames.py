@@ -164,7 +164,7 @@ async def read_native_frame(blobs: BlobStore, source: FrameSource, number: int) 
 
 async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
     stored = UID(source.syntax)
-    if rendition.transfer_syntax in (AS_STORED, stored):
+    if _as_stored(source, rendition):
         return await read_frame(blobs, source, number)
     if stored.is_encapsulated:
         data = await read_frame(blobs, source, number)
@@ -195,16 +195,42 @@ def multipart_frames(
     return write_parts(parts(), boundary)
 
 
+def ranges_within(ranges: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of ``ranges`` (offset, length), read one after the other, that hold bytes
+    ``start`` to ``end`` (exclusive) of what they hold together."""
+    found = []
+    position = 0
+    for offset, length in ranges:
+        low, high = max(start, position), min(end, position + length)
+        if low < high:
+            found.append((offset + low - position, high - low))
+        position += length
+    return found
+
+
 async def ranged_frame(
     blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int, range_header: str
 ) -> Answer:
     """One frame, or the part of it a ``Range`` header names (206 with ``Content-Range``).
 
     The range is of the representation: the frame itself, or the multipart body that frames it.
-    That body's boundary is a digest of the frame, so the same frame in the same rendition is
-    the same bytes on every request and the ranges of successive requests join up, as viewers
-    that append them before parsing the multipart expect.
+    A frame sent as stored, single part, is read only where the range falls. Otherwise the
+    frame is made whole and the range cut from it; a multipart body's boundary is then a digest
+    of the frame, so the same frame in the same rendition is the same bytes on every request and
+    the ranges of successive requests join up, as viewers that append them before parsing the
+    multipart expect.
     """
+    if not rendition.multipart and source.by_range and _as_stored(source, rendition):
+        stored = source.stored_ranges(number)
+        length = sum(part for _, part in stored)
+        wanted = byte_range(range_header, length)
+        start, end = wanted or (0, length)
+        reads = [
+            blobs.read_range(source.file_blob, offset, size)
+            for offset, size in ranges_within(stored, start, end)
+        ]
+        body = b"".join(await asyncio.gather(*reads))
+        return _ranged_answer(body, part_content_type(rendition), wanted, length)
     frame = b"".join([piece async for piece in frame_bodies(blobs, source, rendition, [number])])
     if rendition.multipart:
         boundary = hashlib.sha256(frame).hexdigest()[:32]
@@ -215,9 +241,19 @@ async def ranged_frame(
         representation, content_type = frame, part_content_type(rendition)
     wanted = byte_range(range_header, len(representation))
     start, end = wanted or (0, len(representation))
-    headers = range_headers(wanted, len(representation))
+    return _ranged_answer(representation[start:end], content_type, wanted, len(representation))
+
+
+def _as_stored(source: FrameSource, rendition: Rendition) -> bool:
+    return rendition.transfer_syntax in (AS_STORED, source.syntax)
+
+
+def _ranged_answer(
+    body: bytes, content_type: str, wanted: tuple[int, int] | None, length: int
+) -> Answer:
     status = 200 if wanted is None else 206
-    return Answer(once(representation[start:end]), content_type, status=status, headers=headers)
+    headers = range_headers(wanted, length)
+    return Answer(once(body), content_type, status=status, headers=headers)
 
 
 async def frames_answer(
