@@ -107,3 +107,8 @@ async def test_a_frame_stored_as_rpcl_is_read_by_range_as_stored(http: httpx.Asy
     assert first.status_code == 206
     assert first.content == stored.content[: stages[1]]
     assert decode_prefix(first.content, levels_skipped=4).shape == (123, 116)
+    # The instance's Pixel Data as bulk data is its one frame, with the same ranges.
+    bulk = url.replace("/frames/1", "/bulkdata/7FE00010")
+    part = await http.get(bulk, headers={"accept": SINGLE, "range": f"bytes=0-{stages[0] - 1}"})
+    assert part.status_code == 206, part.text
+    assert part.content == stored.content[: stages[0]]
