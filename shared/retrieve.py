@@ -51,7 +51,7 @@ class PlannedInstance:
     stored_syntax: str
     size: int
     pixels: Dataset | None = None
-    """Image Pixel attributes, read when a compressed syntax is asked for; None without pixels."""
+    """Image Pixel attributes, read when the instance may be converted; None without pixels."""
     frames: FrameSource | None = None
     """The frames, when the file can be converted frame by frame; read with ``pixels``."""
 
