@@ -1,4 +1,4 @@
-"""Converting a large instance to another transfer syntax frame by frame, as a stream.
+"""Converting an instance to another transfer syntax frame by frame, as a stream.
 
 A file whose frames have byte ranges (see ``shared.frames``) need not be held in memory to be
 converted: its data set up to Pixel Data is read and re-encoded by pydicom, then each frame is
