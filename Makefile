@@ -81,6 +81,7 @@ bench: deps $(ORTHANC)
 	$(BIN)/python -m bench.delete_study
 	$(BIN)/python -m bench.thumbnails
 	$(BIN)/python -m bench.transcode
+	$(BIN)/python -m bench.progressive
 
 clean:
 	rm -rf $(VENV) node_modules .local

@@ -50,7 +50,7 @@ Handler = Callable[[Request], Awaitable[Response]] | Callable[[Request], Respons
 
 # What a preflight may ask for: the API's methods and the headers DICOMweb clients send.
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
-CORS_REQUEST_HEADERS = ("Authorization", "Accept", "Content-Type")
+CORS_REQUEST_HEADERS = ("Authorization", "Accept", "Content-Type", "Range")
 CORS_MAX_AGE_SECONDS = 600
 
 

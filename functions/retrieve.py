@@ -78,7 +78,11 @@ async def retrieve_instance_metadata(req: Request) -> Response:
 async def retrieve_instance_frames(req: Request) -> Response:
     frame_list = str(req.path_params["frames"])
     answer = await retrieve_frames(
-        await clients(), path_scope(req), frame_list, req.headers.get("accept")
+        await clients(),
+        path_scope(req),
+        frame_list,
+        req.headers.get("accept"),
+        req.headers.get("range"),
     )
     return send(answer)
 
