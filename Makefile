@@ -13,7 +13,7 @@ CHROMIUM   := /usr/bin/chromium
 ORTHANC    := /usr/share/orthanc/plugins/libOrthancDicomWeb.so
 SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run viewer reindex verify test lint typecheck unit integration bench deps clean
+.PHONY: run viewer reindex verify test lint typecheck unit integration fuzz bench deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ integration: deps $(CHROMIUM) $(ORTHANC)
 test: lint typecheck $(CHROMIUM) $(ORTHANC)
 	$(BIN)/pytest
 
+# A long fuzzing run of the HTTP surface on its own local stack (counts in docs/reliability.md);
+# e.g. FUZZ_ARGS="--stores 20000".
+FUZZ_ARGS ?=
+fuzz: deps
+	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
+
 # The suite beside the storage floor and Orthanc; e.g. BENCH_ARGS="--instances 1000 10000".
 BENCH_ARGS ?= --instances 1000 --start-orthanc
 bench: deps $(ORTHANC)
@@ -75,6 +81,7 @@ bench: deps $(ORTHANC)
 	$(BIN)/python -m bench.delete_study
 	$(BIN)/python -m bench.thumbnails
 	$(BIN)/python -m bench.transcode
+	$(BIN)/python -m bench.progressive
 
 clean:
 	rm -rf $(VENV) node_modules .local

@@ -8,9 +8,10 @@ shapes of study, each about 2 GB of native 16-bit frames of 1024 x 1024:
 - ``many``: 128 instances of 16 MB (8 frames each);
 - ``large``: 2 instances of 1 GB (512 frames each).
 
-Each study is retrieved as stored (``transfer-syntax=*``) and in the default syntax (Explicit VR
-Little Endian, which these files are stored in, so no conversion happens), then one frame of the
-last instance is fetched to show that a frame costs one ranged read, not the file.
+Each study is retrieved as stored (``transfer-syntax=*``), in the default syntax (Explicit VR
+Little Endian, which these files are stored in, so no conversion happens) and in HTJ2K Lossless
+(each instance converted frame by frame), then one frame of the last instance is fetched to show
+that a frame costs one ranged read, not the file.
 
     .venv/bin/python -m bench.retrieve_memory [--shape many|large|both] [--size-mb 2048]
 """
@@ -31,6 +32,9 @@ from devhost.stack import LocalStack
 ACCEPTS = {
     "as stored": 'multipart/related; type="application/dicom"; transfer-syntax=*',
     "default": 'multipart/related; type="application/dicom"',
+    "HTJ2K Lossless (converted frame by frame)": (
+        'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.201'
+    ),
 }
 
 
@@ -40,6 +44,7 @@ class Result:
     request: str
     instances: int
     megabytes: float
+    first_byte_seconds: float
     seconds: float
     mb_per_s: float
     status: int
@@ -62,18 +67,22 @@ async def _store(http: httpx.AsyncClient, instances: int, frames: int) -> tuple[
 
 async def _timed_get(
     http: httpx.AsyncClient, host: psutil.Process, url: str, accept: str
-) -> tuple[int, int, float, int, int]:
-    """Status, bytes read, seconds, RSS before and peak RSS of one streamed GET."""
+) -> tuple[int, int, float, float, int, int]:
+    """Status, bytes read, seconds to the first body byte and in all, RSS before and peak RSS
+    of one streamed GET."""
     before = host.memory_info().rss
     received = 0
+    first_byte = 0.0
     with RssSampler(host.pid) as sampler:
         started = time.perf_counter()
         async with http.stream("GET", url, headers={"Accept": accept}) as response:
             async for chunk in response.aiter_raw():
+                if not received:
+                    first_byte = time.perf_counter() - started
                 received += len(chunk)
             status = response.status_code
         seconds = time.perf_counter() - started
-    return status, received, seconds, before, sampler.peak
+    return status, received, first_byte, seconds, before, sampler.peak
 
 
 async def run_shape(stack: LocalStack, shape: str, size_mb: int) -> list[Result]:
@@ -92,7 +101,9 @@ async def run_shape(stack: LocalStack, shape: str, size_mb: int) -> list[Result]
             )
         )
         for name, url, accept in requests:
-            status, received, seconds, before, peak = await _timed_get(http, host, url, accept)
+            status, received, first_byte, seconds, before, peak = await _timed_get(
+                http, host, url, accept
+            )
             megabytes = received / 1e6
             results.append(
                 Result(
@@ -100,6 +111,7 @@ async def run_shape(stack: LocalStack, shape: str, size_mb: int) -> list[Result]
                     request=name,
                     instances=instances if name != "one frame" else 1,
                     megabytes=round(megabytes, 1),
+                    first_byte_seconds=round(first_byte, 3),
                     seconds=round(seconds, 3),
                     mb_per_s=round(megabytes / seconds, 1),
                     status=status,

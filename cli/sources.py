@@ -19,10 +19,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from pydicom import dcmread
 from pydicom.tag import Tag
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 PREAMBLE = 128
 MAGIC = b"DICM"
@@ -207,9 +210,10 @@ class _Member(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         return self._member.read(-1 if size is None else size)
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._member.read(len(buffer))
-        buffer[: len(data)] = data
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._member.read(len(view))
+        view[: len(data)] = data
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cli.sources import Outcome
 from shared.uid_index.index import ALREADY_EXISTS
@@ -66,7 +65,7 @@ class InstanceResult:
     code: int | None = None
 
 
-def _values(dataset: Mapping[str, Any], tag: str) -> list[Any]:
+def _values(dataset: Mapping[str, object], tag: str) -> list[object]:
     element = dataset.get(tag)
     if not isinstance(element, Mapping):
         return []
@@ -74,22 +73,22 @@ def _values(dataset: Mapping[str, Any], tag: str) -> list[Any]:
     return values if isinstance(values, list) else []
 
 
-def _first_int(item: Mapping[str, Any], tag: str) -> int | None:
+def _first_int(item: Mapping[str, object], tag: str) -> int | None:
     values = _values(item, tag)
     if values and isinstance(values[0], int | float | str):
         try:
             return int(values[0])
-        except ValueError:
+        except (ValueError, OverflowError):  # NaN and infinities, which json.loads accepts
             return None
     return None
 
 
-def _first_str(item: Mapping[str, Any], tag: str) -> str | None:
+def _first_str(item: Mapping[str, object], tag: str) -> str | None:
     values = _values(item, tag)
     return values[0] if values and isinstance(values[0], str) and values[0] else None
 
 
-def _reason(code: int, item: Mapping[str, Any]) -> str:
+def _reason(code: int, item: Mapping[str, object]) -> str:
     comments = [
         comment
         for attribute in _values(item, FAILED_ATTRIBUTES_SEQUENCE)

@@ -50,7 +50,7 @@ Handler = Callable[[Request], Awaitable[Response]] | Callable[[Request], Respons
 
 # What a preflight may ask for: the API's methods and the headers DICOMweb clients send.
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
-CORS_REQUEST_HEADERS = ("Authorization", "Accept", "Content-Type")
+CORS_REQUEST_HEADERS = ("Authorization", "Accept", "Content-Type", "Range")
 CORS_MAX_AGE_SECONDS = 600
 
 
@@ -192,7 +192,7 @@ def route_prefix(host_json: Path) -> str:
     return str(prefix)
 
 
-def local_issuer_routes(environ: Mapping[str, str]) -> list[BaseRoute]:
+def local_issuer_routes(environ: Mapping[str, str]) -> Sequence[BaseRoute]:
     """The local issuer's documents, when the settings turn it on (its URL is the issuer's)."""
     key_path = environ.get(LOCAL_ISSUER_KEY, "").strip()
     if not key_path:

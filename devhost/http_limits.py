@@ -37,6 +37,7 @@ class HeadLimitedProtocol(H11Protocol):
 
     limits: ClassVar[HeadLimits] = HeadLimits()
 
+    # H11Protocol narrows asyncio's BaseTransport to Transport, the type it is called with.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._refused = False

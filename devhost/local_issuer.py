@@ -10,12 +10,12 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from jwt.types import JWKDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -61,15 +61,15 @@ class LocalIssuer:
         digest = hashlib.sha256(public_der).digest()[:12]
         self.kid = base64.urlsafe_b64encode(digest).decode("ascii")
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> dict[str, str | list[str]]:
         return {
             "issuer": self.url,
             "jwks_uri": f"{self.url}{JWKS_PATH}",
             "id_token_signing_alg_values_supported": [ALGORITHM],
         }
 
-    def jwks(self) -> dict[str, Any]:
-        public: dict[str, Any] = ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+    def jwks(self) -> dict[str, list[JWKDict]]:
+        public = ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
         return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": ALGORITHM}]}
 
     def mint(self, audience: str, roles: list[str], lifetime: int = TOKEN_LIFETIME_SECONDS) -> str:

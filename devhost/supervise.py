@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 from devhost.children import StackError, describe_exit
@@ -29,7 +30,7 @@ class _StopRequested(Exception):
     """Raised out of a signal handler so every wait unwinds through the same cleanup."""
 
 
-def _request_stop(signum: int, _frame: object) -> None:
+def _request_stop(signum: int, _frame: FrameType | None) -> None:
     raise _StopRequested(signal.Signals(signum).name)
 
 

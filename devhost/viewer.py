@@ -10,6 +10,8 @@ instead of being written into node_modules, so the installed package stays as np
 from __future__ import annotations
 
 import json
+import socket
+import socketserver
 import threading
 from functools import partial
 from http import HTTPStatus
@@ -96,9 +98,17 @@ class _Handler(SimpleHTTPRequestHandler):
         ".json": "application/json",
     }
 
-    def __init__(self, *args: object, config: bytes, **kwargs: object) -> None:
+    def __init__(
+        self,
+        request: socket.socket,
+        client_address: tuple[str, int],
+        server: socketserver.BaseServer,
+        *,
+        directory: str,
+        config: bytes,
+    ) -> None:
         self._config = config
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(request, client_address, server, directory=directory)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path

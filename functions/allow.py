@@ -12,13 +12,15 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 import azure.functions as func
+from azure.functions.decorators.http import HttpTrigger
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 # OPTIONS is left to CORS preflight handling, which answers before functions run.
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 
 
-def _method_name(method: object) -> str:
+def _method_name(method: func.HttpMethod | str) -> str:
+    """A method's name, whether the blueprint was given it as ``HttpMethod`` or as a string."""
     return str(getattr(method, "value", method)).upper()
 
 
@@ -30,8 +32,7 @@ def routes_and_methods(*blueprints: func.Blueprint) -> dict[str, set[str]]:
     routes: dict[str, set[str]] = defaultdict(set)
     for function in probe.get_functions():
         trigger = function.get_trigger()
-        route = getattr(trigger, "route", None)
-        if route:
+        if isinstance(trigger, HttpTrigger) and (route := trigger.route):
             routes[route] |= {_method_name(m) for m in (trigger.methods or METHODS)}
     return routes
 

@@ -44,7 +44,9 @@ OPERATION = f"{VERSION}/{OPERATIONS}/{{operation}}"
 
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.
-EXPOSED_HEADERS = "ETag, Warning, Content-Type, Content-Location, Location"
+EXPOSED_HEADERS = (
+    "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges"
+)
 
 
 def api_version(req: Request) -> int:

@@ -78,7 +78,11 @@ async def retrieve_instance_metadata(req: Request) -> Response:
 async def retrieve_instance_frames(req: Request) -> Response:
     frame_list = str(req.path_params["frames"])
     answer = await retrieve_frames(
-        await clients(), path_scope(req), frame_list, req.headers.get("accept")
+        await clients(),
+        path_scope(req),
+        frame_list,
+        req.headers.get("accept"),
+        req.headers.get("range"),
     )
     return send(answer)
 
@@ -91,7 +95,8 @@ async def retrieve_instance_bulk_data(req: Request) -> Response:
     answer = await retrieve_bulk_data(
         await clients(),
         path_scope(req),
-        str(req.path_params["path"]),
+        # An empty catch-all leaves the route value out (ASP.NET Core does so too).
+        str(req.path_params.get("path", "")),
         req.headers.get("accept"),
         req.headers.get("range"),
     )

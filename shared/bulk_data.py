@@ -21,8 +21,9 @@ from pydicom import Dataset, dcmread
 from pydicom.uid import UID
 
 from shared.blob_store import BlobStore
+from shared.byte_ranges import byte_range, range_headers
 from shared.clients import Clients
-from shared.errors import DicomwebError, NotAcceptable, NotFound
+from shared.errors import NotAcceptable, NotFound
 from shared.frames import frame_source, frames_answer, part_content_type
 from shared.multipart import new_boundary, write_parts
 from shared.pixel_encoders import ENCODINGS, can_encode_from
@@ -40,12 +41,8 @@ from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN, Wish, frame_rendition, wishes
 
 PIXEL_DATA = "7FE00010"
-_PATH = re.compile(r"[0-9A-F]{8}(/[0-9]+/[0-9A-F]{8})*")
-_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
-
-
-class RangeNotSatisfiable(DicomwebError):
-    status = 416
+# Item indexes of at most 9 digits: more than any sequence holds, and cheap to convert.
+_PATH = re.compile(r"[0-9A-F]{8}(/[0-9]{1,9}/[0-9A-F]{8})*")
 
 
 def bulk_element(sidecar: Sidecar, path: str) -> dict[str, Any]:
@@ -151,35 +148,6 @@ def native_syntax(sidecar: Sidecar) -> str:
     return EXPLICIT_VR_LITTLE_ENDIAN if stored.is_encapsulated else stored
 
 
-def byte_range(header: str | None, length: int) -> tuple[int, int] | None:
-    """The single ``bytes=`` range of a Range header as (start, end exclusive); None for all.
-
-    Several ranges, or a header in another unit, are ignored (RFC 9110 §14.2 allows it) and
-    the whole value is sent.
-    """
-    if not header:
-        return None
-    match = _RANGE.fullmatch(header.strip())
-    if match is None or (not match[1] and not match[2]):
-        return None
-    if not match[1]:
-        suffix = int(match[2])
-        if suffix == 0:
-            raise _unsatisfiable(length)
-        return max(length - suffix, 0), length
-    start = int(match[1])
-    end = min(int(match[2]) + 1, length) if match[2] else length
-    if start >= length or end <= start:
-        raise _unsatisfiable(length)
-    return start, end
-
-
-def _unsatisfiable(length: int) -> RangeNotSatisfiable:
-    return RangeNotSatisfiable(
-        "the requested range is outside the value", headers={"Content-Range": f"bytes */{length}"}
-    )
-
-
 async def retrieve_bulk_data(
     clients: Clients, scope: Scope, path: str, accept: str | None, range_header: str | None
 ) -> Answer:
@@ -190,7 +158,7 @@ async def retrieve_bulk_data(
     if is_encapsulated_pixel_data(sidecar, path) or _asks_for_encoded_pixels(found, sidecar, path):
         source = frame_source(sidecar, instance.file_blob, [1])
         numbers = list(range(1, source.count + 1))
-        return await frames_answer(clients.blobs, source, found, numbers)
+        return await frames_answer(clients.blobs, source, found, numbers, range_header)
     rendition = frame_rendition(
         found, native_syntax(sidecar), single_part=True, can_decode=can_decode
     )
@@ -203,8 +171,6 @@ async def retrieve_bulk_data(
         return Answer(parts, multipart_type(rendition.media_type, boundary))
     wanted = byte_range(range_header, value.length)
     start, end = wanted or (0, value.length)
-    headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start)}
-    if wanted is not None:
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{value.length}"
+    headers = range_headers(wanted, value.length)
     body = await primed(value.read(start, end))
     return Answer(body, content_type, status=200 if wanted is None else 206, headers=headers)

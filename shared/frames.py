@@ -5,17 +5,22 @@ or natively encapsulated instance is one ranged read (one per fragment), whateve
 Compressed frames asked for uncompressed are decoded one by one; big endian native frames are
 byte-swapped. Files whose frames have no ranges (a deflated data set, packed single-bit pixels)
 are read and decoded whole, and their frames are served uncompressed as their stored form.
+
+One frame honours an HTTP ``Range``: an HTJ2K RPCL codestream holds its resolution levels lowest
+first, so a viewer paints a coarse image from the first bytes and asks for the rest later.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import hashlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from pydicom.uid import UID
 
 from shared.blob_store import BlobStore
+from shared.byte_ranges import byte_range, range_headers
 from shared.clients import Clients
 from shared.errors import NotFound
 from shared.multipart import new_boundary, write_parts
@@ -36,6 +41,7 @@ from shared.transcode import (
     swap_words,
 )
 from shared.uid_index.sidecar import Sidecar
+from shared.unreadable import UNDECODABLE, decoded
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -100,8 +106,9 @@ class FrameSource:
     def count(self) -> int:
         if self.sidecar.frames is not None:
             return len(self.sidecar.frames)
-        value = self.sidecar.metadata.get("00280008", {}).get("Value") or [1]
-        return max(int(value[0]), 1)
+        value = (self.sidecar.metadata.get("00280008", {}).get("Value") or [1])[0]
+        # The metadata keeps a malformed NumberOfFrames as text: one frame, as when it is absent.
+        return max(value, 1) if isinstance(value, int) else 1
 
 
 def frame_source(sidecar: Sidecar, file_blob: str, numbers: list[int]) -> FrameSource:
@@ -120,11 +127,11 @@ def part_content_type(rendition: Rendition) -> str:
 
 async def frame_bodies(
     blobs: BlobStore, source: FrameSource, rendition: Rendition, numbers: list[int]
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Each requested frame in ``rendition``, in the order asked, a few read ahead."""
     if not source.by_range:
         data = await blobs.read_range(source.file_blob, 0, source.sidecar.size)
-        for frame in await asyncio.to_thread(frames_of_file, data, numbers):
+        for frame in await decoded(UNDECODABLE, frames_of_file, data, numbers):
             yield await _encoded(frame, source, rendition)
         return
 
@@ -159,12 +166,12 @@ async def read_native_frame(blobs: BlobStore, source: FrameSource, number: int) 
 
 async def _frame(blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int) -> bytes:
     stored = UID(source.syntax)
-    if rendition.transfer_syntax in (AS_STORED, stored):
+    if _as_stored(source, rendition):
         return await read_frame(blobs, source, number)
     if stored.is_encapsulated:
         data = await read_frame(blobs, source, number)
         attributes = pixel_attributes(source.sidecar.metadata)
-        return await asyncio.to_thread(decode_frame, data, stored, attributes)
+        return await decoded(UNDECODABLE, decode_frame, data, stored, attributes)
     return await read_native_frame(blobs, source, number)
 
 
@@ -190,10 +197,78 @@ def multipart_frames(
     return write_parts(parts(), boundary)
 
 
-async def frames_answer(
-    blobs: BlobStore, source: FrameSource, found: list[Wish], numbers: list[int]
+def ranges_within(ranges: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of ``ranges`` (offset, length), read one after the other, that hold bytes
+    ``start`` to ``end`` (exclusive) of what they hold together."""
+    found = []
+    position = 0
+    for offset, length in ranges:
+        low, high = max(start, position), min(end, position + length)
+        if low < high:
+            found.append((offset + low - position, high - low))
+        position += length
+    return found
+
+
+async def ranged_frame(
+    blobs: BlobStore, source: FrameSource, rendition: Rendition, number: int, range_header: str
 ) -> Answer:
-    """The frames in the best rendition the wishes allow; the first is read before returning."""
+    """One frame, or the part of it a ``Range`` header names (206 with ``Content-Range``).
+
+    The range is of the representation: the frame itself, or the multipart body that frames it.
+    A frame sent as stored, single part, is read only where the range falls. Otherwise the
+    frame is made whole and the range cut from it; a multipart body's boundary is then a digest
+    of the frame, so the same frame in the same rendition is the same bytes on every request and
+    the ranges of successive requests join up, as viewers that append them before parsing the
+    multipart expect.
+    """
+    if not rendition.multipart and source.by_range and _as_stored(source, rendition):
+        stored = source.stored_ranges(number)
+        length = sum(part for _, part in stored)
+        wanted = byte_range(range_header, length)
+        start, end = wanted or (0, length)
+        reads = [
+            blobs.read_range(source.file_blob, offset, size)
+            for offset, size in ranges_within(stored, start, end)
+        ]
+        body = b"".join(await asyncio.gather(*reads))
+        return _ranged_answer(body, part_content_type(rendition), wanted, length)
+    frame = b"".join([piece async for piece in frame_bodies(blobs, source, rendition, [number])])
+    if rendition.multipart:
+        boundary = hashlib.sha256(frame).hexdigest()[:32]
+        pieces = multipart_frames(once(frame), rendition, boundary)
+        representation = b"".join([piece async for piece in pieces])
+        content_type = multipart_type(rendition.media_type, boundary)
+    else:
+        representation, content_type = frame, part_content_type(rendition)
+    wanted = byte_range(range_header, len(representation))
+    start, end = wanted or (0, len(representation))
+    return _ranged_answer(representation[start:end], content_type, wanted, len(representation))
+
+
+def _as_stored(source: FrameSource, rendition: Rendition) -> bool:
+    return rendition.transfer_syntax in (AS_STORED, source.syntax)
+
+
+def _ranged_answer(
+    body: bytes, content_type: str, wanted: tuple[int, int] | None, length: int
+) -> Answer:
+    status = 200 if wanted is None else 206
+    headers = range_headers(wanted, length)
+    return Answer(once(body), content_type, status=status, headers=headers)
+
+
+async def frames_answer(
+    blobs: BlobStore,
+    source: FrameSource,
+    found: list[Wish],
+    numbers: list[int],
+    range_header: str | None = None,
+) -> Answer:
+    """The frames in the best rendition the wishes allow; the first is read before returning.
+
+    ``range_header`` is honoured when one frame is asked for; a list of frames is sent whole.
+    """
     attributes = pixel_attributes(source.sidecar.metadata)
     rendition = frame_rendition(
         found,
@@ -202,20 +277,27 @@ async def frames_answer(
         can_decode=can_decode,
         can_encode=lambda syntax: can_encode_from(syntax, attributes, source.syntax),
     )
+    if range_header and len(numbers) == 1:
+        return await ranged_frame(blobs, source, rendition, numbers[0], range_header)
     bodies = await primed(frame_bodies(blobs, source, rendition, numbers))
+    headers = {"Accept-Ranges": "bytes"} if len(numbers) == 1 else {}
     if not rendition.multipart:
-        return Answer(bodies, part_content_type(rendition))
+        return Answer(bodies, part_content_type(rendition), headers=headers)
     boundary = new_boundary()
     body = multipart_frames(bodies, rendition, boundary)
-    return Answer(body, multipart_type(rendition.media_type, boundary))
+    return Answer(body, multipart_type(rendition.media_type, boundary), headers=headers)
 
 
 async def retrieve_frames(
-    clients: Clients, scope: Scope, frame_list: str, accept: str | None
+    clients: Clients,
+    scope: Scope,
+    frame_list: str,
+    accept: str | None,
+    range_header: str | None = None,
 ) -> Answer:
     numbers = parse_frame_list(frame_list)
     found = wishes(accept, "*/*")
     (instance,) = await visible_instances(clients.index, scope)
     sidecar = await read_sidecar(clients.blobs, instance)
     source = frame_source(sidecar, instance.file_blob, numbers)
-    return await frames_answer(clients.blobs, source, found, numbers)
+    return await frames_answer(clients.blobs, source, found, numbers, range_header)

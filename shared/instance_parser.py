@@ -505,7 +505,8 @@ def _native_frames(
         total = get_expected_length(dataset, unit="bytes")
     except Exception:  # missing or malformed attributes: the geometry is unknown
         return None
-    if total <= 0 or total % count:
+    # Attributes of a text VR where a number belongs make pydicom's product a string.
+    if not isinstance(total, int) or total <= 0 or total % count:
         return None
     if value_length < total:
         raise InvalidInstance(

@@ -304,13 +304,21 @@ def encode_pixel_data(ds: Dataset, syntax: UID) -> None:
     element = ds["PixelData"]
     element.VR = "OB"
     element.is_undefined_length = True
+    ratio = fmt.frame_bytes * len(frames) / max(sum(len(f) for f in frames), 1)
+    describe_encoding(ds, syntax, fmt, ratio)
+
+
+def describe_encoding(ds: Dataset, syntax: UID, fmt: PixelFormat, ratio: float) -> None:
+    """Make ``ds``'s attributes describe its pixels, of ``fmt``, as now encoded in ``syntax``:
+    colour-by-pixel, YCbCr for colour JPEG baseline, and for a lossy syntax the Lossy Image
+    Compression attributes with ``ratio`` (uncompressed over compressed size)."""
     if "PlanarConfiguration" in ds:
         ds.PlanarConfiguration = 0
     if syntax == JPEGBaseline8Bit and fmt.samples_per_pixel == 3:
         ds.PhotometricInterpretation = "YBR_FULL"
-    if encoding.lossy_method is not None:
-        ratio = fmt.frame_bytes * len(frames) / max(sum(len(f) for f in frames), 1)
-        _mark_lossy(ds, ratio, encoding.lossy_method)
+    method = ENCODINGS[syntax].lossy_method
+    if method is not None:
+        _mark_lossy(ds, ratio, method)
     ds.file_meta.TransferSyntaxUID = syntax
 
 

@@ -15,7 +15,6 @@ use (``no-cache``): a replaced instance must never show its old pixels from a br
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 
 from shared.blob_store import BlobStore
@@ -31,6 +30,7 @@ from shared.streaming import Answer, in_order, multipart_type, once, primed
 from shared.transcode import can_decode
 from shared.uid_index.index import StoredInstance
 from shared.uid_index.sidecar import Sidecar
+from shared.unreadable import UNDECODABLE, decoded
 from shared.wado_negotiation import parse_frame_list
 
 RENDERED_CACHE = "private, no-cache"
@@ -111,7 +111,7 @@ async def render_frame(
     blobs: BlobStore, instance: StoredInstance, sidecar: Sidecar, number: int, params: RenderParams
 ) -> bytes:
     frame = await load_frame(blobs, instance.file_blob, sidecar, number)
-    return await asyncio.to_thread(render, frame, params)
+    return await decoded(UNDECODABLE, render, frame, params)
 
 
 def image_answer(image: bytes, media_type: str, etag: str, cache: str) -> Answer:

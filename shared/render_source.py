@@ -14,7 +14,6 @@ pixels) are read and decoded whole, up to the size conversions are allowed.
 
 from __future__ import annotations
 
-import asyncio
 import io
 from typing import Any
 
@@ -35,6 +34,7 @@ from shared.transcode import (
     swap_binary_values,
 )
 from shared.uid_index.sidecar import Sidecar
+from shared.unreadable import UNDECODABLE, decoded
 
 JsonDict = dict[str, Any]
 
@@ -82,11 +82,11 @@ async def load_frame(blobs: BlobStore, file_blob: str, sidecar: Sidecar, number:
         read = read_frame if encapsulated else read_native_frame
         data = await read(blobs, source, number)
         header = await _header(blobs, file_blob, sidecar) if bulk_tags else None
-        return await asyncio.to_thread(_decode_frame, data, sidecar, flat, bulk_tags, header)
+        return await decoded(UNDECODABLE, _decode_frame, data, sidecar, flat, bulk_tags, header)
     if sidecar.size > MAX_TRANSCODE_BYTES:
         raise NotAcceptable("the instance is too large to be rendered")
     whole = await blobs.read_range(file_blob, 0, sidecar.size)
-    return await asyncio.to_thread(_decode_from_file, whole, number, flat, bulk_tags)
+    return await decoded(UNDECODABLE, _decode_from_file, whole, number, flat, bulk_tags)
 
 
 def frame_attributes(metadata: JsonDict, number: int) -> tuple[JsonDict, set[str]]:

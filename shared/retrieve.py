@@ -2,8 +2,9 @@
 
 Before any header is sent, the index gives every instance's stored transfer syntax and size (one
 query, no blob read), so that a syntax some instance cannot be converted to is a 406, not a
-broken stream. When a compressed syntax is asked for, the sidecars of the instances it would be
-encoded for are read too: whether an encoder takes an instance depends on its pixel format.
+broken stream. The sidecars of the instances that would be converted are read too: whether an
+encoder takes an instance depends on its pixel format, and whether it can be converted frame by
+frame on its frames' byte ranges.
 
 Mixed-syntax rule: the negotiated transfer syntax applies to every instance. With
 ``transfer-syntax=*`` each instance is sent as stored and each part names its own syntax;
@@ -11,28 +12,31 @@ with a UID every instance is converted to it (sent unchanged when already in it)
 acceptable rendition that every instance can be given in wins.
 
 Files already in the wanted syntax stream from blob storage in ranged reads with one read ahead;
-files to convert are read whole and converted off the event loop. Small files sent as stored are
-read a few parts ahead: a study of many small instances would otherwise wait out one blob read's
-latency per part (see docs/performance.md).
+files to convert are converted frame by frame as they stream (``shared.frame_transcode``), or,
+when their frames have no byte ranges, read whole and converted off the event loop. Small files
+sent as stored are read a few parts ahead: a study of many small instances would otherwise wait
+out one blob read's latency per part (see docs/performance.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydicom import Dataset
 
 from shared.blob_store import READ_CHUNK_SIZE, BlobStore
 from shared.clients import Clients
 from shared.errors import NotAcceptable
+from shared.frame_transcode import can_convert_by_frame, converted_by_frame
+from shared.frames import FrameSource
 from shared.multipart import new_boundary, write_parts
 from shared.pixel_encoders import ENCODINGS, can_encode_from
 from shared.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.streaming import Answer, in_order, multipart_type, primed
 from shared.transcode import MAX_TRANSCODE_BYTES, can_convert, convert, pixel_attributes
 from shared.uid_index.index import StoredInstance
+from shared.unreadable import UNCONVERTIBLE, decoded
 from shared.wado_negotiation import AS_STORED, DICOM, Rendition, instance_renditions, wishes
 
 PARTS_AHEAD = 4
@@ -47,7 +51,9 @@ class PlannedInstance:
     stored_syntax: str
     size: int
     pixels: Dataset | None = None
-    """Image Pixel attributes, read when a compressed syntax is asked for; None without pixels."""
+    """Image Pixel attributes, read when the instance may be converted; None without pixels."""
+    frames: FrameSource | None = None
+    """The frames, when the file can be converted frame by frame; read with ``pixels``."""
 
     def syntax_for(self, rendition: Rendition) -> str:
         """The syntax this instance is sent in under ``rendition``."""
@@ -58,7 +64,9 @@ class PlannedInstance:
         syntax = self.syntax_for(rendition)
         if syntax == self.stored_syntax:
             return True
-        if self.size > MAX_TRANSCODE_BYTES or not can_convert(self.stored_syntax, syntax):
+        if not can_convert(self.stored_syntax, syntax):
+            return False
+        if self.frames is None and self.size > MAX_TRANSCODE_BYTES:
             return False
         if syntax not in ENCODINGS or self.pixels is None:
             return True
@@ -68,18 +76,22 @@ class PlannedInstance:
 async def plan(
     blobs: BlobStore, instances: list[StoredInstance], renditions: list[Rendition]
 ) -> list[PlannedInstance]:
-    """The instances with what choosing a rendition needs: whether their pixels can be encoded
-    in a compressed syntax depends on their Image Pixel attributes, so the sidecars of instances
-    that may be encoded are read (a few at a time) before any byte is sent."""
-    encodings = {r.transfer_syntax for r in renditions} & ENCODINGS.keys()
+    """The instances with what choosing a rendition needs, read before any byte is sent (a few
+    sidecars at a time): for an instance that may be converted, whether its frames have byte
+    ranges (then it is converted frame by frame) and, since whether an encoder takes its pixels
+    depends on them, its Image Pixel attributes."""
+    targets = {r.transfer_syntax for r in renditions} - {AS_STORED}
 
     async def planned(instance: StoredInstance) -> PlannedInstance:
-        pixels = None
-        if encodings - {instance.transfer_syntax_uid}:
-            sidecar = await read_sidecar(blobs, instance)
-            if sidecar.pixel_data is not None:
-                pixels = pixel_attributes(sidecar.metadata)
-        return PlannedInstance(instance, instance.transfer_syntax_uid, instance.size, pixels)
+        item = PlannedInstance(instance, instance.transfer_syntax_uid, instance.size)
+        if not targets - {instance.transfer_syntax_uid}:
+            return item
+        sidecar = await read_sidecar(blobs, instance)
+        if sidecar.pixel_data is None:
+            return item
+        source = FrameSource(sidecar, instance.file_blob)
+        frames = source if can_convert_by_frame(source) else None
+        return replace(item, pixels=pixel_attributes(sidecar.metadata), frames=frames)
 
     return [p async for p in in_order(instances, planned, ahead=SIDECARS_AHEAD)]
 
@@ -120,14 +132,19 @@ def part_content_type(syntax: str) -> str:
 async def instance_body(
     blobs: BlobStore, planned: PlannedInstance, syntax: str
 ) -> AsyncIterator[bytes]:
-    """The instance's file in ``syntax``: streamed when stored so, else converted whole."""
+    """The instance's file in ``syntax``: streamed when stored so, converted frame by frame when
+    its frames have byte ranges, else read and converted whole."""
     name = planned.instance.file_blob
     if syntax == planned.stored_syntax:
         async for chunk in blobs.chunks(name, 0, planned.size):
             yield chunk
         return
+    if planned.frames is not None:
+        async for piece in converted_by_frame(blobs, planned.frames, syntax):
+            yield piece
+        return
     data = await blobs.read_range(name, 0, planned.size)
-    yield await asyncio.to_thread(convert, data, syntax)
+    yield await decoded(UNCONVERTIBLE, convert, data, syntax)
 
 
 async def multipart_body(

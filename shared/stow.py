@@ -140,7 +140,12 @@ async def _multipart(
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:
-    value = ds.get(keyword)
+    """A UID for the response; None when absent or unreadable (e.g. a VR PS3.5 does not define),
+    which validation has then already reported."""
+    try:
+        value = ds.get(keyword)
+    except Exception:  # pydicom raises assorted errors for malformed values
+        return None
     text = "" if value is None else str(value).rstrip("\0 ")
     return text or None
 

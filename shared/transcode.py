@@ -2,8 +2,10 @@
 
 Decoding and encoding are pydicom's, with the pylibjpeg plugins (libjpeg, openjpeg, rle) for
 JPEG, JPEG-LS, JPEG 2000 and RLE; what they cannot decode is refused up front (406) rather than
-failing in the middle of a response. An instance is converted whole in memory, so conversions
-are limited to files of ``MAX_TRANSCODE_BYTES``; a single frame is decoded on its own.
+failing in the middle of a response. ``convert`` works on a whole file in memory, so it is
+limited to files of ``MAX_TRANSCODE_BYTES``; it serves files whose frames have no byte ranges,
+while the others are converted frame by frame (``shared.frame_transcode``). A single frame is
+decoded on its own.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydicom.pixels.utils import pack_bits
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from shared.pixel_encoders import ENCODINGS, encode_pixel_data
+from shared.unreadable import carry_unreadable_as_un
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -28,7 +31,7 @@ from shared.wado_negotiation import (
 )
 
 MAX_TRANSCODE_BYTES = 512 * 1024 * 1024
-"""The largest stored file converted to another syntax (it is held in memory a few times)."""
+"""The largest file ``convert`` takes (it is held in memory a few times)."""
 
 TARGET_SYNTAXES = frozenset(
     {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, DeflatedExplicitVRLittleEndian}
@@ -64,7 +67,8 @@ def convert(data: bytes, target: str) -> bytes:
     source = UID(str(ds.file_meta.TransferSyntaxUID))
     if source == target:
         return data
-    _record_encoding_read(ds)
+    record_encoding_read(ds)
+    carry_unreadable_as_un(ds)
     has_pixels = _PIXEL_DATA in ds
     if has_pixels and (source.is_compressed or not source.is_little_endian):
         _decompress(ds, source)
@@ -79,7 +83,7 @@ def convert(data: bytes, target: str) -> bytes:
     return out.getvalue()
 
 
-def _record_encoding_read(ds: Dataset) -> None:
+def record_encoding_read(ds: Dataset) -> None:
     """Make the data set say which encoding its elements were read in.
 
     A file whose data set is implicit VR although its transfer syntax says explicit is read by

@@ -273,6 +273,10 @@ def _converted(
 
 MAX_FRAMES_PER_REQUEST = 10000
 
+MAX_FRAME_NUMBER = 2**31 - 1
+"""NumberOfFrames is an IS (PS3.5 6.2): no instance has a frame beyond this. Checking the digit
+count first keeps Python from converting (or refusing to convert) thousands of digits."""
+
 
 def parse_frame_list(text: str) -> list[int]:
     """A frame list from the path: 1-based numbers, comma-separated, kept in the order given."""
@@ -282,7 +286,13 @@ def parse_frame_list(text: str) -> list[int]:
     numbers = []
     for item in items:
         item = item.strip()
-        if not item.isascii() or not item.isdigit() or int(item) < 1:
-            raise BadRequest("frame numbers are positive integers separated by commas")
+        if (
+            not (item.isascii() and item.isdigit())
+            or len(item) > len(str(MAX_FRAME_NUMBER))
+            or not 1 <= int(item) <= MAX_FRAME_NUMBER
+        ):
+            raise BadRequest(
+                f"frame numbers are integers from 1 to {MAX_FRAME_NUMBER} separated by commas"
+            )
         numbers.append(int(item))
     return numbers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from cli.sources import Outcome
@@ -152,3 +152,22 @@ def test_any_json_parses_to_results_without_raising(dataset: object) -> None:
     results = parse_stow_response(dataset)
     assert all(isinstance(r.outcome, Outcome) for r in results)
     assert len(match_results(["a", None], results, 202)) == 2
+
+
+CODE_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+
+
+@given(failure=CODE_VALUES, warning=CODE_VALUES)
+@example(failure=float("inf"), warning=float("nan"))
+@example(failure=float("nan"), warning=float("-inf"))
+def test_any_failure_or_warning_code_value_parses_without_raising(
+    failure: object, warning: object
+) -> None:
+    # json.loads reads NaN, Infinity and 1e999 as floats that have no integer value.
+    dataset = {
+        "00081198": {"vr": "SQ", "Value": [{"00081197": {"vr": "US", "Value": [failure]}}]},
+        "00081199": {"vr": "SQ", "Value": [{"00081196": {"vr": "US", "Value": [warning]}}]},
+    }
+    results = parse_stow_response(dataset)
+    assert [r.outcome for r in results][1:] == [Outcome.STORED]
+    assert results[0].outcome in (Outcome.FAILED, Outcome.PRESENT)

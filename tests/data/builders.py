@@ -8,6 +8,7 @@ test needs them distinct, since many of them share UIDs.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +178,14 @@ def with_fresh_uids(
     buffer = io.BytesIO()
     ds.save_as(buffer)
     return buffer.getvalue(), ds
+
+
+def with_vr(data: bytes, tag: int, vr: bytes) -> bytes:
+    """An explicit VR little endian file with the VR of its first element `tag` replaced, e.g.
+    by one PS3.5 does not define, keeping the element's 2-byte length."""
+    key = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+    at = data.index(key, 132)
+    return data[: at + 4] + vr + data[at + 6 :]
 
 
 def multipart(

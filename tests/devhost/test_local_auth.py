@@ -81,13 +81,15 @@ async def test_preflight_is_answered_by_the_host(client: httpx.AsyncClient) -> N
         headers={
             "Origin": ORIGIN,
             "Access-Control-Request-Method": "DELETE",
-            "Access-Control-Request-Headers": "authorization, content-type, accept",
+            "Access-Control-Request-Headers": "authorization, content-type, accept, range",
         },
     )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ORIGIN
-    allowed = response.headers["access-control-allow-headers"].lower()
-    assert {"authorization", "accept", "content-type"} <= set(allowed.replace(" ", "").split(","))
+    allowed = set(
+        response.headers["access-control-allow-headers"].lower().replace(" ", "").split(",")
+    )
+    assert {"authorization", "accept", "content-type", "range"} <= allowed
     assert "DELETE" in response.headers["access-control-allow-methods"]
 
 

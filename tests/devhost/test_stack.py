@@ -120,6 +120,24 @@ def test_cosmos_emulator_runs_transactional_batches(stack: LocalStack) -> None:
     assert [result["statusCode"] for result in changed] == [200, 204]
 
 
+def test_cosmos_emulator_iterates_a_missing_array_as_empty(stack: LocalStack) -> None:
+    """As Azure does: `IN` over a path that a document lacks yields nothing, for that document
+    alone, instead of failing the whole query (the search's name and modality matches rely on it).
+    """
+    database = cosmos_client(stack).create_database_if_not_exists("devhost-test")
+    container = database.create_container_if_not_exists(
+        f"c{uuid.uuid4().hex}", partition_key=PartitionKey(path="/study")
+    )
+    container.create_item({"id": "named", "study": "1", "q": {"names": ["DOE"]}})
+    container.create_item({"id": "bare", "study": "1"})
+    found = container.query_items(
+        "SELECT VALUE c.id FROM c WHERE c.study = '1' "
+        "AND EXISTS(SELECT VALUE v FROM v IN c.q.names WHERE v = 'DOE')",
+        partition_key="1",
+    )
+    assert list(found) == ["named"]
+
+
 def test_host_serves_the_app_with_the_service_settings(stack: LocalStack) -> None:
     response = httpx.get(f"{stack.base_url}/settings/DICOMWEB_BASE_URL")
     assert response.json() == {"value": stack.base_url}

@@ -360,7 +360,15 @@ async def test_cors_preflight_needs_no_token_and_refusals_stay_readable(
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] == origin
     exposed = {h.strip() for h in refused.headers["access-control-expose-headers"].split(",")}
-    assert exposed == {"ETag", "Warning", "Content-Type", "Content-Location", "Location"}
+    assert exposed == {
+        "ETag",
+        "Warning",
+        "Content-Type",
+        "Content-Location",
+        "Location",
+        "Content-Range",
+        "Accept-Ranges",
+    }
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@ import io
 
 import httpx
 import pytest
+from pydicom import dcmread
 from pydicom.uid import generate_uid
 
-from tests.data.builders import multipart, with_fresh_uids
+from tests.data.builders import multipart, with_fresh_uids, with_vr
 from tests.functions.retrieve_checks import EXPLICIT, parts_of, pixels, store_all, syntax_of
 from tests.functions.test_store import post
 
@@ -128,6 +129,28 @@ async def test_implicit_rle_and_jpeg2000_outputs(http: httpx.AsyncClient) -> Non
         assert response.status_code == 200, (syntax, response.text)
         assert syntax_of(response.content) == syntax
         assert (pixels(response.content) == pixels(files[0])).all()
+
+
+async def test_unknown_vr_is_carried_as_un_in_every_syntax(http: httpx.AsyncClient) -> None:
+    """v2 stores an instance whose PatientName has a VR PS3.5 does not define (a warning); its
+    bytes are kept, and a converted copy carries the element as UN (PS3.5 6.2.2)."""
+    data, ds = with_fresh_uids("CT_small.dcm")
+    unknown = with_vr(data, 0x00100010, b"ZZ")
+    stored = await post(http, unknown, content_type="application/dicom")
+    assert stored.status_code == 202, stored.text
+    path = _instance_path(ds)
+    as_stored = await http.get(path, headers={"accept": "application/dicom; transfer-syntax=*"})
+    assert as_stored.content == unknown
+    for syntax in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.5"):
+        response = await http.get(
+            path, headers={"accept": f"application/dicom; transfer-syntax={syntax}"}
+        )
+        assert response.status_code == 200, (syntax, response.text)
+        converted = dcmread(io.BytesIO(response.content))
+        assert converted.file_meta.TransferSyntaxUID == syntax
+        original = dcmread(io.BytesIO(unknown)).get_item(0x00100010).value
+        assert converted.get_item(0x00100010).value == original
+        assert (pixels(response.content) == pixels(data)).all()
 
 
 async def test_metadata_levels_and_etag(http: httpx.AsyncClient, base_url: str) -> None:

@@ -111,7 +111,7 @@ async def test_encapsulated_pixel_data_is_its_frames(http: httpx.AsyncClient) ->
 async def test_unknown_bulk_data_is_404(http: httpx.AsyncClient) -> None:
     metadata, _ = await _metadata(http, "CT_small.dcm")
     uri = metadata["7FE00010"]["BulkDataURI"]
-    for path in ("00100010", "7FE00010/0/00100010", "nonsense"):
+    for path in ("00100010", "7FE00010/0/00100010", "nonsense", ""):
         response = await http.get(uri.replace("7FE00010", path))
         assert response.status_code == 404, path
 

@@ -119,6 +119,16 @@ async def test_bad_frame_numbers(http: httpx.AsyncClient, frames: str, status: i
     assert response.status_code == status
 
 
+@pytest.mark.parametrize("resource", ["", "/rendered", "/thumbnail"])
+async def test_frame_number_too_long_for_an_integer_is_400(
+    http: httpx.AsyncClient, resource: str
+) -> None:
+    path, _ = await _stored(http, "emri_small.dcm")
+    response = await http.get(f"{path}/frames/{'9' * 4301}{resource}", headers={"accept": "*/*"})
+    assert response.status_code == 400
+    assert "frame numbers" in response.text
+
+
 async def test_frames_of_an_instance_without_pixels_is_404(http: httpx.AsyncClient) -> None:
     path, _ = await _stored(http, "rtplan.dcm")
     assert (await http.get(f"{path}/frames/1")).status_code == 404

@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 
 from shared.clients import Clients
 from tests.conftest import MAX_REQUEST_BYTES
-from tests.data.builders import corpus_path, multipart, to_bytes, with_fresh_uids
+from tests.data.builders import corpus_path, multipart, to_bytes, with_fresh_uids, with_vr
 from tests.functions.storage_checks import (
     blob_names,
     instance_doc,
@@ -245,6 +245,27 @@ async def test_missing_uid_fails_with_43264(http: httpx.AsyncClient) -> None:
     assert failures(response) == [43264]
     comment = response.json()["00081198"]["Value"][0]["00741048"]["Value"][0]
     assert "SOPInstanceUID" in comment["00000902"]["Value"][0]
+
+
+@pytest.mark.parametrize(
+    ("tag", "keyword"),
+    [
+        (0x0020000D, "StudyInstanceUID"),
+        (0x0020000E, "SeriesInstanceUID"),
+        (0x00080018, "SOPInstanceUID"),
+    ],
+)
+async def test_unknown_vr_on_a_required_uid_fails_with_43264(
+    http: httpx.AsyncClient, tag: int, keyword: str
+) -> None:
+    data, _ = ct()
+    response = await post(http, with_vr(data, tag, b"ZZ"), content_type="application/dicom")
+    assert response.status_code == 409, response.text
+    assert failures(response) == [43264]
+    comment = response.json()["00081198"]["Value"][0]["00741048"]["Value"][0]
+    assert comment["00000902"]["Value"][0].startswith(
+        f"({tag >> 16:04X},{tag & 0xFFFF:04X}) {keyword}"
+    )
 
 
 async def test_invalid_searchable_attribute_v1_fails_v2_warns(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -12,7 +13,13 @@ from pydicom.data import get_testdata_file
 
 from shared.blob_store import BlobStore
 from shared.errors import NotFound
-from shared.frames import frame_bodies, frame_source, read_frame, read_native_frame
+from shared.frames import (
+    frame_bodies,
+    frame_source,
+    ranges_within,
+    read_frame,
+    read_native_frame,
+)
 from shared.transcode import swap_words
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.sidecar import Sidecar
@@ -134,3 +141,34 @@ async def test_an_odd_length_big_endian_frame_as_stored_is_whole_words() -> None
     sidecar, data = _big_endian_8_bit_ow([samples], 132)
     source = frame_source(sidecar, "file.dcm", [1])
     assert await read_frame(cast(BlobStore, FileBlobs(data)), source, 1) == ds.PixelData
+
+
+@pytest.mark.parametrize("value", ["10(\0\x10", "", 0])
+def test_frames_decoded_whole_with_a_malformed_number_of_frames_count_one(value: object) -> None:
+    sidecar = replace(_sidecar(), frames=None)
+    sidecar.metadata["00280008"] = {"vr": "IS", "Value": [value]}
+    assert frame_source(sidecar, "file.dcm", [1]).count == 1
+    with pytest.raises(NotFound):
+        frame_source(sidecar, "file.dcm", [2])
+
+
+VIRTUAL = bytes(i % 251 for i in range(1000))
+
+
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=6),
+    st.integers(0, 250),
+    st.integers(0, 250),
+)
+def test_ranges_within_hold_exactly_the_bytes_asked(
+    lengths: list[int], start: int, end: int
+) -> None:
+    # Fragments laid out with gaps (item headers) between them, as in encapsulated Pixel Data.
+    ranges, offset = [], 0
+    for length in lengths:
+        ranges.append((offset + 8, length))
+        offset += 8 + length
+    whole = b"".join(VIRTUAL[o : o + n] for o, n in ranges)
+    found = ranges_within(ranges, start, end)
+    assert b"".join(VIRTUAL[o : o + n] for o, n in found) == whole[start:end]
+    assert all(n > 0 for _, n in found)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom.data import get_testdata_file, get_testdata_files
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.uid import ExplicitVRLittleEndian
@@ -23,6 +24,7 @@ from shared.instance_parser import (
     InvalidInstance,
     ParsedInstance,
 )
+from tests.data.builders import with_vr
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -174,6 +176,16 @@ def test_encapsulated_layout() -> None:
 @pytest.mark.parametrize("name", NO_FRAME_FILES)
 def test_frames_unavailable(name: str) -> None:
     parsed = parse(read(name))
+    assert parsed.pixel_data is not None
+    assert parsed.frames is None
+
+
+@pytest.mark.parametrize("keyword", ["Rows", "Columns", "SamplesPerPixel"])
+def test_pixel_geometry_in_a_text_vr_gives_no_frames(keyword: str) -> None:
+    """pydicom reads a US value declared SH as text; the expected length is then a string."""
+    tag = tag_for_keyword(keyword)
+    assert tag is not None
+    parsed = parse(with_vr(read("CT_small.dcm"), tag, b"SH"))
     assert parsed.pixel_data is not None
     assert parsed.frames is None
 
