@@ -15,7 +15,9 @@ request that cannot be answered is refused (406) before any byte is sent.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -143,9 +145,18 @@ def _jpeg_baseline_accepts(fmt: PixelFormat) -> bool:
     return fmt.photometric_interpretation != "YBR_FULL_422" and _JPEG_BASELINE_FORMATS(fmt)
 
 
-def _pydicom_encoder(uid: UID, **options: Any) -> Callable[[np.ndarray, PixelFormat], bytes]:
+_OPENJPEG = threading.Lock()
+"""pylibjpeg-openjpeg's encoder corrupts the interpreter's memory when two threads encode at
+once (seen as segmentation faults under concurrent frame conversions), so its calls take turns;
+its decoder, and every other encoder here, run in parallel safely."""
+
+
+def _pydicom_encoder(
+    uid: UID, *, one_at_a_time: bool = False, **options: Any
+) -> Callable[[np.ndarray, PixelFormat], bytes]:
     def encode(frame: np.ndarray, fmt: PixelFormat) -> bytes:
-        return bytes(get_encoder(uid).encode(frame, **fmt.options(), **options))
+        with _OPENJPEG if one_at_a_time else contextlib.nullcontext():
+            return bytes(get_encoder(uid).encode(frame, **fmt.options(), **options))
 
     return encode
 
@@ -207,11 +218,11 @@ ENCODINGS: dict[str, Encoding] = {
     ),
     JPEG2000Lossless: Encoding(
         _profile(JPEG2000Lossless, OPENJPEG_SMALLEST),
-        _pydicom_encoder(JPEG2000Lossless, use_mct=False),
+        _pydicom_encoder(JPEG2000Lossless, one_at_a_time=True, use_mct=False),
     ),
     JPEG2000: Encoding(
         _profile(JPEG2000, OPENJPEG_SMALLEST),
-        _pydicom_encoder(JPEG2000, use_mct=False, j2k_cr=[JPEG_2000_RATIO]),
+        _pydicom_encoder(JPEG2000, one_at_a_time=True, use_mct=False, j2k_cr=[JPEG_2000_RATIO]),
         "ISO_15444_1",
     ),
     HTJ2KLossless: Encoding(_profile(JPEG2000Lossless), _htj2k_encoder(reversible=True)),

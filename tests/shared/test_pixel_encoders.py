@@ -3,6 +3,10 @@ stated error when lossy; formats an encoding cannot take are refused before enco
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -43,6 +47,7 @@ LOSSLESS = [
     HTJ2KLosslessRPCL,
     JPEGLosslessSV1,
 ]
+ROOT = Path(__file__).resolve().parents[2]
 LOSSY = [JPEGLSNearLossless, JPEG2000, HTJ2K, JPEGBaseline8Bit]
 
 
@@ -198,3 +203,40 @@ def test_colour_jpeg_baseline_instances_become_ybr_full() -> None:
     ds = _instance(_format(8, samples=3), 1)
     encode_pixel_data(ds, JPEGBaseline8Bit)
     assert ds.PhotometricInterpretation == "YBR_FULL"
+
+
+# Frames are encoded in worker threads, a few at a time; every encoder must survive that. Run in
+# a child process, since a library that is not safe corrupts memory and crashes its process.
+_CONCURRENT_ENCODING = """
+import logging, sys, threading
+import numpy as np
+from shared.pixel_encoders import PixelFormat, encode_frame
+logging.basicConfig(level=logging.INFO, stream=open("/dev/null", "w"))
+fmt = PixelFormat(128, 128, 1, 16, 12, 0, "MONOCHROME2")
+frame = np.random.default_rng(0).integers(0, 4096, (128, 128)).astype(np.uint16)
+def encode():
+    for _ in range(60):
+        encode_frame(sys.argv[1], frame, fmt)
+def churn():
+    while not done.is_set():
+        [{"n": [n] * 3} for n in range(1000)]
+done = threading.Event()
+threads = [threading.Thread(target=encode) for _ in range(4)]
+busy = threading.Thread(target=churn)
+for thread in [busy, *threads]:
+    thread.start()
+for thread in threads:
+    thread.join()
+done.set()
+"""
+
+
+@pytest.mark.parametrize("syntax", [JPEG2000Lossless, JPEG2000, HTJ2KLossless, JPEGLSLossless])
+def test_frames_encode_in_several_threads_at_once(syntax: str) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", _CONCURRENT_ENCODING, syntax],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
