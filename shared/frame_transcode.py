@@ -30,7 +30,7 @@ from shared.blob_store import BlobStore
 from shared.frames import FrameSource, frame_bodies
 from shared.pixel_encoders import ENCODINGS, PixelFormat, decoded_attributes, describe_encoding
 from shared.transcode import pixel_attributes, record_encoding_read, swap_binary_values
-from shared.unreadable import carry_unreadable_as_un
+from shared.unreadable import UNCONVERTIBLE, carry_unreadable_as_un, decoded
 from shared.wado_negotiation import Rendition
 
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
@@ -64,8 +64,10 @@ async def _pieces(blobs: BlobStore, source: FrameSource, syntax: UID) -> AsyncIt
     try:
         first = await anext(frames)
         ds, tail = await _data_sets(blobs, source)
-        _describe_pixels(ds, source, syntax, fmt, fmt.frame_bytes / max(len(first), 1))
-        meta, head = _head(ds, syntax)
+        ratio = fmt.frame_bytes / max(len(first), 1)
+        # As for a whole file: attributes that cannot be written in the answer's syntax (a
+        # number string of other characters, say) make the conversion a 406, not a 500.
+        meta, head = await decoded(UNCONVERTIBLE, _described_head, ds, source, syntax, fmt, ratio)
         yield meta
         body = _Body(syntax)
         yield body.encode(head + _pixel_data_header(syntax, fmt, source.count, ds))
@@ -96,6 +98,13 @@ async def _data_sets(blobs: BlobStore, source: FrameSource) -> tuple[Dataset, Da
         data = await blobs.read_range(source.file_blob, end, sidecar.size - end)
         tail = read_dataset(io.BytesIO(data), stored.is_implicit_VR, stored.is_little_endian)
     return ds, tail
+
+
+def _described_head(
+    ds: Dataset, source: FrameSource, syntax: UID, fmt: PixelFormat, ratio: float
+) -> tuple[bytes, bytes]:
+    _describe_pixels(ds, source, syntax, fmt, ratio)
+    return _head(ds, syntax)
 
 
 def _describe_pixels(
