@@ -22,8 +22,9 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import pack_bits
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from shared.errors import NotAcceptable
 from shared.pixel_encoders import ENCODINGS, encode_pixel_data
-from shared.unreadable import carry_unreadable_as_un
+from shared.unreadable import UNDECODABLE, carry_unreadable_as_un
 from shared.wado_negotiation import (
     AS_STORED,
     EXPLICIT_VR_LITTLE_ENDIAN,
@@ -159,8 +160,14 @@ PIXEL_TAGS = frozenset(
 
 
 def pixel_attributes(metadata: dict[str, Any]) -> Dataset:
-    """The attributes a frame decoder needs, from an instance's DICOM JSON."""
-    return Dataset.from_json({tag: metadata[tag] for tag in PIXEL_TAGS if tag in metadata})
+    """The attributes a frame decoder needs, from an instance's DICOM JSON.
+
+    v2 stores instances whose Image Pixel attributes are malformed (kept as text in the
+    metadata); such pixels cannot be decoded or converted, which is a 406 like any other."""
+    try:
+        return Dataset.from_json({tag: metadata[tag] for tag in PIXEL_TAGS if tag in metadata})
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise NotAcceptable(UNDECODABLE) from exc
 
 
 def decode_frame(frame: bytes, syntax: str, attributes: Dataset) -> bytes:

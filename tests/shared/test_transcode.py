@@ -10,7 +10,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from shared.transcode import convert
+from shared.errors import NotAcceptable
+from shared.transcode import convert, pixel_attributes
 from shared.wado_negotiation import EXPLICIT_VR_LITTLE_ENDIAN
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -30,3 +31,9 @@ def test_converted_pixels_are_pydicoms(name: str) -> None:
     converted = dcmread(io.BytesIO(convert(data, EXPLICIT_VR_LITTLE_ENDIAN)))
     assert converted.file_meta.TransferSyntaxUID == EXPLICIT_VR_LITTLE_ENDIAN
     assert np.array_equal(converted.pixel_array, dcmread(io.BytesIO(data)).pixel_array)
+
+
+@pytest.mark.parametrize("value", ["x", "1e999", {}])
+def test_malformed_pixel_attributes_are_not_acceptable(value: object) -> None:
+    with pytest.raises(NotAcceptable):
+        pixel_attributes({"00280010": {"vr": "US", "Value": [value]}})
