@@ -60,17 +60,6 @@ function describe(body) {
   };
 }
 
-/** The values of a metadata object, by tag; bulk data and inline binary only by their kind. */
-function attributeValues(dataset) {
-  return Object.fromEntries(
-    Object.entries(dataset).map(([tag, element]) => {
-      if ('BulkDataURI' in element) return [tag, { vr: element.vr, BulkDataURI: true }];
-      if ('InlineBinary' in element) return [tag, { vr: element.vr, InlineBinary: true }];
-      return [tag, { vr: element.vr, Value: element.Value ?? null }];
-    }),
-  );
-}
-
 /** Runs one client call; a rejection names the call and its HTTP status, never a UID. */
 async function call(name, promise) {
   try {
@@ -168,7 +157,7 @@ async function main({ url, paths, patientID, saveTo }) {
       seriesInstanceUID: first(dataset, SERIES_INSTANCE_UID),
       sopInstanceUID,
     };
-    metadata[sopInstanceUID] = attributeValues(dataset);
+    metadata[sopInstanceUID] = dataset;
     const instance = await call('retrieveInstance', client.retrieveInstance(where));
     retrieved[sopInstanceUID] = describe(instance);
     if (saveTo) await writeFile(join(saveTo, `${sopInstanceUID}.dcm`), new Uint8Array(instance));
