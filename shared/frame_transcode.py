@@ -29,7 +29,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEnd
 from shared.blob_store import BlobStore
 from shared.frames import FrameSource, frame_bodies
 from shared.pixel_encoders import ENCODINGS, PixelFormat, decoded_attributes, describe_encoding
-from shared.transcode import pixel_attributes, record_encoding_read, swap_binary_values
+from shared.transcode import make_writable, pixel_attributes, swap_binary_values
 from shared.unreadable import UNCONVERTIBLE, carry_unreadable_as_un, decoded
 from shared.wado_negotiation import Rendition
 
@@ -112,8 +112,7 @@ def _describe_pixels(
 ) -> None:
     """The head's attributes made to describe the answer's pixels, as ``convert`` makes them."""
     stored = UID(source.sidecar.transfer_syntax_uid)
-    record_encoding_read(ds)
-    carry_unreadable_as_un(ds)
+    make_writable(ds)
     if not stored.is_little_endian:
         swap_binary_values(ds)
     for tag in _STORED_LAYOUT:

@@ -68,8 +68,7 @@ def convert(data: bytes, target: str) -> bytes:
     source = UID(str(ds.file_meta.TransferSyntaxUID))
     if source == target:
         return data
-    record_encoding_read(ds)
-    carry_unreadable_as_un(ds)
+    make_writable(ds)
     has_pixels = _PIXEL_DATA in ds
     if has_pixels and (source.is_compressed or not source.is_little_endian):
         _decompress(ds, source)
@@ -84,7 +83,14 @@ def convert(data: bytes, target: str) -> bytes:
     return out.getvalue()
 
 
-def record_encoding_read(ds: Dataset) -> None:
+def make_writable(ds: Dataset) -> None:
+    """Ready a data set read from a stored file to be written in another transfer syntax: told
+    the encoding it was read in, and each element pydicom cannot convert carried as UN."""
+    _record_encoding_read(ds)
+    carry_unreadable_as_un(ds)
+
+
+def _record_encoding_read(ds: Dataset) -> None:
     """Make the data set say which encoding its elements were read in.
 
     A file whose data set is implicit VR although its transfer syntax says explicit is read by
