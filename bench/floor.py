@@ -4,8 +4,8 @@ grouping as the service's requests. No server does better than its storage, so t
 ingest and whole-study figures are given as a fraction of these.
 
 The client is set up as the service's is (no per-request look-up of proxy settings in the
-environment, see ``shared.clients``). The blobs go to a container of their own, removed at the
-end.
+environment, see ``shared.clients``). The blobs go to a container of their own, removed at
+the end.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import HTJ2KLosslessRPCL
 
 from bench.common import report
-from shared.pixel_encoders import PixelFormat, encode_frame
+from shared.pixels.encoders import PixelFormat, encode_frame
 
 IMAGES = ("RG1_UNCR.dcm", "US1_UNCR.dcm", "CT_small.dcm")
 _SOC, _SOT = 0xFF4F, 0xFF90

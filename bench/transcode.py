@@ -25,8 +25,8 @@ from pydicom.uid import (
 )
 
 from bench.common import report
-from shared.pixel_encoders import ENCODINGS, PixelFormat, can_encode
-from shared.transcode import convert
+from shared.pixels.encoders import ENCODINGS, PixelFormat, can_encode
+from shared.pixels.transcode import convert
 
 FRAMES = 10
 SIZE = 512

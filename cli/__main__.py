@@ -29,8 +29,8 @@ from devhost.settings import Ports, service_env
 from shared.clients import Clients, make_clients
 from shared.config import load_settings
 from shared.provisioning import index_is_empty, provision
-from shared.uid_index.rebuild import RebuildSummary, rebuild_index
-from shared.uid_index.verify import verify
+from shared.services.rebuild import RebuildSummary, rebuild_index
+from shared.services.verify import verify
 
 
 def _report(summary: RebuildSummary) -> None:

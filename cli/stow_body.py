@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import IO
 
 from cli.sources import DicomFile
-from shared.multipart import new_boundary, write_parts
+from shared.web.multipart import new_boundary, write_parts
 
 CHUNK_BYTES = 256 * 1024
 PART_HEADERS: Mapping[str, str] = {"Content-Type": "application/dicom"}

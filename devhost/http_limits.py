@@ -17,7 +17,7 @@ from typing import ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-# Request line and header fields together: room for a 16 KiB token (shared.auth_tokens) and the
+# Request line and header fields together: room for a 16 KiB token (shared.auth.tokens) and the
 # usual headers several times over, like the 32 KiB of ASP.NET Core's Kestrel.
 DEFAULT_MAX_HEAD_BYTES = 64 * 1024
 DEFAULT_HEAD_TIMEOUT_SECONDS = 30.0

@@ -23,7 +23,7 @@ from functions.http import (
 from shared.clients import clients
 from shared.config import settings
 from shared.errors import NotFound
-from shared.uid_index.deleter import delete, scope_of
+from shared.services.delete import delete, scope_of
 
 bp = func.Blueprint()
 

@@ -6,7 +6,7 @@ logged with their type and code locations only (messages may carry patient data,
 ``shared.failure_log``) and answer a bare 500.
 
 Access control lives here too, so that no function can be added without it: the caller's token
-and role are checked before the function runs (see ``shared.access``).
+and role are checked before the function runs (see ``shared.auth.access``).
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from shared.access import AccessGate, gate_for
-from shared.body_deadline import BodyDeadline, within_deadline
+from shared.auth.access import AccessGate, gate_for
 from shared.config import settings
+from shared.dicom.validation import is_valid_uid
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
 from shared.failure_log import log_failure
-from shared.retrieve_scope import Scope
-from shared.storage_errors import as_http_error
-from shared.streaming import Answer
-from shared.urls import base_url
-from shared.validation import is_valid_uid
+from shared.services.retrieve_scope import Scope
+from shared.web.body_deadline import BodyDeadline, within_deadline
+from shared.web.storage_errors import as_http_error
+from shared.web.streaming import Answer
+from shared.web.urls import base_url
 
 log = logging.getLogger("dicomweb")
 

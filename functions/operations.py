@@ -11,7 +11,7 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from functions.http import OPERATION, http_errors
 from shared.clients import clients
 from shared.errors import NotFound
-from shared.uid_index.deleter import progress
+from shared.services.delete import progress
 
 bp = func.Blueprint()
 

@@ -8,9 +8,9 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 
 from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_scope, send
 from shared.clients import clients
-from shared.render_params import rendered_params, thumbnail_params
-from shared.render_retrieve import retrieve_rendered, retrieve_rendered_instances
-from shared.thumbnails import retrieve_thumbnail
+from shared.services.rendered import retrieve_rendered, retrieve_rendered_instances
+from shared.services.thumbnails import retrieve_thumbnail
+from shared.web.render_params import rendered_params, thumbnail_params
 
 bp = func.Blueprint()
 

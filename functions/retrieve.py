@@ -10,11 +10,11 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from functions.http import INSTANCE, SERIES, STUDY, http_errors, path_scope, send, versioned_root
-from shared.bulk_data import retrieve_bulk_data
 from shared.clients import clients
-from shared.frames import retrieve_frames
-from shared.metadata import retrieve_metadata
-from shared.retrieve import retrieve_instances
+from shared.services.bulk_data import retrieve_bulk_data
+from shared.services.frames import retrieve_frames
+from shared.services.metadata import retrieve_metadata
+from shared.services.retrieve import retrieve_instances
 
 bp = func.Blueprint()
 

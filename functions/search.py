@@ -10,10 +10,10 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from functions.http import SERIES, STUDIES, STUDY, VERSION, http_errors, path_uid, versioned_root
 from shared.clients import clients
 from shared.config import DEFAULT_PARTITION
-from shared.media_types import DICOM_JSON, require_dicom_json
-from shared.qido import search
-from shared.qido_levels import Level
-from shared.qido_params import parse_search
+from shared.dicom.query_levels import Level
+from shared.services.search import search
+from shared.web.media_types import DICOM_JSON, require_dicom_json
+from shared.web.search_params import parse_search
 
 bp = func.Blueprint()
 

@@ -22,9 +22,9 @@ from functions.http import (
 )
 from shared.clients import clients
 from shared.config import DEFAULT_PARTITION
-from shared.media_types import DICOM_JSON, require_dicom_json
-from shared.stow import StoreOptions, request_parts, store
-from shared.stow_response import store_response
+from shared.services.store import StoreOptions, request_parts, store
+from shared.services.store_response import store_response
+from shared.web.media_types import DICOM_JSON, require_dicom_json
 
 bp = func.Blueprint()
 

@@ -13,7 +13,7 @@ import azure.functions as func
 from shared.clients import clients
 from shared.config import SWEEP_SCHEDULE
 from shared.failure_log import log_failure
-from shared.uid_index.sweeper import sweep
+from shared.services.sweep import sweep
 
 bp = func.Blueprint()
 log = logging.getLogger("dicomweb")

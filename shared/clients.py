@@ -17,8 +17,8 @@ from typing import Any
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient
 
-from shared.blob_store import BlobStore
 from shared.config import Settings, settings
+from shared.storage.blob_store import BlobStore
 from shared.uid_index.cosmos.index import CosmosIndex, open_index
 
 _BLOB_OPTIONS: dict[str, Any] = {

@@ -53,8 +53,8 @@ class UnsupportedMediaType(DicomwebError):
     status = 415
 
 
-class StorageUnavailable(DicomwebError):
-    """Blob Storage or Cosmos DB did not answer in time; the client should retry later."""
+class ServiceUnavailable(DicomwebError):
+    """Blob Storage or the index did not answer in time; the client should retry later."""
 
     status = 503
 

@@ -3,8 +3,8 @@
 The same builder runs at store time and when the index is rebuilt from blob storage, so a rebuilt
 index is identical to the one written live. Each document carries ``json`` (the DICOM JSON that
 search returns for its level, parents included) and ``q`` (normalised values that queries filter
-on, in the forms of ``shared.search_forms``: UIDs, codes and dates as given, numbers as numbers,
-times as ``HHMMSS.FFFFFF`` so that ranges compare as strings, and person names as folded
+on, in the forms of ``shared.dicom.search_forms``: UIDs, codes and dates as given, numbers as
+numbers, times as ``HHMMSS.FFFFFF`` so that ranges compare as strings, and person names as folded
 component groups plus their words).
 """
 
@@ -16,8 +16,13 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR
 
-from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES, tag_hex
-from shared.search_forms import name_groups, name_words, time_key
+from shared.dicom.attributes import (
+    INSTANCE_ATTRIBUTES,
+    SERIES_ATTRIBUTES,
+    STUDY_ATTRIBUTES,
+    tag_hex,
+)
+from shared.dicom.search_forms import name_groups, name_words, time_key
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar

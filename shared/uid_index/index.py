@@ -11,7 +11,7 @@ An instance entry moves through this lifecycle (``lifecycle.Lifecycle``)::
                 PENDING --lease expired, claimed again--> PENDING (taken over)
                 CREATED --claim with upsert, then commit--> CREATED (replaced, stays visible)
 
-A store goes through three states, in this order (``shared.stow``):
+A store goes through three states, in this order (``shared.services.store``):
 
 1. **claim**: a ``pending`` entry reserves the SOP Instance UID (create-if-absent). A second
    store of the same instance meanwhile gets 45071; once the instance is ``created`` it gets
@@ -39,7 +39,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from shared.qido_params import SearchQuery
+from shared.dicom.query import SearchQuery
+from shared.storage.errors import StorageUnavailable
 from shared.uid_index.documents import IndexRecord
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 from shared.uid_index.lifecycle import Lifecycle
@@ -54,7 +55,7 @@ JsonDict = dict[str, Any]
 Progress = Callable[[str, int, int], None]
 
 
-class IndexUnavailable(Exception):
+class IndexUnavailable(StorageUnavailable):
     """The index did not answer (outage, throttling, a query past its deadline): retry later."""
 
 

@@ -1,10 +1,10 @@
 """Refresh-due markers: a store that dies after committing still ends searchable, unretried.
 
 A store refreshes the aggregates of every series it committed into before it answers
-(``shared.stow``), but a process killed before that leaves committed instances retrievable and
-missing from search, or counted short. So before its first commit into a series, a request
-writes that series' marker (one ``refresh`` document per series, an upsert) with a lease; the
-sweep refreshes the series and study of every marker whose lease ran out, then deletes it.
+(``shared.services.store``), but a process killed before that leaves committed instances
+retrievable and missing from search, or counted short. So before its first commit into a series, a
+request writes that series' marker (one ``refresh`` document per series, an upsert) with a lease;
+the sweep refreshes the series and study of every marker whose lease ran out, then deletes it.
 
 Why no refresh is lost:
 

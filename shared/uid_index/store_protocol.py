@@ -11,10 +11,10 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-from shared.blob_store import BlobStore
-from shared.errors import StorageUnavailable
+from shared.storage.blob_store import BlobStore
+from shared.storage.errors import StorageUnavailable
 from shared.uid_index.documents import IndexRecord
-from shared.uid_index.index import LEASE_SECONDS, Claim, Index, IndexUnavailable, InstanceConflict
+from shared.uid_index.index import LEASE_SECONDS, Claim, Index, InstanceConflict
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.sidecar import Sidecar
 
@@ -65,7 +65,7 @@ async def store_copy(
         # out may still have landed: then its files must stay. When storage is down, deleting
         # would only wait out more retries before the client hears 503. Files kept either way
         # are orphans, which verification finds and removes.
-        unavailable = isinstance(exc, StorageUnavailable | IndexUnavailable)
+        unavailable = isinstance(exc, StorageUnavailable)
         keep = not isinstance(exc, InstanceConflict) and (committing or unavailable)
         await _undo(index, blobs, claim, keep_files=keep)
         raise

@@ -15,6 +15,29 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("shared", "functions", "cli", "devhost")
 ADAPTER = "shared.uid_index.cosmos"
 
+BASE = ("shared.config", "shared.errors", "shared.failure_log")
+"""Settings, the DICOMweb error vocabulary and failure logging: importable from every layer."""
+
+LAYERS: dict[str, tuple[str, ...]] = {
+    "shared.dicom": BASE,
+    "shared.pixels": (*BASE, "shared.dicom"),
+    "shared.auth": BASE,
+    "shared.storage": BASE,
+    "shared.uid_index": (*BASE, "shared.dicom", "shared.storage"),
+    "shared.web": (*BASE, "shared.dicom", "shared.pixels", "shared.storage.errors"),
+    "shared.services": (
+        *BASE,
+        "shared.dicom",
+        "shared.pixels",
+        "shared.auth",
+        "shared.storage",
+        "shared.uid_index",
+        "shared.web",
+        "shared.clients",
+    ),
+}
+"""What each subpackage of ``shared`` may import from the others (docs/architecture.md)."""
+
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
@@ -74,6 +97,26 @@ def test_only_the_adapter_speaks_cosmos_db() -> None:
 )
 def test_shared_never_imports_the_http_layer(web: str) -> None:
     assert offenders(modules("shared"), web) == []
+
+
+@pytest.mark.parametrize("layer", sorted(LAYERS))
+def test_each_layer_imports_only_the_layers_below_it(layer: str) -> None:
+    graph = {m: targets for m, targets in modules("shared").items() if within(m, layer)}
+    assert graph, f"no modules in {layer}"
+    allowed = (layer, *LAYERS[layer])
+    wrong = sorted(
+        f"{module} imports {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if within(target, "shared") and target != "shared"
+        if not any(within(target, a) for a in allowed)
+    )
+    assert wrong == []
+
+
+def test_every_module_of_shared_is_in_a_layer() -> None:
+    roots = {*LAYERS, *BASE, "shared", "shared.clients", "shared.provisioning"}
+    assert [m for m in modules("shared") if not any(within(m, r) for r in roots)] == []
 
 
 def test_services_reach_the_adapter_only_through_the_clients() -> None:

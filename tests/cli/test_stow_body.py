@@ -10,8 +10,8 @@ import pytest
 
 from cli.sources import DicomFile
 from cli.stow_body import SourceError, StowBody
-from shared.media_types import parse_media_type
-from shared.multipart import read_parts
+from shared.web.media_types import parse_media_type
+from shared.web.multipart import read_parts
 
 
 def in_memory(name: str, data: bytes, size: int | None = None) -> DicomFile:

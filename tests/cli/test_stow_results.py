@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from cli.sources import Outcome
 from cli.stow_results import InstanceResult, match_results, meaning, parse_stow_response
-from shared.stow import Outcome as ServerOutcome
-from shared.stow_response import store_response
+from shared.services.store import Outcome as ServerOutcome
+from shared.services.store_response import store_response
 
 STUDY = "1.2.3"
 

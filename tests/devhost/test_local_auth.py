@@ -15,8 +15,8 @@ from devhost import supervise
 from devhost.app import build_app, local_issuer_routes
 from devhost.local_issuer import JWKS_PATH, METADATA_PATH, LocalIssuer, ensure_key
 from devhost.settings import LOCAL_AUDIENCE, Ports, local_auth_env, service_env
-from shared.auth_keys import IssuerKeys
-from shared.auth_tokens import InvalidToken, TokenValidator
+from shared.auth.keys import IssuerKeys
+from shared.auth.tokens import InvalidToken, TokenValidator
 from shared.config import DEFAULT_OWNER_ROLE, DEFAULT_READER_ROLE
 from tests.devhost.test_app import make_function_app
 

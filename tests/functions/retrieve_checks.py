@@ -9,8 +9,8 @@ import httpx
 import numpy as np
 from pydicom import dcmread
 
-from shared.media_types import parse_media_type
-from shared.multipart import read_parts
+from shared.web.media_types import parse_media_type
+from shared.web.multipart import read_parts
 from tests.data.builders import multipart
 from tests.functions.test_store import post, stored_uids
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 import function_app
 from functions import http
-from shared.access import Unauthorized
+from shared.auth.access import Unauthorized
 
 FUNCTIONS = [
     function

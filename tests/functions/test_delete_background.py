@@ -18,8 +18,8 @@ from pydicom.uid import generate_uid
 
 from devhost.stack import LocalStack
 from shared.clients import Clients
+from shared.services.verify import verify
 from shared.uid_index.keys import StudyRef
-from shared.uid_index.verify import verify
 from tests.conftest import ROOT, clients_of
 from tests.data.builders import multipart, with_fresh_uids
 from tests.functions.storage_checks import blob_names, instance_doc, ref_of, series_doc, study_doc

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from functions.http import ResponseAborted, send
-from shared.streaming import Answer
+from shared.web.streaming import Answer
 
 PATIENT = "DOE^JANE^SECRET"
 

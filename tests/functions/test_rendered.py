@@ -11,11 +11,11 @@ from PIL import Image
 from pydicom.uid import generate_uid
 
 from shared.clients import Clients
-from shared.uid_index.verify import verify
+from shared.services.verify import verify
 from tests.data.builders import to_bytes, tutorial_dataset, with_fresh_uids
 from tests.functions.retrieve_checks import parts_of, store_all
 from tests.functions.storage_checks import instance_doc, ref_of
-from tests.shared.uid_index.test_verify import study_key_of
+from tests.shared.services.test_verify import study_key_of
 
 pytestmark = pytest.mark.integration
 

@@ -32,9 +32,9 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from shared.pixel_encoders import JPEG_LS_NEAR
-from shared.transcode import convert
-from shared.wado_negotiation import frame_media_type
+from shared.pixels.encoders import JPEG_LS_NEAR
+from shared.pixels.transcode import convert
+from shared.web.negotiation import frame_media_type
 from tests.data.builders import corpus_path, with_fresh_uids
 from tests.functions.retrieve_checks import parts_of, pixels, store_all, syntax_of
 

@@ -203,7 +203,7 @@ async def test_rebuilt_index_equals_the_live_one(
 async def test_azurite_stopped_during_a_study_delete_then_retry(
     stack: LocalStack, http: httpx.AsyncClient, storage: Clients
 ) -> None:
-    from shared.uid_index.verify import verify
+    from shared.services.verify import verify
 
     study, files = study_files(6, "CT_small.dcm")
     assert (await post(http, multipart([d for d, _ in files]))).status_code == 200
@@ -229,7 +229,7 @@ async def test_cosmos_restarted_during_a_study_delete_then_rebuilt_and_retried(
     stack: LocalStack, http: httpx.AsyncClient, storage: Clients
 ) -> None:
     """The index vanishes mid-delete; the rebuild restores what has files; the retry ends it."""
-    from shared.uid_index.verify import verify
+    from shared.services.verify import verify
 
     study, files = study_files(6, "CT_small.dcm")
     assert (await post(http, multipart([d for d, _ in files]))).status_code == 200

@@ -19,8 +19,8 @@ from pydicom.uid import generate_uid
 
 from devhost.stack import LocalStack
 from shared.clients import Clients
+from shared.services.verify import verify
 from shared.uid_index.keys import InstanceRef
-from shared.uid_index.verify import verify
 from tests.data.builders import multipart
 from tests.functions.storage_checks import instance_doc, ref_of, study_doc
 from tests.functions.test_store import RELATED, ct, failures, post, stored_uids

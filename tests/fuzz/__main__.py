@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from devhost.stack import LocalStack
-from shared.uid_index.verify import verify
+from shared.services.verify import verify
 from tests.conftest import MAX_REQUEST_BYTES, ROOT, clients_of
 from tests.fuzz.requests import STRATEGIES, Pool
 from tests.fuzz.surface import Tally, seed, send

@@ -18,13 +18,13 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
-from shared.attributes import (
+from shared.dicom.attributes import (
     INSTANCE_ATTRIBUTES,
     REQUIRED_UIDS,
     SERIES_ATTRIBUTES,
     STUDY_ATTRIBUTES,
 )
-from shared.transcode import PIXEL_TAGS
+from shared.pixels.transcode import PIXEL_TAGS
 from tests.data.builders import corpus_path
 
 NAMES = (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from hypothesis import strategies as st
 from pydicom.datadict import tag_for_keyword
 
-from shared.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
+from shared.dicom.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
 from tests.fuzz.corpus import mutated_file, uid
 
 KINDS = ("store", "retrieve", "search", "delete")

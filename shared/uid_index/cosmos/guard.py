@@ -3,7 +3,7 @@
 Every call the adapter makes runs inside ``unavailable()``; the adapter handles the outcomes it
 expects (not found on a point read, a conflict, a failed precondition) itself, so whatever else
 reaches here is an outage or a bug. The HTTP layer answers ``IndexUnavailable`` with 503 and
-Retry-After (``shared.storage_errors``).
+Retry-After (``shared.web.storage_errors``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
-from shared.storage_errors import is_unavailable
+from shared.storage.errors import is_unavailable
 from shared.uid_index.index import IndexUnavailable
 
 QUERY_SECONDS = 20.0

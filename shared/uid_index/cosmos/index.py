@@ -35,7 +35,7 @@ from azure.cosmos.exceptions import (
 )
 
 from shared.config import Settings
-from shared.qido_params import SearchQuery
+from shared.dicom.query import SearchQuery
 from shared.uid_index.container import PARTITION_KEY_PATH, indexing_policy
 from shared.uid_index.cosmos import sql
 from shared.uid_index.cosmos.guard import query_deadline, unavailable
@@ -543,8 +543,8 @@ def _study_of(doc: JsonDict) -> StudyRef:
 def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> CosmosIndex:
     """The index container of ``config``; ``credential`` when there is no connection string.
 
-    Retries are short, as for blobs (``shared.clients``). The Blob SDK builds its transport from
-    the client's options; Cosmos needs one given.
+    Retries are short, as for blobs (``shared.clients``). The Blob SDK builds its transport
+    from the client's options; Cosmos needs one given.
     """
     options: dict[str, Any] = {
         "retry_total": 2,

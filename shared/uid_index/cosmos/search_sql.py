@@ -7,9 +7,9 @@ repeat while the index is unchanged; the composite indexes of ``indexing-policy.
 partition, status, then id) serve that order under the filters every search has. A page is the
 first ``offset + limit + 1`` matches in that order (no OFFSET: an emulator workaround, see
 ``index``), sliced by the caller: the extra match says whether the result was cut. Offset and
-limit are bounded (``shared.qido_params``) to keep that prefix small.
+limit are bounded (``shared.web.search_params``) to keep that prefix small.
 
-Wildcards become functions that scan a value once (``shared.wildcard``), never a regular
+Wildcards become functions that scan a value once (``shared.dicom.wildcard``), never a regular
 expression. Where those functions only narrow the candidates, the query carries ``checks``: it
 projects the values they test, has no TOP, and the caller keeps the candidates that pass until it
 has its page.
@@ -23,8 +23,7 @@ from typing import Any
 
 from pydicom.datadict import dictionary_VR
 
-from shared.qido_levels import Level
-from shared.qido_params import (
+from shared.dicom.query import (
     Match,
     RangeMatch,
     SearchQuery,
@@ -32,10 +31,11 @@ from shared.qido_params import (
     WildcardMatch,
     WordPrefixMatch,
 )
+from shared.dicom.query_levels import Level
+from shared.dicom.wildcard import index_terms, matches
 from shared.uid_index.documents import NAME_GROUPS, NAME_WORDS, SEARCH_KEYS
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
 from shared.uid_index.lifecycle import Lifecycle
-from shared.wildcard import index_terms, matches
 
 # What shaping a result needs; the search keys in ``q`` stay in the database, but for the values
 # a wildcard check reads (``_Checks``).

@@ -18,6 +18,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from shared.clients import Clients
+from shared.services.sweep import sweep
 from shared.uid_index.cosmos import index as cosmos_index
 from shared.uid_index.documents import IndexRecord
 from shared.uid_index.index import (
@@ -33,7 +34,6 @@ from shared.uid_index.index import (
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
-from shared.uid_index.sweeper import sweep
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,1 @@
+"""Who may do what: bearer tokens, their issuers' signing keys, and the role each method needs."""

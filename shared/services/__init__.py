@@ -1,0 +1,1 @@
+"""The services: store, retrieve, search, delete, and the sweep, verify and rebuild around them."""

@@ -1,0 +1,71 @@
+"""What a retrieve URL names, and the stored instances behind it.
+
+Every retrieve operation starts the same way: find the visible instances of a study, series or
+instance in the index (404 when there are none), then read their ingest sidecars, which say how
+each file is encoded without opening it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config import DEFAULT_PARTITION
+from shared.errors import NotFound
+from shared.storage.blob_cache import BlobCache
+from shared.storage.blob_store import BlobStore
+from shared.uid_index.index import Index, StoredInstance
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
+from shared.uid_index.sidecar import Sidecar
+
+SIDECARS_AHEAD = 16
+"""Sidecar reads in flight for a study or series."""
+
+SIDECAR_CACHE_BYTES = 32 * 1024 * 1024
+"""Sidecars kept in memory: several thousand instances' worth (most are a few kB)."""
+
+_sidecars = BlobCache(SIDECAR_CACHE_BYTES)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A study, a series of it, or an instance of that."""
+
+    study_uid: str
+    series_uid: str | None = None
+    sop_uid: str | None = None
+
+    @property
+    def level(self) -> str:
+        if self.series_uid is None:
+            return "study"
+        return "series" if self.sop_uid is None else "instance"
+
+
+def index_scope(scope: Scope) -> StudyRef | SeriesRef | InstanceRef:
+    """The study, series or instance a retrieve URL names, as the index names it."""
+    study = StudyRef(DEFAULT_PARTITION, scope.study_uid)
+    if scope.series_uid is None:
+        return study
+    series = SeriesRef(study, scope.series_uid)
+    return series if scope.sop_uid is None else InstanceRef(series, scope.sop_uid)
+
+
+async def visible_instances(index: Index, scope: Scope) -> list[StoredInstance]:
+    """The scope's created instances; 404 when there are none."""
+    found = await index.visible(index_scope(scope))
+    if not found:
+        raise NotFound(f"the {scope.level} is not stored")
+    return found
+
+
+async def read_sidecar(blobs: BlobStore, instance: StoredInstance) -> Sidecar:
+    """The instance's sidecar, from memory when this version was read before (see blob_cache)."""
+    name = instance.sidecar_blob
+    data = _sidecars.get(name)
+    if data is None:
+        data = await blobs.get(name)
+        if data is None:
+            # The index pointed at a version that a replace or delete has just removed.
+            raise NotFound("a stored instance is no longer available")
+        _sidecars.put(name, data)
+    return Sidecar.from_bytes(data)

@@ -1,0 +1,1 @@
+"""Storage: Blob Storage, the storage clients, and creating the local containers."""
