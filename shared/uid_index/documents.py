@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, NotRequired, TypedDict
 
 from pydicom.datadict import dictionary_VR
 
@@ -32,7 +32,7 @@ JsonDict = dict[str, Any]
 SCHEMA = 2
 
 # The paths search filters on: every search key is under ``q``, and a person name's under these.
-SEARCH_KEYS = "q"
+SEARCH_KEYS: Final = "q"
 NAME_GROUPS = "groups"
 NAME_WORDS = "words"
 
@@ -42,6 +42,64 @@ SERIES = "series"
 STUDY = "study"
 REFRESH = "refresh"
 INTENT = "delete"
+
+
+class Document(TypedDict):
+    """What every document of a study's partition has: its id, partition key and kind.
+
+    ``_etag`` is Cosmos DB's, present on every document read back and never written.
+    """
+
+    id: str
+    pk: str
+    type: str
+    _etag: NotRequired[str]
+
+
+class StudyDocument(Document):
+    """A study's aggregate (``STUDY``), or any document about one study's data."""
+
+    schema: int
+    partition: str
+    studyUID: str
+    attrsVersion: NotRequired[str]
+    numberOfSeries: NotRequired[int]
+    numberOfInstances: NotRequired[int]
+    modalities: NotRequired[list[str]]
+    json: NotRequired[JsonDict]
+    q: NotRequired[JsonDict]
+
+
+class SeriesDocument(StudyDocument):
+    """A series' aggregate (``SERIES``), or a refresh-due marker (``REFRESH``, with a lease)."""
+
+    seriesKey: str
+    seriesUID: str
+    modality: NotRequired[str | None]
+    leaseUntil: NotRequired[float]
+
+
+class InstanceDocument(SeriesDocument):
+    """An instance entry (``INSTANCE``) in any state of its ``Lifecycle``.
+
+    A pending entry (a claim) has no file facts, ``json`` or ``q`` yet; a committed one has all.
+    """
+
+    sopUID: str
+    status: str
+    version: str
+    transferSyntaxUID: NotRequired[str]
+    size: NotRequired[int]
+    InstanceNumber: NotRequired[int]
+
+
+class IntentDocument(Document):
+    """A delete intent (``INTENT``): its scope, and the version before which instances go."""
+
+    seriesKey: str | None
+    instanceKey: str | None
+    before: str
+    leaseUntil: float
 
 
 def _person_names(values: list[Any]) -> JsonDict:
@@ -132,113 +190,137 @@ class IndexRecord:
         )
 
 
-def _base(doc_id: str, study: StudyRef, kind: str) -> JsonDict:
-    return {
-        "id": doc_id,
-        "pk": study.key,
-        "type": kind,
-        "schema": SCHEMA,
-        "partition": study.partition,
-        "studyUID": study.study_uid,
-    }
-
-
-def instance_document(record: IndexRecord, *, status: Lifecycle, lease_until: float) -> JsonDict:
+def instance_document(
+    record: IndexRecord, *, status: Lifecycle, lease_until: float
+) -> InstanceDocument:
     ref = record.ref
     json = {**record.study_json, **record.series_json, **record.instance_json}
-    doc = _base(ref.doc_id, ref.study, INSTANCE)
-    doc.update(
-        seriesKey=ref.series.key,
-        seriesUID=ref.series.series_uid,
-        sopUID=ref.sop_instance_uid,
-        status=status,
-        version=record.version,
-        leaseUntil=lease_until,
-        transferSyntaxUID=record.transfer_syntax_uid,
-        size=record.size,
-        modality=record.modality,
-        json=json,
-    )
+    doc = claim_document(ref, record.version, lease_until=lease_until)
+    doc["status"] = status
+    doc["transferSyntaxUID"] = record.transfer_syntax_uid
+    doc["size"] = record.size
+    doc["modality"] = record.modality
+    doc["json"] = json
     doc[SEARCH_KEYS] = _search_keys(
         json, (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES)
     )
     return doc
 
 
-def instance_ref(doc: JsonDict) -> InstanceRef:
+def instance_ref(doc: InstanceDocument) -> InstanceRef:
     """The instance an instance document (pending, created or deleting) is about."""
     return InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
 
 
-def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> JsonDict:
+def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> InstanceDocument:
     """A pending instance: reserves the SOP Instance UID while its file is uploaded.
 
     Pending documents are invisible to every read; they exist so a concurrent store of the same
     instance can be told 45071, and so a crashed store can be detected once its lease expires.
     """
-    doc = _base(ref.doc_id, ref.study, INSTANCE)
-    doc.update(
-        seriesKey=ref.series.key,
-        seriesUID=ref.series.series_uid,
-        sopUID=ref.sop_instance_uid,
-        status=Lifecycle.PENDING,
-        version=version,
-        leaseUntil=lease_until,
-    )
-    return doc
+    study = ref.study
+    return {
+        "id": ref.doc_id,
+        "pk": study.key,
+        "type": INSTANCE,
+        "schema": SCHEMA,
+        "partition": study.partition,
+        "studyUID": study.study_uid,
+        "seriesKey": ref.series.key,
+        "seriesUID": ref.series.series_uid,
+        "sopUID": ref.sop_instance_uid,
+        "status": Lifecycle.PENDING,
+        "version": version,
+        "leaseUntil": lease_until,
+    }
 
 
-def refresh_due_document(series: SeriesRef, *, lease_until: float) -> JsonDict:
+def refresh_due_document(series: SeriesRef, *, lease_until: float) -> SeriesDocument:
     """A series whose aggregates may lag behind its committed instances until ``leaseUntil``.
 
     Written before a request's first commit into the series, so that if the request dies before
     refreshing, the sweep knows which series to refresh. Invisible to every read: searches and
     aggregates select their own types.
     """
-    doc = _base(doc_id(REFRESH, series.key), series.study, REFRESH)
-    doc.update(seriesKey=series.key, seriesUID=series.series_uid, leaseUntil=lease_until)
-    return doc
+    study = series.study
+    return {
+        "id": doc_id(REFRESH, series.key),
+        "pk": study.key,
+        "type": REFRESH,
+        "schema": SCHEMA,
+        "partition": study.partition,
+        "studyUID": study.study_uid,
+        "seriesKey": series.key,
+        "seriesUID": series.series_uid,
+        "leaseUntil": lease_until,
+    }
 
 
-def refresh_due_series(doc: JsonDict) -> SeriesRef:
+def refresh_due_series(doc: SeriesDocument) -> SeriesRef:
     """The series a refresh-due document is about."""
     return SeriesRef(StudyRef(doc["partition"], doc["studyUID"]), doc["seriesUID"])
 
 
-def series_from_instance(instance: JsonDict, number_of_instances: int) -> JsonDict:
+def series_from_instance(instance: InstanceDocument, number_of_instances: int) -> SeriesDocument:
     """A series document: the series' newest instance's attributes, and its instance count."""
     keep = {tag_hex(k) for k in (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES)}
     keep_q = {*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES}
     return {
-        **_copy_base(instance, doc_id(SERIES, instance["seriesKey"]), SERIES),
+        "id": doc_id(SERIES, instance["seriesKey"]),
+        "pk": instance["pk"],
+        "type": SERIES,
+        "schema": instance["schema"],
+        "partition": instance["partition"],
+        "studyUID": instance["studyUID"],
         "seriesKey": instance["seriesKey"],
         "seriesUID": instance["seriesUID"],
         "modality": instance.get("modality"),
         "attrsVersion": instance["version"],
         "numberOfInstances": number_of_instances,
-        "json": {k: v for k, v in instance["json"].items() if k in keep},
-        SEARCH_KEYS: {k: v for k, v in instance[SEARCH_KEYS].items() if k in keep_q},
+        "json": {k: v for k, v in instance.get("json", {}).items() if k in keep},
+        SEARCH_KEYS: {k: v for k, v in instance.get(SEARCH_KEYS, {}).items() if k in keep_q},
     }
 
 
-def study_from_series(series: list[JsonDict]) -> JsonDict:
+def study_from_series(series: list[SeriesDocument]) -> StudyDocument:
     """A study document: the newest series' study attributes, and aggregates over all series."""
-    newest = max(series, key=lambda s: str(s["attrsVersion"]))
+    newest = max(series, key=lambda s: str(s.get("attrsVersion")))
     keep = {tag_hex(k) for k in STUDY_ATTRIBUTES}
-    modalities = sorted({s["modality"] for s in series if s.get("modality")})
-    q = {k: v for k, v in newest[SEARCH_KEYS].items() if k in STUDY_ATTRIBUTES}
+    modalities = sorted({m for s in series if (m := s.get("modality"))})
+    q = {k: v for k, v in newest.get(SEARCH_KEYS, {}).items() if k in STUDY_ATTRIBUTES}
     q["ModalitiesInStudy"] = modalities
     return {
-        **_copy_base(newest, doc_id(STUDY, newest["pk"]), STUDY),
-        "attrsVersion": newest["attrsVersion"],
+        "id": doc_id(STUDY, newest["pk"]),
+        "pk": newest["pk"],
+        "type": STUDY,
+        "schema": newest["schema"],
+        "partition": newest["partition"],
+        "studyUID": newest["studyUID"],
+        "attrsVersion": newest.get("attrsVersion", ""),
         "numberOfSeries": len(series),
-        "numberOfInstances": sum(int(s["numberOfInstances"]) for s in series),
+        "numberOfInstances": sum(s.get("numberOfInstances", 0) for s in series),
         "modalities": modalities,
-        "json": {k: v for k, v in newest["json"].items() if k in keep},
+        "json": {k: v for k, v in newest.get("json", {}).items() if k in keep},
         SEARCH_KEYS: q,
     }
 
 
-def _copy_base(child: JsonDict, new_id: str, kind: str) -> JsonDict:
-    base = {k: child[k] for k in ("pk", "schema", "partition", "studyUID")}
-    return {"id": new_id, "type": kind, **base}
+def intent_document(
+    id_: str,
+    study_key: str,
+    series_key: str | None,
+    instance_key: str | None,
+    *,
+    before: str,
+    lease_until: float,
+) -> IntentDocument:
+    """A delete intent: what a DELETE removes, kept until every instance in it is gone."""
+    return {
+        "id": id_,
+        "pk": study_key,
+        "type": INTENT,
+        "seriesKey": series_key,
+        "instanceKey": instance_key,
+        "before": before,
+        "leaseUntil": lease_until,
+    }

@@ -22,7 +22,7 @@ import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from azure.core import MatchConditions
 from azure.core.pipeline.transport import AioHttpTransport
@@ -46,14 +46,19 @@ from shared.uid_index.cosmos.search_sql import (
     search_query,
 )
 from shared.uid_index.documents import (
-    INTENT,
     REFRESH,
     SERIES,
     STUDY,
+    Document,
     IndexRecord,
+    InstanceDocument,
+    IntentDocument,
+    SeriesDocument,
+    StudyDocument,
     claim_document,
     instance_document,
     instance_ref,
+    intent_document,
     refresh_due_document,
     refresh_due_series,
     series_from_instance,
@@ -69,7 +74,6 @@ from shared.uid_index.index import (
     DeleteScope,
     InstanceConflict,
     InstanceEntry,
-    JsonDict,
     RefreshMarker,
     SearchHit,
     SeriesAggregate,
@@ -84,7 +88,16 @@ _CHANGED = (CosmosAccessConditionFailedError, CosmosResourceNotFoundError)
 """A conditional write that failed because someone else got there first."""
 
 
-def _entry(doc: JsonDict) -> InstanceEntry:
+Row = dict[str, Any]
+"""A document or projection as the SDK hands it out; typed at the first look."""
+
+
+def _body(doc: Document) -> Row:
+    """A document as the SDK takes it."""
+    return cast(Row, doc)
+
+
+def _entry(doc: InstanceDocument) -> InstanceEntry:
     return InstanceEntry(
         instance_ref(doc),
         Lifecycle(doc["status"]),
@@ -95,7 +108,7 @@ def _entry(doc: JsonDict) -> InstanceEntry:
     )
 
 
-def _stored(ref: InstanceRef, doc: JsonDict) -> StoredInstance:
+def _stored(ref: InstanceRef, doc: InstanceDocument) -> StoredInstance:
     number = doc.get("InstanceNumber", doc.get("q", {}).get("InstanceNumber"))
     return StoredInstance(
         ref,
@@ -106,7 +119,7 @@ def _stored(ref: InstanceRef, doc: JsonDict) -> StoredInstance:
     )
 
 
-def counts_of(doc: JsonDict) -> Counts:
+def counts_of(doc: StudyDocument) -> Counts:
     """The counts an aggregate document holds (a series has no series count: 0)."""
     return Counts(
         int(doc.get("numberOfSeries") or 0),
@@ -115,8 +128,9 @@ def counts_of(doc: JsonDict) -> Counts:
     )
 
 
-def search_hit(doc: JsonDict) -> SearchHit:
+def search_hit(row: Row) -> SearchHit:
     """A search row as the service sees it; a row with counts is a study or series aggregate."""
+    doc = cast(InstanceDocument, row)
     return SearchHit(
         study_uid=doc["studyUID"],
         series_uid=doc.get("seriesUID"),
@@ -128,7 +142,8 @@ def search_hit(doc: JsonDict) -> SearchHit:
     )
 
 
-def _intent(doc: JsonDict) -> DeleteIntent:
+def _intent(row: Row) -> DeleteIntent:
+    doc = cast(IntentDocument, row)
     scope = DeleteScope(doc["pk"], doc.get("seriesKey"), doc.get("instanceKey"))
     return DeleteIntent(scope, doc["before"], float(doc["leaseUntil"]), doc["_etag"], doc)
 
@@ -137,7 +152,8 @@ def _intent_id(scope: DeleteScope) -> str:
     return f"delete-{scope.operation_id}"
 
 
-def _marker(doc: JsonDict) -> RefreshMarker:
+def _marker(row: Row) -> RefreshMarker:
+    doc = cast(SeriesDocument, row)
     return RefreshMarker(refresh_due_series(doc), doc["_etag"])
 
 
@@ -172,23 +188,26 @@ class CosmosIndex:
 
     # Primitives -------------------------------------------------------------------------------
 
-    async def _read(self, id_: str, key: str) -> JsonDict | None:
+    async def _read(self, id_: str, key: str) -> Row | None:
         """A point read; None when the document is not there."""
         try:
-            doc: JsonDict = await self.container.read_item(id_, partition_key=key)
+            doc: Row = await self.container.read_item(id_, partition_key=key)
             return doc
         except CosmosResourceNotFoundError:
             return None
 
-    async def _replace(self, doc: JsonDict, etag: str) -> JsonDict:
-        result: JsonDict = await self.container.replace_item(
-            doc["id"], doc, etag=etag, match_condition=MatchConditions.IfNotModified
+    async def _read_instance(self, ref: InstanceRef) -> InstanceDocument | None:
+        return cast(InstanceDocument | None, await self._read(ref.doc_id, ref.study.key))
+
+    async def _replace(self, doc: Document, etag: str) -> Row:
+        result: Row = await self.container.replace_item(
+            doc["id"], _body(doc), etag=etag, match_condition=MatchConditions.IfNotModified
         )
         return result
 
-    async def _replace_unless_changed(self, doc: JsonDict, **changes: object) -> JsonDict | None:
+    async def _replace_unless_changed(self, doc: Row, **changes: object) -> Row | None:
         try:
-            return await self._replace({**doc, **changes}, doc["_etag"])
+            return await self._replace(cast(Document, {**doc, **changes}), doc["_etag"])
         except _CHANGED:
             return None
 
@@ -215,11 +234,11 @@ class CosmosIndex:
                 now = time.time()
                 doc = claim_document(ref, version, lease_until=now + LEASE_SECONDS)
                 try:
-                    created: JsonDict = await self.container.create_item(doc)
+                    created: Row = await self.container.create_item(_body(doc))
                     return Claim(ref, version, created["_etag"])
                 except CosmosResourceExistsError:
                     pass
-                existing = await self._read(ref.doc_id, ref.study.key)
+                existing = await self._read_instance(ref)
                 if existing is None:
                     continue
                 if existing["status"] == Lifecycle.CREATED:
@@ -265,7 +284,7 @@ class CosmosIndex:
                     if not claim.replacing:
                         # Our lease ran out and another store took the instance over.
                         raise InstanceConflict(BEING_CREATED) from None
-                current = await self._read(claim.ref.doc_id, claim.ref.study.key)
+                current = await self._read_instance(claim.ref)
                 if current is None or current["status"] != Lifecycle.CREATED:
                     raise InstanceConflict(BEING_CREATED)
                 # A concurrent upsert won the race; the last one to commit wins.
@@ -281,7 +300,7 @@ class CosmosIndex:
     async def put_committed(self, record: IndexRecord) -> None:
         with unavailable():
             await self.container.upsert_item(
-                instance_document(record, status=Lifecycle.CREATED, lease_until=0.0)
+                _body(instance_document(record, status=Lifecycle.CREATED, lease_until=0.0))
             )
 
     # Retrieve and search ----------------------------------------------------------------------
@@ -289,8 +308,8 @@ class CosmosIndex:
     async def visible(self, scope: StudyRef | SeriesRef | InstanceRef) -> list[StoredInstance]:
         if isinstance(scope, InstanceRef):
             with unavailable():
-                doc = await self._read(scope.doc_id, scope.study.key)
-            if doc is None or doc.get("status") != Lifecycle.CREATED:
+                doc = await self._read_instance(scope)
+            if doc is None or doc["status"] != Lifecycle.CREATED:
                 return []
             return [_stored(scope, doc)]
         study = scope if isinstance(scope, StudyRef) else scope.study
@@ -300,7 +319,7 @@ class CosmosIndex:
                 rows = await self._all(sql.visible_instances(study.key, series_key), study.key)
         instances = [
             _stored(InstanceRef(SeriesRef(study, row["seriesUID"]), row["sopUID"]), row)
-            for row in rows
+            for row in cast(list[InstanceDocument], rows)
         ]
         # A stable order, so that repeated retrieves of an unchanged study are byte-identical.
         return sorted(instances, key=lambda i: (i.ref.series.series_uid, i.ref.sop_instance_uid))
@@ -311,13 +330,13 @@ class CosmosIndex:
                 rows = await self._matches(search_query(query, partition), page_size(query))
         return [search_hit(row) for row in rows]
 
-    async def _matches(self, query: CosmosQuery, wanted: int) -> list[JsonDict]:
+    async def _matches(self, query: CosmosQuery, wanted: int) -> list[Row]:
         """The first ``wanted`` rows that pass the query's checks, reading no further than that.
 
         A query with checks has no TOP, so its candidates come a page at a time, as many as are
         wanted per page, until enough have passed.
         """
-        found: list[JsonDict] = []
+        found: list[Row] = []
         async for item in self.container.query_items(
             query=query.text,
             parameters=query.parameters,
@@ -342,12 +361,12 @@ class CosmosIndex:
                         query=query.text, parameters=query.parameters
                     )
                 ]
-        return {row["id"]: counts_of(row) for row in rows}
+        return {row["id"]: counts_of(row) for row in cast(list[StudyDocument], rows)}
 
     # Aggregates -------------------------------------------------------------------------------
 
     async def _converge(
-        self, id_: str, key: str, compute: Callable[[], Awaitable[JsonDict | None]]
+        self, id_: str, key: str, compute: Callable[[], Awaitable[Document | None]]
     ) -> None:
         """Read-etag, compute from children, write-if-unchanged; repeat until a write sticks.
 
@@ -369,7 +388,7 @@ class CosmosIndex:
                             )
                         return
                     if current is None:
-                        await self.container.create_item(desired)
+                        await self.container.create_item(_body(desired))
                     else:
                         await self._replace(desired, current["_etag"])
                     return
@@ -380,29 +399,31 @@ class CosmosIndex:
     async def refresh_series(self, series: SeriesRef) -> None:
         key = series.study.key
 
-        async def compute() -> JsonDict | None:
+        async def compute() -> SeriesDocument | None:
             count = await self._all(sql.visible_count(key, series.key), key)
             if not count or not count[0]:
                 return None
             newest = await self._all(sql.newest_visible(key, series.key), key)
             if not newest:
                 return None
-            return series_from_instance(newest[0], int(count[0]))
+            return series_from_instance(cast(InstanceDocument, newest[0]), int(count[0]))
 
         await self._converge(series.doc_id, key, compute)
 
     async def refresh_study(self, study: StudyRef) -> None:
         key = study.key
 
-        async def compute() -> JsonDict | None:
-            series = await self._all(sql.series_of(key), key)
+        async def compute() -> StudyDocument | None:
+            series = cast(list[SeriesDocument], await self._all(sql.series_of(key), key))
             return study_from_series(series) if series else None
 
         await self._converge(study.doc_id, key, compute)
 
     async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
         with unavailable():
-            await self.container.upsert_item(refresh_due_document(series, lease_until=lease_until))
+            await self.container.upsert_item(
+                _body(refresh_due_document(series, lease_until=lease_until))
+            )
 
     async def overdue_markers(self) -> list[RefreshMarker]:
         with unavailable():
@@ -417,7 +438,7 @@ class CosmosIndex:
 
     # Delete and sweep -------------------------------------------------------------------------
 
-    async def _as_read(self, read_as: Any, id_: str, key: str, etag: str) -> JsonDict | None:
+    async def _as_read(self, read_as: Any, id_: str, key: str, etag: str) -> Row | None:
         """The document an entry or intent was read from; read again if it came from elsewhere,
         and None if it changed since."""
         doc = read_as if isinstance(read_as, dict) else await self._read(id_, key)
@@ -426,7 +447,7 @@ class CosmosIndex:
     async def in_scope(self, scope: DeleteScope, before: str | None = None) -> list[InstanceEntry]:
         with unavailable():
             docs = await self._all(sql.in_scope(scope, before), scope.study_key)
-        return [_entry(d) for d in docs]
+        return [_entry(d) for d in cast(list[InstanceDocument], docs)]
 
     async def hide(self, entry: InstanceEntry, lease_until: float) -> InstanceEntry | None:
         with unavailable():
@@ -438,24 +459,23 @@ class CosmosIndex:
             hidden = await self._replace_unless_changed(
                 doc, status=Lifecycle.DELETING, leaseUntil=lease_until
             )
-        return None if hidden is None else _entry(hidden)
+        return None if hidden is None else _entry(cast(InstanceDocument, hidden))
 
     async def forget(self, entry: InstanceEntry) -> None:
         with unavailable():
             await self._delete_unless_changed(entry.ref.doc_id, entry.ref.study.key, entry.etag)
 
     async def record_intent(self, scope: DeleteScope, lease_until: float) -> DeleteIntent:
-        doc = {
-            "id": _intent_id(scope),
-            "pk": scope.study_key,
-            "type": INTENT,
-            "seriesKey": scope.series_key,
-            "instanceKey": scope.instance_key,
-            "before": new_version(),
-            "leaseUntil": lease_until,
-        }
+        doc = intent_document(
+            _intent_id(scope),
+            scope.study_key,
+            scope.series_key,
+            scope.instance_key,
+            before=new_version(),
+            lease_until=lease_until,
+        )
         with unavailable():
-            return _intent(await self.container.upsert_item(doc))
+            return _intent(await self.container.upsert_item(_body(doc)))
 
     async def take_over_intent(
         self, intent: DeleteIntent, lease_until: float
@@ -491,13 +511,15 @@ class CosmosIndex:
 
     async def expired_entries(self, now: float, limit: int) -> list[InstanceEntry]:
         with unavailable():
-            return [_entry(d) for d in await self._all(sql.expired_entries(now, limit))]
+            docs = await self._all(sql.expired_entries(now, limit))
+        return [_entry(d) for d in cast(list[InstanceDocument], docs)]
 
     # Verify and rebuild -----------------------------------------------------------------------
 
     async def all_entries(self) -> list[InstanceEntry]:
         with unavailable():
-            return [_entry(d) for d in await self._all(sql.ALL_INSTANCES)]
+            docs = await self._all(sql.ALL_INSTANCES)
+        return [_entry(d) for d in cast(list[InstanceDocument], docs)]
 
     async def visible_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -510,14 +532,16 @@ class CosmosIndex:
         with unavailable():
             docs = await self._all(sql.of_type(SERIES))
         return [
-            SeriesAggregate(d["seriesKey"], d["pk"], int(d["numberOfInstances"]), d.get("modality"))
-            for d in docs
+            SeriesAggregate(
+                d["seriesKey"], d["pk"], d.get("numberOfInstances", 0), d.get("modality")
+            )
+            for d in cast(list[SeriesDocument], docs)
         ]
 
     async def study_aggregates(self) -> list[StudyAggregate]:
         with unavailable():
             docs = await self._all(sql.of_type(STUDY))
-        return [StudyAggregate(d["pk"], counts_of(d)) for d in docs]
+        return [StudyAggregate(d["pk"], counts_of(d)) for d in cast(list[StudyDocument], docs)]
 
     async def locate_series(self, series_key: str) -> SeriesRef | None:
         with unavailable():
@@ -536,7 +560,7 @@ class CosmosIndex:
         return True
 
 
-def _study_of(doc: JsonDict) -> StudyRef:
+def _study_of(doc: Row) -> StudyRef:
     return StudyRef(doc["partition"], doc["studyUID"])
 
 
