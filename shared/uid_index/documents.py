@@ -71,12 +71,17 @@ class StudyDocument(Document):
 
 
 class SeriesDocument(StudyDocument):
-    """A series' aggregate (``SERIES``), or a refresh-due marker (``REFRESH``, with a lease)."""
+    """A series' aggregate (``SERIES``), or any document about one series' data."""
 
     seriesKey: str
     seriesUID: str
     modality: NotRequired[str | None]
-    leaseUntil: NotRequired[float]
+
+
+class RefreshDocument(SeriesDocument):
+    """A refresh-due marker (``REFRESH``): the series' aggregates may lag until ``leaseUntil``."""
+
+    leaseUntil: float
 
 
 class InstanceDocument(SeriesDocument):
@@ -88,6 +93,7 @@ class InstanceDocument(SeriesDocument):
     sopUID: str
     status: str
     version: str
+    leaseUntil: float
     transferSyntaxUID: NotRequired[str]
     size: NotRequired[int]
     InstanceNumber: NotRequired[int]
@@ -235,7 +241,7 @@ def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> Ins
     }
 
 
-def refresh_due_document(series: SeriesRef, *, lease_until: float) -> SeriesDocument:
+def refresh_due_document(series: SeriesRef, *, lease_until: float) -> RefreshDocument:
     """A series whose aggregates may lag behind its committed instances until ``leaseUntil``.
 
     Written before a request's first commit into the series, so that if the request dies before
@@ -256,7 +262,7 @@ def refresh_due_document(series: SeriesRef, *, lease_until: float) -> SeriesDocu
     }
 
 
-def refresh_due_series(doc: SeriesDocument) -> SeriesRef:
+def refresh_due_series(doc: RefreshDocument) -> SeriesRef:
     """The series a refresh-due document is about."""
     return SeriesRef(StudyRef(doc["partition"], doc["studyUID"]), doc["seriesUID"])
 
@@ -266,12 +272,7 @@ def series_from_instance(instance: InstanceDocument, number_of_instances: int) -
     keep = {tag_hex(k) for k in (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES)}
     keep_q = {*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES}
     return {
-        "id": doc_id(SERIES, instance["seriesKey"]),
-        "pk": instance["pk"],
-        "type": SERIES,
-        "schema": instance["schema"],
-        "partition": instance["partition"],
-        "studyUID": instance["studyUID"],
+        **_aggregate_base(instance, doc_id(SERIES, instance["seriesKey"]), SERIES),
         "seriesKey": instance["seriesKey"],
         "seriesUID": instance["seriesUID"],
         "modality": instance.get("modality"),
@@ -290,18 +291,25 @@ def study_from_series(series: list[SeriesDocument]) -> StudyDocument:
     q = {k: v for k, v in newest.get(SEARCH_KEYS, {}).items() if k in STUDY_ATTRIBUTES}
     q["ModalitiesInStudy"] = modalities
     return {
-        "id": doc_id(STUDY, newest["pk"]),
-        "pk": newest["pk"],
-        "type": STUDY,
-        "schema": newest["schema"],
-        "partition": newest["partition"],
-        "studyUID": newest["studyUID"],
+        **_aggregate_base(newest, doc_id(STUDY, newest["pk"]), STUDY),
         "attrsVersion": newest.get("attrsVersion", ""),
         "numberOfSeries": len(series),
         "numberOfInstances": sum(s.get("numberOfInstances", 0) for s in series),
         "modalities": modalities,
         "json": {k: v for k, v in newest.get("json", {}).items() if k in keep},
         SEARCH_KEYS: q,
+    }
+
+
+def _aggregate_base(child: StudyDocument, id_: str, kind: str) -> StudyDocument:
+    """An aggregate's identity, in its children's partition and schema."""
+    return {
+        "id": id_,
+        "pk": child["pk"],
+        "type": kind,
+        "schema": child["schema"],
+        "partition": child["partition"],
+        "studyUID": child["studyUID"],
     }
 
 

@@ -53,6 +53,7 @@ from shared.uid_index.documents import (
     IndexRecord,
     InstanceDocument,
     IntentDocument,
+    RefreshDocument,
     SeriesDocument,
     StudyDocument,
     claim_document,
@@ -153,7 +154,7 @@ def _intent_id(scope: DeleteScope) -> str:
 
 
 def _marker(row: Row) -> RefreshMarker:
-    doc = cast(SeriesDocument, row)
+    doc = cast(RefreshDocument, row)
     return RefreshMarker(refresh_due_series(doc), doc["_etag"])
 
 
