@@ -25,6 +25,7 @@ from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.dicom.validation import validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.services.partitions import record_partition
 from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
@@ -235,6 +236,7 @@ async def _store_parsed(
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
         return sidecar
 
+    await record_partition(clients.index, options.partition)
     try:
         await store_copy(
             clients.index,

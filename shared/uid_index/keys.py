@@ -36,6 +36,11 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("ascii", "surrogateescape")).hexdigest()[:32]
 
 
+def partition_key(name: str) -> str:
+    """The digest that names a data partition in the index, whatever characters its name has."""
+    return _digest("partition", name)
+
+
 def blob_name(instance_prefix: str, version: str, kind: str) -> str:
     """The blob of one ``kind`` of one stored copy, under an instance's ``blob_prefix``."""
     return f"{instance_prefix}{version}.{kind}"

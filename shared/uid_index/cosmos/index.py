@@ -46,6 +46,7 @@ from shared.uid_index.cosmos.search_sql import (
     search_query,
 )
 from shared.uid_index.documents import (
+    PARTITIONS_KEY,
     REFRESH,
     SERIES,
     STUDY,
@@ -60,6 +61,7 @@ from shared.uid_index.documents import (
     instance_document,
     instance_ref,
     intent_document,
+    partition_document,
     refresh_due_document,
     refresh_due_series,
     series_from_instance,
@@ -71,6 +73,7 @@ from shared.uid_index.index import (
     LEASE_SECONDS,
     Claim,
     Counts,
+    DataPartition,
     DeleteIntent,
     DeleteScope,
     InstanceConflict,
@@ -303,6 +306,16 @@ class CosmosIndex:
             await self.container.upsert_item(
                 _body(instance_document(record, status=Lifecycle.CREATED, lease_until=0.0))
             )
+
+    async def record_partition(self, name: str, created: float) -> None:
+        with unavailable(), contextlib.suppress(CosmosResourceExistsError):
+            await self.container.create_item(_body(partition_document(name, created)))
+
+    async def partitions(self) -> list[DataPartition]:
+        with unavailable():
+            rows = await self._all(sql.data_partitions(), PARTITIONS_KEY)
+        found = [DataPartition(str(row["name"]), float(row["created"])) for row in rows]
+        return sorted(found, key=lambda p: (p.created, p.name))
 
     # Retrieve and search ----------------------------------------------------------------------
 
