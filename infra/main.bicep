@@ -47,6 +47,9 @@ param coolAfterDays int = 30
 @description('Largest accepted store request body, in bytes.')
 param maxRequestBytes int = 4294967296
 
+@description('Serve every route again under /v{n}/partitions/{name}/, each data partition on its own (off by default, as in the Azure DICOM service).')
+param enableDataPartitions bool = false
+
 var tags = { 'azd-env-name': environmentName }
 var issuer = empty(authIssuer) ? 'https://sts.windows.net/${authTenantId}/' : authIssuer
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -122,6 +125,7 @@ module app 'modules/functionapp.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     corsAllowedOrigins: corsAllowedOrigins
     maxRequestBytes: maxRequestBytes
+    enableDataPartitions: enableDataPartitions
     authIssuer: issuer
     authAudience: authAudience
     authReaderRole: authReaderRole
