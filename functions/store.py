@@ -22,6 +22,7 @@ from functions.http import (
     versioned_root,
 )
 from shared.clients import clients
+from shared.config import settings
 from shared.services.store import StoreOptions, request_parts, store
 from shared.services.store_response import store_response
 from shared.web.media_types import DICOM_JSON, require_dicom_json
@@ -37,6 +38,7 @@ async def _store(req: Request, *, study_uid: str | None, upsert: bool) -> Respon
         partition=path_partition(req),
         study_uid=study_uid,
         upsert=upsert,
+        htj2k_copy=settings().htj2k_copy,
     )
     outcomes = await store(parts, options, await clients())
     status, dataset = store_response(outcomes, versioned_root(req), study_uid)

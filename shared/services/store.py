@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydicom import Dataset
 
@@ -25,6 +25,7 @@ from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.dicom.validation import validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.services.htj2k_copy import write_htj2k_copy
 from shared.services.partitions import record_partition
 from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
@@ -47,6 +48,8 @@ class StoreOptions:
     partition: str
     study_uid: str | None
     upsert: bool
+    htj2k_copy: bool = False
+    """Write an HTJ2K copy of the pixel data beside the file (``htj2k_copy``)."""
 
 
 @dataclass
@@ -233,6 +236,9 @@ async def _store_parsed(
                 await writer.abort()
             raise
         sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
+        if options.htj2k_copy:
+            copy = await write_htj2k_copy(clients.blobs, sidecar, lease.keep)
+            sidecar = replace(sidecar, htj2k_frames=copy)
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
         return sidecar
 
