@@ -8,7 +8,7 @@ whole frame. Off, the host encodes the frame for each request; on, it reads the 
 
 Reported per image and setting: host CPU ms and wall ms per stored instance, blob bytes per
 instance (file, sidecar and copy), host CPU ms per frame request, median ms to the first
-resolution level and to the whole frame, and the bytes of each.
+resolution level and to the whole frame, the bytes of each, and of the frame uncompressed.
 
     .venv/bin/python -m bench.htj2k_copy [--instances 20] [--image RG1_UNCR.dcm ...]
 """
@@ -53,6 +53,7 @@ class Result:
     frame_ms: float
     first_level_kb: float
     frame_kb: float
+    uncompressed_frame_kb: float
 
 
 def _fresh(image: str) -> bytes:
@@ -125,6 +126,9 @@ async def _measure(stack: LocalStack, image: str, copy: bool, instances: int) ->
                 whole = await http.get(frame, headers={"accept": SINGLE})
                 frame_times.append(time.perf_counter() - started)
                 first_size, frame_size = len(first.content), len(whole.content)
+        native = await http.get(
+            f"{urls[0]}/frames/1", headers={"accept": "application/octet-stream"}
+        )
     requests = 3 * instances
     return Result(
         image=image,
@@ -137,6 +141,7 @@ async def _measure(stack: LocalStack, image: str, copy: bool, instances: int) ->
         frame_ms=round(statistics.median(frame_times) * 1000, 1),
         first_level_kb=round(first_size / 1024, 1),
         frame_kb=round(frame_size / 1024, 1),
+        uncompressed_frame_kb=round(len(native.content) / 1024, 1),
     )
 
 
