@@ -1,7 +1,9 @@
+import time
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.uid_index.keys import InstanceRef, new_version, parse_blob_name
+from shared.uid_index.keys import InstanceRef, new_version, parse_blob_name, version_time
 
 uids = st.from_regex(r"[1-9][0-9]{0,5}(\.[1-9][0-9]{0,5}){1,8}", fullmatch=True)
 
@@ -39,6 +41,12 @@ def test_versions_sort_by_creation_time() -> None:
     assert stamps == sorted(stamps)
     assert all(len(v) == 24 for v in versions)
     assert len(set(versions)) == 50
+
+
+def test_a_version_says_when_its_copy_was_written() -> None:
+    before = time.time()
+    written = version_time(new_version()).timestamp()
+    assert before - 1e-3 <= written <= time.time()
 
 
 def test_foreign_blob_names_are_ignored() -> None:
