@@ -20,7 +20,7 @@ out one blob read's latency per part (see docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pydicom import Dataset
@@ -39,7 +39,7 @@ from shared.storage.blob_store import READ_CHUNK_SIZE, BlobStore
 from shared.uid_index.index import StoredInstance
 from shared.uid_index.keys import version_time
 from shared.web.multipart import new_boundary, write_parts
-from shared.web.negotiation import DICOM, ZIP, Rendition, instance_renditions, wishes
+from shared.web.negotiation import DICOM, ZIP, Rendition, instance_renditions, request_wishes
 from shared.web.streaming import Answer, in_order, multipart_type, primed
 from shared.web.zip_stream import ZipEntry, zip_stream
 
@@ -111,9 +111,13 @@ def choose(renditions: list[Rendition], planned: list[PlannedInstance]) -> Rendi
     )
 
 
-async def retrieve_instances(clients: Clients, scope: Scope, accept: str | None) -> Answer:
-    """A study, series or instance, in the best rendition the Accept header allows."""
-    renditions = instance_renditions(wishes(accept, DICOM), single_part=scope.sop_uid is not None)
+async def retrieve_instances(
+    clients: Clients, scope: Scope, accept: str | None, accept_parameter: Sequence[str] = ()
+) -> Answer:
+    """A study, series or instance, in the best rendition the ``accept`` query parameter, then
+    the Accept header, allows."""
+    found = request_wishes(accept, accept_parameter, DICOM)
+    renditions = instance_renditions(found, single_part=scope.sop_uid is not None)
     instances = await visible_instances(clients.index, scope)
     planned = await plan(clients.blobs, instances, renditions)
     rendition = choose(renditions, planned)

@@ -25,13 +25,13 @@ Rules the choosers follow:
   files. Without a transfer syntax they are the files as stored (a download of the archive's
   files, the reason to ask for a zip), with one they are converted as multipart parts are. Only
   the type named exactly asks for it: ``application/*`` and ``*/*`` keep meaning DICOM.
-- An ``accept`` query parameter (PS3.18 §8.3.3.1) stands in for the Accept header: a link in a
-  browser can set the one and not the other.
+- An ``accept`` query parameter (PS3.18 §8.3.3.1) is tried before the Accept header: a link in
+  a browser can set the one and not the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shared.dicom.transfer_syntaxes import (
@@ -128,10 +128,16 @@ class Rendition:
         return self.media_type == ZIP
 
 
-def accept_of(header: str | None, parameter: list[str]) -> str | None:
-    """What the client accepts: the ``accept`` query parameter's values when given (each may
-    list several, as the header does), else the Accept header."""
-    return ", ".join(parameter) if parameter else header
+def request_wishes(
+    header: str | None, parameter: Sequence[str], default_part_type: str
+) -> list[Wish]:
+    """The wishes of the ``accept`` query parameter, then those of the Accept header
+    (PS3.18 §8.7.8.1, as rendered resources read them): the parameter's are tried first, the
+    header's when none of those can be produced. A repeated parameter is a 400."""
+    if len(parameter) > 1:
+        raise BadRequest(f"{ACCEPT_PARAMETER} is given more than once")
+    first = wishes(parameter[0], default_part_type) if parameter and parameter[0].strip() else []
+    return first + wishes(header, default_part_type)
 
 
 def wishes(accept: str | None, default_part_type: str) -> list[Wish]:

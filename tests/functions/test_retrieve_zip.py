@@ -91,10 +91,16 @@ async def test_the_accept_query_parameter_asks_for_a_zip_as_a_browser_link_does(
 ) -> None:
     response = await http.get(tutorial.study, params={"accept": ZIP})
     assert _contents(_opened(response)) == tutorial.files
-    # The parameter wins over the header (PS3.18 8.3.3.1).
+    # The parameter is tried before the header, which is the fallback (PS3.18 8.7.8.1).
     multipart = 'multipart/related; type="application/dicom"; transfer-syntax=*'
     response = await http.get(tutorial.study, params={"accept": ZIP}, headers={"accept": multipart})
     assert _contents(_opened(response)) == tutorial.files
+    response = await http.get(
+        tutorial.study, params={"accept": "text/html"}, headers={"accept": ZIP}
+    )
+    assert _contents(_opened(response)) == tutorial.files
+    response = await http.get(f"{tutorial.study}?accept={ZIP}&accept={ZIP}")
+    assert response.status_code == 400
 
 
 async def test_a_series_and_an_instance_as_zip(http: httpx.AsyncClient, tutorial: Tutorial) -> None:

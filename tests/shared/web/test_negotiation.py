@@ -14,11 +14,11 @@ from shared.web.negotiation import (
     OCTET_STREAM,
     ZIP,
     Rendition,
-    accept_of,
     frame_media_type,
     frame_rendition,
     instance_renditions,
     parse_frame_list,
+    request_wishes,
     wishes,
 )
 
@@ -101,11 +101,18 @@ def test_only_a_zip_named_exactly_is_a_zip() -> None:
         _instances(f"{ZIP}; q=0", single=False)
 
 
-def test_the_accept_parameter_stands_in_for_the_header() -> None:
-    assert accept_of("application/dicom", []) == "application/dicom"
-    assert accept_of(None, []) is None
-    assert accept_of("application/dicom", [ZIP]) == ZIP
-    assert accept_of(None, [ZIP, "multipart/related"]) == f"{ZIP}, multipart/related"
+def test_the_accept_parameter_is_tried_before_the_header() -> None:
+    def first(header: str | None, parameter: list[str]) -> Rendition:
+        return instance_renditions(request_wishes(header, parameter, DICOM), single_part=False)[0]
+
+    multipart = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    assert first(multipart, [ZIP]).zipped
+    assert first(ZIP, [multipart]) == Rendition(True, DICOM, AS_STORED)
+    assert first(ZIP, ["text/html"]).zipped
+    assert first(ZIP, [" "]).zipped
+    assert not first(None, []).zipped
+    with pytest.raises(BadRequest, match="accept"):
+        request_wishes(None, [ZIP, ZIP], DICOM)
 
 
 def test_single_part_only_for_one_instance() -> None:
