@@ -79,7 +79,7 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
                 await commit_sidecar(clients.index, sidecar)
                 refs.append(sidecar.ref)
                 partition = sidecar.ref.study.partition
-                made = version_time(sidecar.version)
+                made = version_time(sidecar.version).timestamp()
                 partitions[partition] = min(made, partitions.get(partition, made))
             done += 1
             if progress:

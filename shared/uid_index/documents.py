@@ -100,7 +100,9 @@ class InstanceDocument(SeriesDocument):
     leaseUntil: float
     transferSyntaxUID: NotRequired[str]
     size: NotRequired[int]
+    # The numbers retrieve reads, at the top level only in the rows ``visible_instances`` projects.
     InstanceNumber: NotRequired[int]
+    SeriesNumber: NotRequired[int]
 
 
 class PartitionDocument(Document):

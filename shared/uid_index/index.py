@@ -90,6 +90,8 @@ class StoredInstance:
     size: int
     instance_number: int | None = None
     """InstanceNumber, when the instance has a whole one: the order a viewer shows a series in."""
+    series_number: int | None = None
+    """SeriesNumber, when the instance's series has a whole one: how a reader knows the series."""
 
     @property
     def file_blob(self) -> str:

@@ -22,6 +22,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar
 
 FILE_KIND = "dcm"
@@ -164,9 +165,9 @@ def new_version() -> str:
     return f"{time.time_ns() // 1000:016x}{os.urandom(4).hex()}"
 
 
-def version_time(version: str) -> float:
-    """When a version was made (seconds since the epoch), from its time-ordered id."""
-    return int(version[:16], 16) / 1e6
+def version_time(version: str) -> datetime:
+    """When a stored copy was written, read from its version id (``new_version``)."""
+    return datetime.fromtimestamp(int(version[:16], 16) / 1e6, UTC)
 
 
 _BLOB_NAME = re.compile(

@@ -35,7 +35,10 @@ _VISIBLE = f"c.type = '{INSTANCE}' AND c.status = {_CREATED}"
 
 
 def visible_instances(study_key: str, series_key: str | None) -> Query:
-    select = "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber"
+    select = (
+        "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber, "
+        "c.q.SeriesNumber"
+    )
     if series_key is None:
         return _in_study(study_key, _VISIBLE, select)
     return _in_study(study_key, f"{_VISIBLE} AND c.seriesKey = @series", select, series=series_key)
