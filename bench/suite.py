@@ -37,6 +37,7 @@ import psutil
 
 from bench import floor, measure, profile
 from bench.archive import make_archive
+from bench.calls import Cost, Meter, cost_table
 from bench.common import ROOT, bench_stack
 from bench.cpu import accounting
 from bench.measure import Figure, Figures
@@ -98,10 +99,12 @@ async def _memory(stack: LocalStack, options: Options) -> Figures:
 
 @dataclass
 class SuiteResult:
-    """Figures by column (ours, peer, floor); CPU seconds by phase and process of our stack."""
+    """Figures by column (ours, peer, floor); CPU seconds by phase and process of our stack;
+    what each run cost our host (storage calls and CPU per request or stored instance)."""
 
     figures: dict[str, Figures]
     cpu: CpuLog
+    costs: list[Cost] = field(default_factory=list)
 
 
 async def run_suite(stack: LocalStack, options: Options, peer: str | None = None) -> SuiteResult:
@@ -111,28 +114,36 @@ async def run_suite(stack: LocalStack, options: Options, peer: str | None = None
     results: dict[str, Figures] = {name: {} for name in servers}
     cpu: CpuLog = {}
     clients, samples = options.clients, options.samples
+    meter = Meter(stack.log_dir / "host.log", stack.pids()["host"])
 
     def observed(name: str, phase: str) -> AbstractContextManager[None]:
         return _observed(options, stack, phase, cpu) if name == OURS else nullcontext()
 
+    def window(name: str) -> measure.Window:
+        return meter.window if name == OURS else measure.unobserved
+
     async with httpx.AsyncClient(timeout=600) as http:
         for name, root in servers.items():
             with observed(name, "ingest"):
-                results[name] |= await measure.ingest(http, root, archive, clients)
+                results[name] |= await measure.ingest(http, root, archive, clients, window(name))
         if "floor" in options.parts:
             blobs = stack.env[BLOB_SETTING]
             results[FLOOR] = await floor.measure(blobs, archive, samples, clients)
         if "search" in options.parts:
             for name, root in servers.items():
                 with observed(name, "search"):
-                    results[name] |= await measure.search(http, root, archive, samples, clients)
+                    results[name] |= await measure.search(
+                        http, root, archive, samples, clients, window(name)
+                    )
         if "retrieve" in options.parts:
             for name, root in servers.items():
                 with observed(name, "retrieve"):
-                    results[name] |= await measure.retrieve(http, root, archive, samples, clients)
+                    results[name] |= await measure.retrieve(
+                        http, root, archive, samples, clients, window(name)
+                    )
     if "memory" in options.parts:
         results[OURS] |= await _memory(stack, options)
-    return SuiteResult(results, cpu)
+    return SuiteResult(results, cpu, meter.costs)
 
 
 def _loopback(url: str) -> str:
@@ -172,6 +183,7 @@ def _save(options: Options, result: SuiteResult, seconds: float) -> Path:
             for column, figures in result.figures.items()
         },
         "cpu_seconds": result.cpu,
+        "costs": [asdict(cost) for cost in result.costs],
     }
     path.write_text(json.dumps(document, indent=2))
     return path
@@ -211,6 +223,7 @@ def main() -> None:
             result = asyncio.run(run_suite(stack, options, peer_url))
         seconds = time.perf_counter() - started
         print(markdown(result.figures, "orthanc" if args.start_orthanc else PEER))
+        print(f"\nWhat each run cost our host:\n{cost_table(result.costs)}")
         print(f"\nCPU seconds of our stack by phase: {json.dumps(result.cpu)}")
         print(f"{size} instances in {seconds:.0f} s; kept in {_save(options, result, seconds)}")
 

@@ -565,11 +565,17 @@ def _study_of(doc: Row) -> StudyRef:
     return StudyRef(doc["partition"], doc["studyUID"])
 
 
-def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> CosmosIndex:
+def open_index(
+    config: Settings,
+    credential: Any,
+    proxies: dict[str, Any],
+    request_hook: Callable[[Any], None],
+) -> CosmosIndex:
     """The index container of ``config``; ``credential`` when there is no connection string.
 
     Retries are short, as for blobs (``shared.clients``). The Blob SDK builds its transport
-    from the client's options; Cosmos needs one given.
+    from the client's options; Cosmos needs one given. ``request_hook`` sees every HTTP request
+    sent (``shared.storage.calls``).
     """
     options: dict[str, Any] = {
         "retry_total": 2,
@@ -577,6 +583,7 @@ def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> Co
         "retry_connect": 2,
         "connection_timeout": 5,
         "transport": AioHttpTransport(**proxies),
+        "raw_request_hook": request_hook,
     }
     if config.cosmos_connection_string:
         client = CosmosClient.from_connection_string(config.cosmos_connection_string, **options)
