@@ -25,17 +25,22 @@ from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.dicom.validation import validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.services.overlapped_parts import overlapped
 from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
-from shared.uid_index.store_protocol import Lease, store_copy
+from shared.uid_index.store_protocol import Lease, store_copy, together
 from shared.web.media_types import MediaType, split_media_type
 from shared.web.multipart import MultipartError, read_parts
 
 log = logging.getLogger(__name__)
 
 PROCESSING_FAILURE = 272
+
+PARTS_IN_FLIGHT = 4
+"""Parts being stored at once: the next is read while earlier ones write their last blobs and
+commit (``overlapped_parts``)."""
 
 DICOM = "application/dicom"
 
@@ -226,13 +231,19 @@ async def _store_parsed(
                 await writer.write(chunk)
                 await lease.keep()
             finished = parsed or parser.finish()
-            await writer.commit()
+            sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
+            # Both at once: a copy counts only once both blobs exist (rebuild and verify ask
+            # for both), and the commit that makes it visible waits for both.
+            await together(
+                writer.commit(),
+                clients.blobs.put(
+                    ref.sidecar_blob(version), sidecar.to_bytes(), "application/json"
+                ),
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 await writer.abort()
             raise
-        sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
-        await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
         return sidecar
 
     try:
@@ -304,10 +315,15 @@ async def store(
     """
     outcomes: list[Outcome] = []
     to_refresh = SeriesToRefresh(clients.index)
+
+    async def one(chunks: AsyncIterator[bytes]) -> Outcome:
+        return await store_instance(chunks, options, clients, to_refresh)
+
     try:
         try:
-            async for chunks in parts:
-                outcomes.append(await store_instance(chunks, options, clients, to_refresh))
+            outcomes, failure = await overlapped(parts, one, PARTS_IN_FLIGHT)
+            if failure is not None:
+                raise failure
         except MultipartError as exc:
             raise BadRequest(f"malformed multipart body: {exc}") from exc
     except (BadRequest, UnsupportedMediaType, PayloadTooLarge) as exc:

@@ -3,8 +3,9 @@
 Stored as ``{version}.json`` beside ``{version}.dcm``. It holds the UIDs (so the index can be
 rebuilt from blob storage alone), the DICOM JSON metadata without bulk data (BulkDataURIs are kept
 relative to the instance and made absolute when served), the transfer syntax, and each frame's
-byte ranges in the file (so one frame is read with a ranged GET). Writing the sidecar is the last
-blob write of a store: an instance is durable in blob storage once both blobs exist.
+byte ranges in the file (so one frame is read with a ranged GET). Store writes it while the file's
+last request is sent: a copy is durable in blob storage once both blobs exist, and rebuild and
+verify take a version as stored only when both are there.
 """
 
 from __future__ import annotations

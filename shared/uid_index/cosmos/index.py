@@ -401,11 +401,12 @@ class CosmosIndex:
         key = series.study.key
 
         async def compute() -> SeriesDocument | None:
-            count = await self._all(sql.visible_count(key, series.key), key)
-            if not count or not count[0]:
-                return None
-            newest = await self._all(sql.newest_visible(key, series.key), key)
-            if not newest:
+            # Both after the aggregate's etag was read (``_converge``), at once.
+            count, newest = await asyncio.gather(
+                self._all(sql.visible_count(key, series.key), key),
+                self._all(sql.newest_visible(key, series.key), key),
+            )
+            if not count or not count[0] or not newest:
                 return None
             return series_from_instance(cast(InstanceDocument, newest[0]), int(count[0]))
 
