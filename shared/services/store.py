@@ -26,6 +26,7 @@ from shared.dicom.instance_parser import InstanceParser, InvalidInstance, Parsed
 from shared.dicom.validation import validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.services.overlapped_parts import overlapped
+from shared.services.retrieve_scope import keep_sidecar
 from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
@@ -232,18 +233,15 @@ async def _store_parsed(
                 await lease.keep()
             finished = parsed or parser.finish()
             sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
+            data, name = sidecar.to_bytes(), ref.sidecar_blob(version)
             # Both at once: a copy counts only once both blobs exist (rebuild and verify ask
             # for both), and the commit that makes it visible waits for both.
-            await together(
-                writer.commit(),
-                clients.blobs.put(
-                    ref.sidecar_blob(version), sidecar.to_bytes(), "application/json"
-                ),
-            )
+            await together(writer.commit(), clients.blobs.put(name, data, "application/json"))
         except BaseException:
             with contextlib.suppress(Exception):
                 await writer.abort()
             raise
+        keep_sidecar(name, data)
         return sidecar
 
     try:

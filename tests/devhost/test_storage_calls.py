@@ -1,6 +1,7 @@
 """The local host's access log counts each request's storage calls, as the benchmark reads them
 (``bench.calls``): a store writes its file and sidecar and goes through the index, a retrieve of
-an instance that is not there asks the index once and reads no blob."""
+an instance that is not there asks the index once and reads no blob, and a frame of an instance
+this host has just stored reads the frame alone: the sidecar it wrote is still in memory."""
 
 from __future__ import annotations
 
@@ -39,10 +40,14 @@ async def test_a_store_and_a_missing_instance_count_their_calls(
     assert (await post(http, multipart([to_bytes(ds)]))).status_code == 200
     missing = f"/v2/studies/{ds.StudyInstanceUID}/series/{generate_uid()}/instances/1.2.3"
     assert (await http.get(missing, headers={"accept": "*/*"})).status_code == 404
+    instance = f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
+    frame = await http.get(f"{instance}{ds.SOPInstanceUID}/frames/1", headers={"accept": "*/*"})
+    assert frame.status_code == 200
 
-    store, retrieve = await _access_lines(stack, offset, 2)
+    store, retrieve, frame_line = await _access_lines(stack, offset, 3)
     assert store.split("devhost.access: ")[1].startswith("POST /v2/studies 200 ")
     stored = calls_in(store)
     # At least the claim, the refresh-due marker and the commit; the file and the sidecar.
     assert stored.requests == 1 and stored.index >= 3 and stored.blob == 2
     assert calls_in(retrieve) == Calls(requests=1, index=1, blob=0)
+    assert calls_in(frame_line) == Calls(requests=1, index=1, blob=1)
