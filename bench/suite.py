@@ -10,7 +10,7 @@ and last the host's peak RSS for one large store and one large retrieve (``bench
 
     .venv/bin/python -m bench.suite [--instances 1000 10000] [--samples 200] [--clients 4]
         [--parts search retrieve floor memory] [--start-orthanc | --peer URL]
-        [--stow-mb 1024] [--retrieve-mb 2048] [--profile DIR]
+        [--stow-mb 1024] [--retrieve-mb 2048] [--profile DIR] [--workers 1]
 
 ``--start-orthanc`` runs Debian's Orthanc as the peer (``devhost.orthanc``; ``make bench``
 installs ``orthanc`` and ``orthanc-dicomweb`` when missing); ``--peer`` takes any DICOMweb root on
@@ -62,6 +62,7 @@ class Options:
     stow_mb: int = 1024
     retrieve_mb: int = 2048
     profile: Path | None = None
+    workers: int = 1
 
 
 @contextmanager
@@ -169,7 +170,8 @@ def machine() -> dict[str, object]:
 def _save(options: Options, result: SuiteResult, seconds: float) -> Path:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    path = out / f"suite-{options.instances}.json"
+    workers = "" if options.workers == 1 else f"-{options.workers}-workers"
+    path = out / f"suite-{options.instances}{workers}.json"
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -201,6 +203,9 @@ def main() -> None:
     parser.add_argument("--stow-mb", type=int, default=1024)
     parser.add_argument("--retrieve-mb", type=int, default=2048)
     parser.add_argument("--profile", type=Path, help="record the host with py-spy into DIR")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the host's worker processes (1 for --profile)"
+    )
     args = parser.parse_args()
     for size in args.instances:
         options = Options(
@@ -211,11 +216,12 @@ def main() -> None:
             stow_mb=args.stow_mb,
             retrieve_mb=args.retrieve_mb,
             profile=args.profile,
+            workers=args.workers,
         )
         print(f"archive of {size} instances; machine {machine()}", flush=True)
         started = time.perf_counter()
         with ExitStack() as running:
-            stack = running.enter_context(bench_stack("suite-bench-"))
+            stack = running.enter_context(bench_stack("suite-bench-", args.workers))
             peer_url = args.peer
             if args.start_orthanc:
                 orthanc = running.enter_context(running_orthanc(name="bench-peer"))
