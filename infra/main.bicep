@@ -21,6 +21,16 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@description('HTTP invocations one instance runs at once; more wait or go to another instance.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
+@description('Python worker processes per instance (FUNCTIONS_WORKER_PROCESS_COUNT).')
+@minValue(1)
+@maxValue(10)
+param workerProcessCount int = 1
+
 @description('Browser origins allowed to call the API (for example a viewer\'s origin).')
 param corsAllowedOrigins array = []
 
@@ -126,6 +136,8 @@ module app 'modules/functionapp.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    workerProcessCount: workerProcessCount
     corsAllowedOrigins: corsAllowedOrigins
     maxRequestBytes: maxRequestBytes
     enableDataPartitions: enableDataPartitions

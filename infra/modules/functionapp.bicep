@@ -16,6 +16,8 @@ param cosmosContainerName string
 param applicationInsightsConnectionString string
 param maximumInstanceCount int
 param instanceMemoryMB int
+param httpPerInstanceConcurrency int
+param workerProcessCount int
 param corsAllowedOrigins array
 param maxRequestBytes int
 param enableDataPartitions bool
@@ -65,6 +67,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // The local host takes the same two defaults (devhost/workers.py).
+        triggers: { http: { perInstanceConcurrency: httpPerInstanceConcurrency } }
       }
       runtime: { name: 'python', version: '3.11' }
     }
@@ -83,6 +87,7 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
     PYTHON_ENABLE_INIT_INDEXING: '1'
     FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxRequestBytes)
+    FUNCTIONS_WORKER_PROCESS_COUNT: string(workerProcessCount)
     // Read by the service (shared/config.py).
     DICOMWEB_BLOB_ENDPOINT: blobEndpoint
     DICOMWEB_BLOB_CONTAINER: dicomContainerName

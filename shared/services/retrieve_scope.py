@@ -58,6 +58,12 @@ async def visible_instances(index: Index, scope: Scope) -> list[StoredInstance]:
     return found
 
 
+def keep_sidecar(name: str, data: bytes) -> None:
+    """Keep a sidecar this process has just written: the first retrieve of a freshly stored
+    instance then reads no sidecar either (the name is its version's, so it never goes stale)."""
+    _sidecars.put(name, data)
+
+
 async def read_sidecar(blobs: BlobStore, instance: StoredInstance) -> Sidecar:
     """The instance's sidecar, from memory when this version was read before (see blob_cache)."""
     name = instance.sidecar_blob

@@ -4,9 +4,10 @@ Stored as ``{version}.json`` beside ``{version}.dcm``. It holds the UIDs (so the
 rebuilt from blob storage alone), the DICOM JSON metadata without bulk data (BulkDataURIs are kept
 relative to the instance and made absolute when served), the transfer syntax, and each frame's
 byte ranges in the file (so one frame is read with a ranged GET), and, when the store made an
-HTJ2K copy of the pixel data, each frame's byte range in it. Writing the sidecar is the last
-blob write of a store: an instance is durable in blob storage once both blobs exist, and a
-sidecar names only a copy already written.
+HTJ2K copy of the pixel data, each frame's byte range in it. Store writes it while the file's
+last request is sent (after the HTJ2K copy, when it makes one, so a sidecar names only a copy
+already written): a copy is durable in blob storage once both blobs exist, and rebuild and
+verify take a version as stored only when both are there.
 """
 
 from __future__ import annotations

@@ -419,11 +419,12 @@ class CosmosIndex:
         key = series.study.key
 
         async def compute() -> SeriesDocument | None:
-            count = await self._all(sql.visible_count(key, series.key), key)
-            if not count or not count[0]:
-                return None
-            newest = await self._all(sql.newest_visible(key, series.key), key)
-            if not newest:
+            # Both after the aggregate's etag was read (``_converge``), at once.
+            count, newest = await asyncio.gather(
+                self._all(sql.visible_count(key, series.key), key),
+                self._all(sql.newest_visible(key, series.key), key),
+            )
+            if not count or not count[0] or not newest:
                 return None
             return series_from_instance(cast(InstanceDocument, newest[0]), int(count[0]))
 
@@ -583,11 +584,17 @@ def _study_of(doc: Row) -> StudyRef:
     return StudyRef(doc["partition"], doc["studyUID"])
 
 
-def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> CosmosIndex:
+def open_index(
+    config: Settings,
+    credential: Any,
+    proxies: dict[str, Any],
+    request_hook: Callable[[Any], None],
+) -> CosmosIndex:
     """The index container of ``config``; ``credential`` when there is no connection string.
 
     Retries are short, as for blobs (``shared.clients``). The Blob SDK builds its transport
-    from the client's options; Cosmos needs one given.
+    from the client's options; Cosmos needs one given. ``request_hook`` sees every HTTP request
+    sent (``shared.storage.calls``).
     """
     options: dict[str, Any] = {
         "retry_total": 2,
@@ -595,6 +602,7 @@ def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> Co
         "retry_connect": 2,
         "connection_timeout": 5,
         "transport": AioHttpTransport(**proxies),
+        "raw_request_hook": request_hook,
     }
     if config.cosmos_connection_string:
         client = CosmosClient.from_connection_string(config.cosmos_connection_string, **options)
