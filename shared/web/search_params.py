@@ -90,8 +90,8 @@ def parse_search(
         matches=matches,
         include=frozenset(include | attributes.keys()),
         include_all=include_all,
-        limit=_integer("limit", options.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=_integer("offset", options.get("offset"), 0, 0, MAX_OFFSET),
+        limit=bounded_integer("limit", options.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=bounded_integer("offset", options.get("offset"), 0, 0, MAX_OFFSET),
     )
 
 
@@ -124,7 +124,8 @@ def _boolean(name: str, value: str) -> bool:
     return value.lower() == "true"
 
 
-def _integer(name: str, value: str | None, default: int, low: int, high: int) -> int:
+def bounded_integer(name: str, value: str | None, default: int, low: int, high: int) -> int:
+    """The integer parameter ``name`` (``default`` when absent), or BadRequest naming it."""
     if value is None:
         return default
     if not _COUNT.fullmatch(value) or not low <= int(value) <= high:

@@ -33,9 +33,10 @@ from shared.dicom.query import (
 )
 from shared.dicom.query_levels import Level
 from shared.dicom.wildcard import index_terms, matches
-from shared.uid_index.documents import NAME_GROUPS, NAME_WORDS, SEARCH_KEYS
+from shared.uid_index.documents import SEARCH_KEYS
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
 from shared.uid_index.lifecycle import Lifecycle
+from shared.uid_index.person_names import NAME_GROUPS, NAME_WORDS
 
 # What shaping a result needs; the search keys in ``q`` stay in the database, but for the values
 # a wildcard check reads (``_Checks``).

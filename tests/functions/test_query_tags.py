@@ -1,0 +1,156 @@
+"""Extended query tags over HTTP: the Azure API, store, search and reindex on them.
+
+A stack of its own: the registry is the archive's, so tags added here would change what other
+tests' stores index. Its sweep runs every second, so a reindex starts as soon as tags are added.
+Each test registers tags of its own and deletes them, so tests do not depend on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from devhost.stack import LocalStack
+from shared.clients import Clients
+from tests.conftest import ROOT, clients_of
+
+pytestmark = pytest.mark.integration
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def tags_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local = LocalStack(ROOT, tmp_path_factory.mktemp("tags"))
+    local.env["DICOMWEB_SWEEP_SCHEDULE"] = "*/1 * * * * *"
+    with local as running:
+        yield running
+
+
+@pytest.fixture
+async def http(tags_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=tags_stack.base_url, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
+async def storage(tags_stack: LocalStack) -> AsyncIterator[Clients]:
+    async with clients_of(tags_stack) as clients:
+        yield clients
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 180) -> None:
+    give_up = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < give_up, "the sweep did not get there in time"
+        await asyncio.sleep(0.3)
+
+
+async def add(http: httpx.AsyncClient, *entries: dict[str, Any], version: str = "v2") -> Any:
+    response = await http.post(f"/{version}/extendedquerytags", json=list(entries), headers=JSON)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def completed(http: httpx.AsyncClient, href: str) -> bool:
+    response = await http.get(href)
+    body = response.json()
+    assert body["type"] == "reindex" and body["status"] in ("notStarted", "running", "completed")
+    assert response.status_code == (200 if body["status"] == "completed" else 202)
+    return bool(body["status"] == "completed")
+
+
+async def test_add_list_get_patch_delete(http: httpx.AsyncClient) -> None:
+    reference = await add(
+        http,
+        {"Path": "ProtocolName", "Level": "Series"},
+        {"Path": "04011001", "VR": "SS", "PrivateCreator": "MicrosoftPC", "Level": "Instance"},
+    )
+    base = str(http.base_url).rstrip("/")
+    assert reference["href"] == f"{base}/v2/operations/{reference['id']}"
+    await eventually(lambda: completed(http, reference["href"]))
+    operation = (await http.get(reference["href"])).json()
+    assert operation["percentComplete"] == 100
+    assert operation["resources"] == [
+        f"{base}/v2/extendedquerytags/00181030",
+        f"{base}/v2/extendedquerytags/04011001",
+    ]
+
+    listed = (await http.get("/v2/extendedquerytags")).json()
+    by_path = {t["path"]: t for t in listed}
+    assert by_path["00181030"] == {
+        "path": "00181030",
+        "vr": "LO",
+        "level": "Series",
+        "status": "Ready",
+        "queryStatus": "Enabled",
+        "errors": {"count": 0, "href": f"{base}/v2/extendedquerytags/00181030/errors"},
+    }
+    assert by_path["04011001"]["privateCreator"] == "MicrosoftPC"
+    assert (await http.get("/v2/extendedquerytags?limit=1")).json() == listed[:1]
+    assert (await http.get("/v2/extendedquerytags?offset=1")).json() == listed[1:]
+
+    one = await http.get("/v1/extendedquerytags/ProtocolName")
+    assert one.status_code == 200 and one.json()["path"] == "00181030"
+    patched = await http.patch(
+        "/v2/extendedquerytags/00181030", json={"QueryStatus": "Disabled"}, headers=JSON
+    )
+    assert patched.status_code == 200 and patched.json()["queryStatus"] == "Disabled"
+    assert (await http.get("/v2/extendedquerytags/00181030")).json()["queryStatus"] == "Disabled"
+    assert (await http.get("/v2/extendedquerytags/00181030/errors")).json() == []
+
+    for path in ("ProtocolName", "04011001"):
+        assert (await http.delete(f"/v2/extendedquerytags/{path}")).status_code == 204
+        assert (await http.get(f"/v2/extendedquerytags/{path}")).status_code == 404
+        assert (await http.delete(f"/v2/extendedquerytags/{path}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ([{"Path": "00081115", "Level": "Series"}], "sequences"),
+        ([{"Path": "PatientName", "Level": "Study"}], "already a search key"),
+        ([{"Path": "00091001", "VR": "LO", "Level": "Study"}], "PrivateCreator"),
+        ([{"Path": "00101010", "VR": "OB", "Level": "Study"}], "dictionary"),
+        ([{"Path": "00091001", "VR": "OB", "PrivateCreator": "X", "Level": "Study"}], "supported"),
+        ([{"Path": "00101010", "Level": "Patient"}], "Level"),
+        ({"Path": "00101010", "Level": "Study"}, "array"),
+    ],
+)
+async def test_each_refusal_is_a_400_naming_the_problem(
+    http: httpx.AsyncClient, body: Any, words: str
+) -> None:
+    response = await http.post("/v2/extendedquerytags", json=body, headers=JSON)
+    assert response.status_code == 400 and words in response.text
+    assert all(t["path"] != "00101010" for t in (await http.get("/v2/extendedquerytags")).json())
+
+
+async def test_body_and_path_errors(http: httpx.AsyncClient) -> None:
+    assert (await http.post("/v2/extendedquerytags", content=b"[")).status_code == 415
+    broken = await http.post("/v2/extendedquerytags", content=b"[", headers=JSON)
+    assert broken.status_code == 400 and "JSON" in broken.text
+    assert (await http.get("/v2/extendedquerytags/NoSuchKeyword")).status_code == 400
+    assert (await http.get("/v2/extendedquerytags/00101010")).status_code == 404
+    assert (await http.get("/v2/extendedquerytags?limit=0")).status_code == 400
+    assert (await http.get("/v2/operations/not-an-operation")).status_code == 404
+    assert (await http.put("/v2/extendedquerytags")).status_code == 405
+
+
+async def test_a_tag_added_twice_is_a_conflict_and_the_cap_holds(http: httpx.AsyncClient) -> None:
+    await add(http, {"Path": "00101010", "Level": "Study"})
+    again = await http.post(
+        "/v2/extendedquerytags", json=[{"Path": "PatientAge", "Level": "Study"}], headers=JSON
+    )
+    assert again.status_code == 409 and "PatientAge" in again.text
+    many = [
+        {"Path": f"{0x00111001 + i:08X}", "VR": "LO", "PrivateCreator": "C", "Level": "Study"}
+        for i in range(128)
+    ]
+    too_many = await http.post("/v2/extendedquerytags", json=many, headers=JSON)
+    assert too_many.status_code == 400 and "at most 128" in too_many.text
+    assert (await http.delete("/v2/extendedquerytags/PatientAge")).status_code == 204
