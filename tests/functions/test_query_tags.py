@@ -14,10 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
+from pydicom import Dataset
 
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from tests.conftest import ROOT, clients_of
+from tests.data.builders import multipart, to_bytes, with_fresh_uids
+from tests.functions.storage_checks import (
+    blob_names,
+    instance_doc,
+    ref_of,
+    series_doc,
+    study_doc,
+)
+from tests.functions.test_store import failures, post
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +164,91 @@ async def test_a_tag_added_twice_is_a_conflict_and_the_cap_holds(http: httpx.Asy
     too_many = await http.post("/v2/extendedquerytags", json=many, headers=JSON)
     assert too_many.status_code == 400 and "at most 128" in too_many.text
     assert (await http.delete("/v2/extendedquerytags/PatientAge")).status_code == 204
+
+
+def instance(study: str | None = None, **attributes: Any) -> tuple[bytes, Dataset]:
+    """A CT instance of fresh UIDs with ``attributes`` set (and the private (0041,1001) SS of
+    creator ACME when ``private`` is given)."""
+    _, ds = with_fresh_uids("CT_small.dcm", study_uid=study)
+    private = attributes.pop("private", None)
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    if private is not None:
+        ds.private_block(0x0041, "ACME", create=True).add_new(0x01, "SS", private)
+    return to_bytes(ds), ds
+
+
+def comments(response: httpx.Response) -> list[str]:
+    [item] = response.json()["00081199"]["Value"]
+    return [c["00000902"]["Value"][0] for c in item.get("00741048", {}).get("Value", [])]
+
+
+async def ready(http: httpx.AsyncClient, *entries: dict[str, Any]) -> None:
+    reference = await add(http, *entries)
+    await eventually(lambda: completed(http, reference["href"]))
+
+
+async def remove(http: httpx.AsyncClient, *paths: str) -> None:
+    for path in paths:
+        assert (await http.delete(f"/v2/extendedquerytags/{path}")).status_code == 204
+
+
+async def test_stores_index_added_tags_at_their_levels(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    await ready(
+        http,
+        {"Path": "PatientAge", "Level": "Study"},
+        {"Path": "ProtocolName", "Level": "Series"},
+        {"Path": "00411001", "VR": "SS", "PrivateCreator": "ACME", "Level": "Instance"},
+        # CT_small's (0009,1001) belongs to another creator: not indexed.
+        {"Path": "00091001", "VR": "LO", "PrivateCreator": "ACME", "Level": "Instance"},
+    )
+    tags = {t["path"]: t for t in (await http.get("/v2/extendedquerytags")).json()}
+    assert {tags[p]["status"] for p in ("00101010", "00181030", "00411001")} == {"Ready"}
+    data, ds = instance(PatientAge="035Y", ProtocolName="Trial 7", private=-2)
+    response = await post(http, multipart([data]))
+    assert response.status_code == 200, response.text
+
+    ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    doc = await instance_doc(storage, ref)
+    assert doc is not None
+    assert list(doc["xq"]["study"].values()) == ["035Y"]
+    assert list(doc["xq"]["series"].values()) == ["Trial 7"]
+    assert list(doc["xq"]["instance"].values()) == [-2]
+    assert doc["xerr"] == []
+    series = await series_doc(storage, ref.series)
+    assert series is not None and set(series["xq"]) == {"study", "series"}
+    study = await study_doc(storage, ref.study)
+    assert study is not None and list(study["xq"]["study"].values()) == ["035Y"]
+    await remove(http, "PatientAge", "ProtocolName", "00411001", "00091001")
+
+
+async def test_a_value_that_does_not_fit_fails_v1_and_is_an_error_in_v2(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    await ready(http, {"Path": "PatientAge", "Level": "Study"})
+    data, ds = instance(PatientAge="35 years")
+    v1 = await post(http, multipart([data]), path="/v1/studies")
+    assert v1.status_code == 409 and failures(v1) == [43264]
+    assert "(0010,1010) PatientAge: not a valid AS" in v1.text and "35 years" not in v1.text
+    ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert await instance_doc(storage, ref) is None
+    assert await blob_names(storage, ref.blob_prefix) == []
+
+    v2 = await post(http, multipart([data]))
+    assert v2.status_code == 202, v2.text
+    assert any("(0010,1010) PatientAge: not a valid AS" in c for c in comments(v2))
+    tag = (await http.get("/v2/extendedquerytags/PatientAge")).json()
+    assert tag["errors"]["count"] == 1
+    [error] = (await http.get(tag["errors"]["href"])).json()
+    assert (error["studyInstanceUid"], error["sopInstanceUid"]) == (
+        ds.StudyInstanceUID,
+        ds.SOPInstanceUID,
+    )
+    assert error["errorMessage"].startswith("(0010,1010) PatientAge: not a valid AS")
+    assert error["createdTime"].endswith("Z")
+    # Deleting the instance deletes its error with it.
+    assert (await http.delete(f"/v2/studies/{ds.StudyInstanceUID}")).status_code == 204
+    assert (await http.get(tag["errors"]["href"])).json() == []
+    await remove(http, "PatientAge")
