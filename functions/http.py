@@ -48,7 +48,8 @@ QUERY_TAG = f"{QUERY_TAGS}/{{tagPath}}"
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.
 EXPOSED_HEADERS = (
-    "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges"
+    "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges, "
+    "erroneous-dicom-attributes"
 )
 
 

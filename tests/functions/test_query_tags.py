@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from pydicom import Dataset
+from pydicom.uid import generate_uid
 
 from devhost.stack import LocalStack
 from shared.clients import Clients
@@ -252,3 +253,158 @@ async def test_a_value_that_does_not_fit_fails_v1_and_is_an_error_in_v2(
     assert (await http.delete(f"/v2/studies/{ds.StudyInstanceUID}")).status_code == 204
     assert (await http.get(tag["errors"]["href"])).json() == []
     await remove(http, "PatientAge")
+
+
+SEARCH_TAGS = (
+    {"Path": "PatientAge", "Level": "Study"},
+    {"Path": "ProtocolName", "Level": "Series"},
+    {"Path": "PerformingPhysicianName", "Level": "Series"},
+    {"Path": "FrameOfReferenceUID", "Level": "Series"},
+    {"Path": "AcquisitionDate", "Level": "Instance"},
+    {"Path": "AcquisitionTime", "Level": "Instance"},
+    {"Path": "AcquisitionDateTime", "Level": "Instance"},
+    {"Path": "SliceThickness", "Level": "Instance"},
+    {"Path": "00411001", "VR": "SS", "PrivateCreator": "ACME", "Level": "Instance"},
+)
+
+
+def found(response: httpx.Response, tag: str = "00080018") -> set[str]:
+    """The UIDs (SOP Instance UIDs by default) of a search's results."""
+    if response.status_code == 204:
+        return set()
+    assert response.status_code == 200, response.text
+    return {d[tag]["Value"][0] for d in response.json()}
+
+
+async def test_search_on_added_tags_with_each_matching_rule(http: httpx.AsyncClient) -> None:
+    await ready(http, *SEARCH_TAGS)
+    study = generate_uid()
+    frames = [generate_uid(), generate_uid(), generate_uid()]
+    values = [
+        (
+            "042Y",
+            "Knee protocol",
+            "Doe^Jane",
+            frames[0],
+            "20240105",
+            "0830",
+            "20240105083000",
+            1.25,
+            -2,
+        ),
+        (
+            "042Y",
+            "Knee follow-up",
+            "Roe^Richard",
+            frames[1],
+            "20240220",
+            "1215",
+            "20240220121500",
+            2.5,
+            7,
+        ),
+        (
+            "042Y",
+            "Head routine",
+            "Dunn^Alex",
+            frames[2],
+            "20231231",
+            "2359",
+            "20231231235900",
+            5.0,
+            300,
+        ),
+    ]
+    sops = []
+    for age, protocol, physician, frame, day, moment, stamp, thickness, private in values:
+        data, ds = instance(
+            study,
+            PatientAge=age,
+            ProtocolName=protocol,
+            PerformingPhysicianName=physician,
+            FrameOfReferenceUID=frame,
+            AcquisitionDate=day,
+            AcquisitionTime=moment,
+            AcquisitionDateTime=stamp,
+            SliceThickness=thickness,
+            private=private,
+        )
+        assert (await post(http, multipart([data]))).status_code == 200
+        sops.append(ds.SOPInstanceUID)
+    within = f"/v2/studies/{study}"
+
+    async def instances(**params: str) -> set[str]:
+        return found(await http.get(f"{within}/instances", params=params))
+
+    async def series_count(**params: str) -> int:
+        return len(found(await http.get(f"{within}/series", params=params), "0020000E"))
+
+    # Single value, at the tag's level and below.
+    studies = await http.get(
+        "/v2/studies", params={"PatientAge": "042Y", "StudyInstanceUID": study}
+    )
+    assert found(studies, "0020000D") == {study}
+    assert studies.json()[0]["00101010"] == {"vr": "AS", "Value": ["042Y"]}
+    assert await instances(PatientAge="042Y") == set(sops)
+    assert await instances(SliceThickness="2.5") == {sops[1]}
+    assert await instances(**{"00411001": "-2"}) == {sops[0]}
+    # Wildcards.
+    assert await instances(ProtocolName="Knee*") == set(sops[:2])
+    assert await instances(ProtocolName="*follow?up") == {sops[1]}
+    assert await series_count(ProtocolName="Head*") == 1
+    # UID list.
+    assert await instances(FrameOfReferenceUID=f"{frames[0]},{frames[2]}") == {sops[0], sops[2]}
+    # Ranges of dates, times and date-times; a single time stands for its span.
+    assert await instances(AcquisitionDate="20240101-20240131") == {sops[0]}
+    assert await instances(AcquisitionDate="-20231231") == {sops[2]}
+    assert await instances(AcquisitionTime="0800-1230") == set(sops[:2])
+    assert await instances(AcquisitionTime="12") == {sops[1]}
+    assert await instances(AcquisitionDateTime="2024") == set(sops[:2])
+    assert await instances(AcquisitionDateTime="202312-20240110") == {sops[0], sops[2]}
+    # Person names: exact (folded), wildcard, fuzzy.
+    assert await instances(PerformingPhysicianName="doe^jane") == {sops[0]}
+    assert await instances(PerformingPhysicianName="D*") == {sops[0], sops[2]}
+    assert await instances(PerformingPhysicianName="rich", fuzzymatching="true") == {sops[1]}
+    # Combined with built-in keys, by tag or keyword.
+    assert await instances(**{"00181030": "Knee*", "SOPInstanceUID": sops[0]}) == {sops[0]}
+
+    refused = await http.get("/v2/studies", params={"ProtocolName": "Knee*"})
+    assert refused.status_code == 400 and "series-level" in refused.text
+    bad = await http.get(f"{within}/instances", params={"AcquisitionDate": "2024-01-05"})
+    assert bad.status_code == 400 and "AcquisitionDate" in bad.text
+    await remove(http, *(t["Path"] for t in SEARCH_TAGS))
+
+
+async def test_disabled_tags_are_ignored_with_a_warning_and_errors_are_named(
+    http: httpx.AsyncClient,
+) -> None:
+    await ready(http, {"Path": "PatientAge", "Level": "Study"})
+    study = generate_uid()
+    good, _ = instance(study, PatientAge="070Y")
+    bad, _ = instance(PatientAge="70 years")
+    assert (await post(http, multipart([good]))).status_code == 200
+    assert (await post(http, multipart([bad]))).status_code == 202
+    params = {"PatientAge": "070Y", "StudyInstanceUID": study}
+    answer = await http.get("/v2/studies", params=params)
+    assert found(answer, "0020000D") == {study}
+    assert answer.headers["erroneous-dicom-attributes"] == "PatientAge"
+    assert "erroneous-dicom-attributes" in answer.headers["access-control-expose-headers"]
+
+    patched = await http.patch(
+        "/v2/extendedquerytags/PatientAge", json={"QueryStatus": "Disabled"}, headers=JSON
+    )
+    assert patched.status_code == 200
+    ignored = await http.get(
+        "/v2/studies", params={"PatientAge": "001D", "StudyInstanceUID": study}
+    )
+    assert found(ignored, "0020000D") == {study}
+    assert "PatientAge" in ignored.headers["warning"]
+    assert "erroneous-dicom-attributes" not in ignored.headers
+    enabled = await http.patch(
+        "/v2/extendedquerytags/PatientAge", json={"QueryStatus": "Enabled"}, headers=JSON
+    )
+    assert enabled.json()["queryStatus"] == "Enabled"
+    assert (await http.get("/v2/studies", params={"PatientAge": "001D"})).status_code == 204
+    await remove(http, "PatientAge")
+    gone = await http.get("/v2/studies", params={"PatientAge": "070Y"})
+    assert gone.status_code == 400

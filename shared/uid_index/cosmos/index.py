@@ -61,6 +61,7 @@ from shared.uid_index.documents import (
     intent_document,
     refresh_due_document,
     refresh_due_series,
+    returned_json,
     series_from_instance,
     study_from_series,
 )
@@ -126,7 +127,7 @@ def search_hit(row: Row) -> SearchHit:
         sop_uid=doc.get("sopUID"),
         study_key=doc["pk"],
         series_key=doc.get("seriesKey"),
-        json=doc["json"],
+        json=returned_json(doc),
         counts=counts_of(doc) if "numberOfInstances" in doc else None,
     )
 
