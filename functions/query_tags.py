@@ -37,11 +37,13 @@ bp = func.Blueprint()
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 200
 """Azure's paging of tags and of tag errors."""
+MAX_OFFSET = 10_000
+"""As for search: a page of errors is the first ``offset + limit`` in order."""
 
 
 def _page(req: Request) -> tuple[int, int]:
     params = req.query_params
-    offset = bounded_integer("offset", params.get("offset"), 0, 0, 2**31 - 1)
+    offset = bounded_integer("offset", params.get("offset"), 0, 0, MAX_OFFSET)
     return offset, bounded_integer("limit", params.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT)
 
 

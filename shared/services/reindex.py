@@ -176,7 +176,7 @@ def operation_json(operation: ReindexOperation, root: str) -> dict[str, Any]:
 async def find_operation(index: Index, operation_id: str) -> ReindexOperation | None:
     """The reindex operation an id names; None for anything this service did not hand out."""
     try:
-        uuid.UUID(operation_id)
+        canonical = str(uuid.UUID(operation_id))
     except ValueError:
         return None
-    return await index.operation(operation_id)
+    return await index.operation(operation_id) if canonical == operation_id else None

@@ -19,6 +19,9 @@ from pydicom.uid import generate_uid
 
 from devhost.stack import LocalStack
 from shared.clients import Clients
+from shared.dicom.query_tags import QueryTag, TagLevel, TagStatus
+from shared.services.reindex import catch_up
+from shared.uid_index.keys import new_version
 from tests.conftest import ROOT, clients_of
 from tests.data.builders import multipart, to_bytes, with_fresh_uids
 from tests.functions.storage_checks import (
@@ -408,3 +411,45 @@ async def test_disabled_tags_are_ignored_with_a_warning_and_errors_are_named(
     await remove(http, "PatientAge")
     gone = await http.get("/v2/studies", params={"PatientAge": "070Y"})
     assert gone.status_code == 400
+
+
+async def test_values_that_fail_in_a_reindex_are_errors_and_disable_the_tag(
+    http: httpx.AsyncClient,
+) -> None:
+    # Stored before the tag exists: nothing checks the value then.
+    data, ds = instance(PatientAge="35 years")
+    assert (await post(http, multipart([data]), path="/v1/studies")).status_code == 200
+    await ready(http, {"Path": "PatientAge", "Level": "Study"})
+    tag = (await http.get("/v2/extendedquerytags/PatientAge")).json()
+    assert (tag["status"], tag["queryStatus"]) == ("Ready", "Disabled")
+    assert tag["errors"]["count"] >= 1
+    errors = (await http.get(tag["errors"]["href"], params={"limit": "200"})).json()
+    assert ds.SOPInstanceUID in {e["sopInstanceUid"] for e in errors}
+    await remove(http, "PatientAge")
+
+
+async def test_a_store_catches_up_on_a_tag_added_while_it_ran(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    """The store read the registry before the tag was added, and its commit may come after the
+    reindex's last look: it indexes what it stored itself."""
+    before = await storage.index.registry()
+    data, ds = instance(ProtocolName="Caught up")
+    assert (await post(http, multipart([data]))).status_code == 200
+    ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    # The tag, registered Ready with no reindex operation: only the catch-up can index it.
+    tag = QueryTag("00181030", "LO", TagLevel.SERIES, new_version(), status=TagStatus.READY)
+    assert await storage.index.save_registry(before, (*before.tags, tag), tag.generation)
+    assert await instance_doc(storage, ref) is not None
+    assert (await instance_doc(storage, ref) or {})["xq"]["series"] == {}
+
+    await catch_up(storage, [ref], before)
+    doc = await instance_doc(storage, ref)
+    assert doc is not None and doc["xq"]["series"] == {tag.key: "Caught up"}
+    series = await series_doc(storage, ref.series)
+    assert series is not None and series["xq"]["series"] == {tag.key: "Caught up"}
+    within = f"/v2/studies/{ds.StudyInstanceUID}/series"
+    assert found(await http.get(within, params={"ProtocolName": "Caught*"}), "0020000E") == {
+        ds.SeriesInstanceUID
+    }
+    await remove(http, "ProtocolName")
