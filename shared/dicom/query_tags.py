@@ -82,9 +82,11 @@ class TagLevel(StrEnum):
 
 
 class TagStatus(StrEnum):
+    """A tag's state, as Azure names them. Deleting a tag is one registry write here, so Azure's
+    third state, ``Deleting`` (while it removes the values), never arises."""
+
     ADDING = "Adding"
     READY = "Ready"
-    DELETING = "Deleting"
 
 
 class QueryStatus(StrEnum):

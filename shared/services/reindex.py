@@ -50,7 +50,7 @@ async def reindex_one(clients: Clients, stale: StaleInstance, registry: TagRegis
     values = (
         NO_TAG_VALUES
         if data is None
-        else TagValues.of(registry.indexed, Sidecar.from_bytes(data).metadata)
+        else TagValues.of(registry.tags, Sidecar.from_bytes(data).metadata)
     )
     return await clients.index.retag(stale, values, registry.generation)
 

@@ -256,7 +256,7 @@ async def _store_parsed(
                 await writer.abort()
             raise
         sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
-        tag_warnings = TagValues.of(request.registry.indexed, sidecar.metadata).messages
+        tag_warnings = TagValues.of(request.registry.tags, sidecar.metadata).messages
         if tag_warnings and options.api_version < 2:
             raise InvalidTagValue(tag_warnings)
         await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")

@@ -259,11 +259,8 @@ def instance_document(
 def with_tag_values(
     doc: InstanceDocument, values: TagValues, generation: str, *, at: float
 ) -> InstanceDocument:
-    """``doc`` with its extended query tag values, errors and generation replaced.
-
-    Every level is present, empty or not, so that queries never run through an undefined object
-    (an emulator workaround, see ``shared.uid_index.cosmos.index``).
-    """
+    """``doc`` with its extended query tag values, errors and generation replaced; every level
+    is present, empty or not, so the aggregates copy theirs by name."""
     errors: list[TagErrorEntry] = [
         {"key": key, "message": message, "at": at} for key, message in values.errors.items()
     ]

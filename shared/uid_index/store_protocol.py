@@ -59,7 +59,7 @@ async def store_copy(
     committing = False
     try:
         sidecar = await write_files(Lease(index, claim))
-        record = IndexRecord.from_sidecar(sidecar, registry.indexed, registry.generation)
+        record = IndexRecord.from_sidecar(sidecar, registry.tags, registry.generation)
         await before_commit()
         committing = True
         leftover = await index.commit(claim, record)
@@ -94,6 +94,4 @@ async def commit_sidecar(index: Index, sidecar: Sidecar) -> None:
     """Index a copy whose files are in storage as committed: what a store that died after
     writing them would have made visible."""
     registry = await index.registry()
-    await index.put_committed(
-        IndexRecord.from_sidecar(sidecar, registry.indexed, registry.generation)
-    )
+    await index.put_committed(IndexRecord.from_sidecar(sidecar, registry.tags, registry.generation))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from shared.dicom.query_tags import QueryTag, TagStatus
+from shared.dicom.query_tags import QueryTag
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.tag_values import TagValues
 
@@ -40,11 +40,6 @@ class TagRegistry:
     """The newest registration's generation: documents built before it may lack a tag."""
     etag: str | None = None
     """None when no tag was ever registered (there is no registry document yet)."""
-
-    @property
-    def indexed(self) -> tuple[QueryTag, ...]:
-        """The tags a stored instance is indexed on: all but those being deleted."""
-        return tuple(t for t in self.tags if t.status is not TagStatus.DELETING)
 
 
 @dataclass(frozen=True)

@@ -153,29 +153,25 @@ class TagValues:
     """The DICOM JSON elements search returns, by level name, then by tag path."""
     errors: dict[str, str]
     """By registration key: why the value could not be indexed."""
-    tag_paths: dict[str, str]
-    """By registration key: the tag's path, for the errors of a tag that is still registered."""
 
     @classmethod
     def of(cls, tags: Iterable[QueryTag], metadata: JsonDict) -> TagValues:
         forms: dict[str, dict[str, Any]] = {}
         elements: dict[str, dict[str, JsonDict]] = {}
         errors: dict[str, str] = {}
-        paths: dict[str, str] = {}
         for tag in tags:
             outcome = tag_value(tag, metadata)
             level = tag.level.query_level.value
-            paths[tag.key] = tag.path
             if outcome.error is not None:
                 errors[tag.key] = outcome.error
             elif outcome.element is not None:
                 forms.setdefault(level, {})[tag.key] = outcome.form
                 elements.setdefault(level, {})[tag.path] = outcome.element
-        return cls(forms, elements, errors, paths)
+        return cls(forms, elements, errors)
 
     @property
     def messages(self) -> tuple[str, ...]:
         return tuple(self.errors.values())
 
 
-NO_TAG_VALUES = TagValues({}, {}, {}, {})
+NO_TAG_VALUES = TagValues({}, {}, {})

@@ -130,8 +130,8 @@ def _check_searchable(tag: QueryTag, level: Level) -> None:
     once its reindex has brought every stored instance up to it."""
     if tag.status is not TagStatus.READY:
         raise BadRequest(
-            f"{tag.label}: the extended query tag is being added or deleted; search on it "
-            "once its operation completes"
+            f"{tag.label}: the extended query tag is being added; search on it once its "
+            "reindex completes"
         )
     if tag.level.query_level.depth > level.depth:
         raise BadRequest(

@@ -8,12 +8,16 @@ Each test registers tags of its own and deletes them, so tests do not depend on 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
@@ -453,3 +457,59 @@ async def test_a_store_catches_up_on_a_tag_added_while_it_ran(
         ds.SeriesInstanceUID
     }
     await remove(http, "ProtocolName")
+
+
+_PATHS = st.one_of(
+    st.sampled_from(("PatientAge", "00101010", "04011001", "00081115", "7FE00010", "Modality")),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12),
+)
+_JUNK = st.one_of(st.none(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=70))
+_ENTRY = st.fixed_dictionaries(
+    {},
+    optional={
+        "Path": st.one_of(_PATHS, _JUNK),
+        "VR": st.one_of(st.sampled_from(("AS", "SS", "LO", "PN", "SQ", "OB", "ss")), _JUNK),
+        "PrivateCreator": st.one_of(st.sampled_from(("ACME", "", "\\")), _JUNK),
+        "Level": st.one_of(st.sampled_from(("Study", "series", "INSTANCE", "Patient")), _JUNK),
+    },
+)
+_BODIES = st.one_of(st.lists(_ENTRY, max_size=4), _ENTRY, _JUNK)
+
+
+@pytest.fixture(scope="module")
+def sync_http(tags_stack: LocalStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tags_stack.base_url, timeout=120) as client:
+        yield client
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_tag_request_gets_a_server_error(sync_http: httpx.Client, data: st.DataObject) -> None:
+    """Drawn requests of every tag operation, and searches on whatever got registered."""
+    quoted = urllib.parse.quote(data.draw(_PATHS), safe="")
+    version = data.draw(st.sampled_from(("v1", "v2")))
+    base = f"/{version}/extendedquerytags"
+    requests = [
+        ("POST", base, json.dumps(data.draw(_BODIES)).encode()),
+        ("POST", base, data.draw(st.binary(max_size=64))),
+        ("PATCH", f"{base}/{quoted}", json.dumps(data.draw(_BODIES)).encode()),
+        ("GET", f"{base}/{quoted}", None),
+        ("GET", f"{base}/{quoted}/errors", None),
+        ("DELETE", f"{base}/{quoted}", None),
+        ("GET", f"/{version}/operations/{quoted}", None),
+    ]
+    method, path, body = data.draw(st.sampled_from(requests))
+    params = data.draw(st.dictionaries(st.sampled_from(("limit", "offset")), _PATHS, max_size=2))
+    response = sync_http.request(method, path, content=body, params=params, headers=JSON)
+    assert response.status_code < 500, (method, path, response.text)
+    for tag in sync_http.get(base).json():
+        searched = sync_http.get(
+            "/v2/instances", params={tag["path"]: data.draw(st.text(max_size=20))}
+        )
+        assert searched.status_code < 500, (tag, searched.text)
+
+
+def test_tags_left_by_the_fuzzing_are_deleted(sync_http: httpx.Client) -> None:
+    for tag in sync_http.get("/v2/extendedquerytags", params={"limit": "200"}).json():
+        assert sync_http.delete(f"/v2/extendedquerytags/{tag['path']}").status_code == 204
+    assert sync_http.get("/v2/extendedquerytags").json() == []
