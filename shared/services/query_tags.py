@@ -24,7 +24,7 @@ from typing import Any
 from shared.dicom.query_tags import QueryTag, find, new_tags, parse_tag_path, with_query_status
 from shared.errors import NotFound
 from shared.uid_index.index import Index, IndexUnavailable
-from shared.uid_index.keys import new_version
+from shared.uid_index.keys import version_after
 from shared.uid_index.tag_index import OperationStatus, ReindexOperation, TagError, TagRegistry
 from shared.web.urls import operation_url, query_tag_url
 
@@ -45,7 +45,8 @@ async def add_tags(index: Index, body: Any) -> ReindexOperation:
     to them, which the sweep carries out."""
     for _ in range(_ATTEMPTS):
         registry = await index.registry()
-        generation, operation_id = new_version(), str(uuid.uuid4())
+        # Newer than every document's generation, whatever the clocks of the hosts that wrote.
+        generation, operation_id = version_after(registry.generation), str(uuid.uuid4())
         tags = new_tags(body, registry.tags, generation, operation_id)
         now = time.time()
         operation = await index.record_operation(

@@ -148,6 +148,15 @@ def new_version() -> str:
     return f"{time.time_ns() // 1000:016x}{os.urandom(4).hex()}"
 
 
+def version_after(previous: str) -> str:
+    """A new version id that sorts after ``previous`` even if this host's clock is behind the
+    one that made it (an empty ``previous`` is before every version)."""
+    fresh = new_version()
+    if fresh > previous:
+        return fresh
+    return f"{int(previous[:16], 16) + 1:016x}{os.urandom(4).hex()}"
+
+
 _BLOB_NAME = re.compile(
     r"^(?P<partition>[A-Za-z0-9._-]+)/(?P<study>[0-9a-f]{32})/(?P<series>[0-9a-f]{32})/"
     r"(?P<instance>[0-9a-f]{32})/(?P<version>[0-9a-f]{24})\.(?P<kind>dcm|json|thumbnail\.jpg)$"
