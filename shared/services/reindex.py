@@ -60,10 +60,12 @@ async def reindex_one(clients: Clients, stale: StaleInstance, registry: TagRegis
 async def catch_up(clients: Clients, stored: Iterable[InstanceRef], read: TagRegistry) -> None:
     """After a store's last commit: if tags were added since it read ``read``, reindex what it
     stored, so that no instance misses a tag whose reindex may already have passed it."""
+    refs = list(stored)
+    if not refs:
+        return
     registry = await clients.index.registry()
     if registry.generation == read.generation:
         return
-    refs = list(stored)
     found = await bounded([clients.index.stale_instance(r, registry.generation) for r in refs])
     stale = [s for s in found if isinstance(s, StaleInstance)]
     results = await bounded([reindex_one(clients, s, registry) for s in stale])
