@@ -50,7 +50,7 @@ def _page(req: Request) -> tuple[int, int]:
 @bp.route(route=QUERY_TAGS, methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def add_extended_query_tags(req: Request) -> Response:
-    operation = await add_tags((await clients()).index, await json_body(req))
+    operation = await add_tags(await clients(), await json_body(req))
     reference = operation_reference(operation.operation_id, versioned_root(req))
     return json_response(reference, 202, {"Location": reference["href"]})
 
@@ -74,15 +74,15 @@ async def get_extended_query_tag(req: Request) -> Response:
 @bp.route(route=QUERY_TAG, methods=["PATCH"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def update_extended_query_tag(req: Request) -> Response:
-    index = (await clients()).index
-    state = await set_query_status(index, str(req.path_params["tagPath"]), await json_body(req))
+    ours = await clients()
+    state = await set_query_status(ours, str(req.path_params["tagPath"]), await json_body(req))
     return json_response(tag_json(state, versioned_root(req)))
 
 
 @bp.route(route=QUERY_TAG, methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def delete_extended_query_tag(req: Request) -> Response:
-    await delete_tag((await clients()).index, str(req.path_params["tagPath"]))
+    await delete_tag(await clients(), str(req.path_params["tagPath"]))
     return Response(status_code=204)
 
 

@@ -14,17 +14,26 @@ each document is next rewritten (``shared.dicom.query_tags``).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.dicom.query_tags import QueryTag, find, new_tags, parse_tag_path, with_query_status
+from shared.clients import Clients
+from shared.dicom.query_tags import (
+    QueryTag,
+    TagStatus,
+    find,
+    new_tags,
+    parse_tag_path,
+    with_query_status,
+)
 from shared.errors import NotFound
 from shared.uid_index.index import Index, IndexUnavailable
-from shared.uid_index.keys import version_after
+from shared.uid_index.keys import QUERY_TAGS_BLOB, version_after
 from shared.uid_index.tag_index import OperationStatus, ReindexOperation, TagError, TagRegistry
 from shared.web.urls import operation_url, query_tag_url
 
@@ -40,9 +49,41 @@ class TagState:
     errors: int
 
 
-async def add_tags(index: Index, body: Any) -> ReindexOperation:
+async def save_tags(
+    clients: Clients, read: TagRegistry, tags: Sequence[QueryTag], generation: str
+) -> bool:
+    """Replace the registry unless it changed since ``read`` (False then), and mirror it in blob
+    storage, the system of record, so that a rebuilt index gets its tags back
+    (``restore_tags``). A process dying between the two writes leaves the mirror one change
+    behind."""
+    if not await clients.index.save_registry(read, tags, generation):
+        return False
+    mirror = {"generation": generation, "tags": [t.to_json() for t in tags]}
+    await clients.blobs.put(QUERY_TAGS_BLOB, json.dumps(mirror).encode(), "application/json")
+    return True
+
+
+async def restore_tags(clients: Clients) -> int:
+    """Put the mirrored tags back into an index that has no registry (a rebuild's first step);
+    how many. They are ``Ready``: the rebuild that follows indexes every instance on them."""
+    data = await clients.blobs.get(QUERY_TAGS_BLOB)
+    registry = await clients.index.registry()
+    if data is None or registry.etag is not None:
+        return 0
+    mirror = json.loads(data)
+    tags = [
+        replace(QueryTag.from_json(t), status=TagStatus.READY, operation_id=None)
+        for t in mirror["tags"]
+    ]
+    return (
+        len(tags) if await clients.index.save_registry(registry, tags, mirror["generation"]) else 0
+    )
+
+
+async def add_tags(clients: Clients, body: Any) -> ReindexOperation:
     """Register the tags of a POST body; the reindex operation that brings stored instances up
     to them, which the sweep carries out."""
+    index = clients.index
     for _ in range(_ATTEMPTS):
         registry = await index.registry()
         # Newer than every document's generation, whatever the clocks of the hosts that wrote.
@@ -62,23 +103,23 @@ async def add_tags(index: Index, body: Any) -> ReindexOperation:
                 lease_until=0.0,
             )
         )
-        if await index.save_registry(registry, (*registry.tags, *tags), generation):
+        if await save_tags(clients, registry, (*registry.tags, *tags), generation):
             return operation
         await index.drop_operation(operation)
     raise IndexUnavailable("the extended query tags are changing too often, retry later")
 
 
 async def _rewrite(
-    index: Index, path: str, rewrite: Callable[[QueryTag], list[QueryTag]]
+    clients: Clients, path: str, rewrite: Callable[[QueryTag], list[QueryTag]]
 ) -> list[QueryTag]:
     """Put ``rewrite(tag)`` (one tag, or none to remove it) in place of the tag at ``path``,
     conditional on the registry read; NotFound when no such tag is registered."""
     for _ in range(_ATTEMPTS):
-        registry = await index.registry()
+        registry = await clients.index.registry()
         tag = _registered(registry, path)
         replacement = rewrite(tag)
         tags = [new for t in registry.tags for new in (replacement if t is tag else [t])]
-        if await index.save_registry(registry, tags, registry.generation):
+        if await save_tags(clients, registry, tags, registry.generation):
             return replacement
     raise IndexUnavailable("the extended query tags are changing too often, retry later")
 
@@ -105,15 +146,15 @@ async def get_tag(index: Index, tag_path: str) -> TagState:
     return await _state(index, _registered(registry, parse_tag_path(tag_path)))
 
 
-async def set_query_status(index: Index, tag_path: str, body: Any) -> TagState:
+async def set_query_status(clients: Clients, tag_path: str, body: Any) -> TagState:
     [changed] = await _rewrite(
-        index, parse_tag_path(tag_path), lambda tag: [with_query_status(tag, body)]
+        clients, parse_tag_path(tag_path), lambda tag: [with_query_status(tag, body)]
     )
-    return await _state(index, changed)
+    return await _state(clients.index, changed)
 
 
-async def delete_tag(index: Index, tag_path: str) -> None:
-    await _rewrite(index, parse_tag_path(tag_path), lambda tag: [])
+async def delete_tag(clients: Clients, tag_path: str) -> None:
+    await _rewrite(clients, parse_tag_path(tag_path), lambda tag: [])
 
 
 async def tag_errors(index: Index, tag_path: str, offset: int, limit: int) -> list[TagError]:

@@ -27,7 +27,7 @@ from typing import Any
 from shared.clients import Clients
 from shared.dicom.query_tags import QueryStatus, TagStatus
 from shared.services.delete import bounded, first_failure
-from shared.services.query_tags import iso_time
+from shared.services.query_tags import iso_time, save_tags
 from shared.uid_index.index import LEASE_SECONDS, Index, IndexUnavailable, refresh_aggregates
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.sidecar import Sidecar
@@ -93,7 +93,7 @@ async def run(
             return await _complete(index, current)
         stale = await index.stale_instances(current.generation, PAGE)
         if not stale:
-            await _ready(index, current)
+            await _ready(clients, current)
             return await _complete(index, current)
         results = await bounded([reindex_one(clients, s, registry) for s in stale])
         await refresh_aggregates(index, {s.ref.series for s in stale})
@@ -111,8 +111,9 @@ async def run(
     return current
 
 
-async def _ready(index: Index, operation: ReindexOperation) -> None:
+async def _ready(clients: Clients, operation: ReindexOperation) -> None:
     """The operation's tags become Ready; disabled for search if some value failed."""
+    index = clients.index
     for _ in range(_ATTEMPTS):
         registry = await index.registry()
         tags = []
@@ -126,7 +127,7 @@ async def _ready(index: Index, operation: ReindexOperation) -> None:
                     query_status=QueryStatus.DISABLED if failed else tag.query_status,
                 )
             tags.append(tag)
-        if await index.save_registry(registry, tags, registry.generation):
+        if await save_tags(clients, registry, tags, registry.generation):
             return
     raise IndexUnavailable("the extended query tags are changing too often, retry later")
 

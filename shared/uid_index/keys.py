@@ -12,7 +12,8 @@ Blob layout, inside one container::
     {partition}/{study}/{series}/{instance}/{version}.thumbnail.jpg   cached default thumbnail
 
 where each of study, series, instance is a 32-hex-digit digest. Listing ``{partition}/{study}/``
-yields a whole study, which is what rebuilding and deleting a study need.
+yields a whole study, which is what rebuilding and deleting a study need. Beside the partitions,
+``extendedquerytags.json`` mirrors the extended query tags (``QUERY_TAGS_BLOB``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import ClassVar
 FILE_KIND = "dcm"
 SIDECAR_KIND = "json"
 THUMBNAIL_KIND = "thumbnail.jpg"
+QUERY_TAGS_BLOB = "extendedquerytags.json"
+"""The mirror of the extended query tags: at the container's root, outside every partition, so
+listing a partition never meets it and ``parse_blob_name`` takes it for no instance's."""
 COPY_KINDS = frozenset({FILE_KIND, SIDECAR_KIND})
 """The blobs that make a stored copy complete. A thumbnail is derived from them on demand, so
 a copy without one is whole, and one without them is left over."""

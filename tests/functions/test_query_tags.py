@@ -459,6 +459,24 @@ async def test_a_store_catches_up_on_a_tag_added_while_it_ran(
     await remove(http, "ProtocolName")
 
 
+async def test_a_rebuilt_index_gets_its_tags_back(
+    http: httpx.AsyncClient, tags_stack: LocalStack
+) -> None:
+    """The Cosmos DB emulator keeps nothing: the index is rebuilt from blob storage, where the
+    registry is mirrored, and every instance is indexed on the tags again."""
+    await ready(http, {"Path": "ProtocolName", "Level": "Series"})
+    data, ds = instance(ProtocolName="Rebuilt")
+    assert (await post(http, multipart([data]))).status_code == 200
+    tags_stack.restart_cosmos()
+    assert "index rebuilt" in tags_stack.prepare()
+    tag = (await http.get("/v2/extendedquerytags/ProtocolName")).json()
+    assert (tag["status"], tag["queryStatus"]) == ("Ready", "Enabled") and "operation" not in tag
+    within = f"/v2/studies/{ds.StudyInstanceUID}/series"
+    answer = await http.get(within, params={"ProtocolName": "Rebuilt"})
+    assert found(answer, "0020000E") == {ds.SeriesInstanceUID}
+    await remove(http, "ProtocolName")
+
+
 _PATHS = st.one_of(
     st.sampled_from(("PatientAge", "00101010", "04011001", "00081115", "7FE00010", "Modality")),
     st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12),
