@@ -1,5 +1,5 @@
 """Operation status (the Azure DICOM service's ``/operations/{id}``): how far a DELETE that
-answered 202 has got in the background."""
+answered 202, or an export, has got in the background."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from functions.http import OPERATION, http_errors
 from shared.clients import clients
 from shared.errors import NotFound
 from shared.services.delete import progress
+from shared.services.export import export_status, is_export_id, read_job
 
 bp = func.Blueprint()
 
@@ -20,6 +21,13 @@ bp = func.Blueprint()
 @http_errors
 async def operation_status(req: Request) -> Response:
     operation_id = str(req.path_params["operation"])
+    # A study's delete id is 32 hexadecimal digits too: an id without a job is a delete's.
+    job = await read_job(await clients(), operation_id) if is_export_id(operation_id) else None
+    if job is not None:
+        errors = f"{job.destination.rstrip('/')}/{job.errors_log}"
+        return Response(
+            content=json.dumps(export_status(job, errors)), media_type="application/json"
+        )
     state = await progress(await clients(), operation_id)
     if state is None:
         raise NotFound("no such operation")

@@ -47,6 +47,9 @@ param coolAfterDays int = 30
 @description('Largest accepted store request body, in bytes.')
 param maxRequestBytes int = 4294967296
 
+@description('Storage accounts exports may write to, each { resourceGroup: ..., account: ... }: the app identity gets Storage Blob Data Contributor on each.')
+param exportDestinations array = []
+
 var tags = { 'azd-env-name': environmentName }
 var issuer = empty(authIssuer) ? 'https://sts.windows.net/${authTenantId}/' : authIssuer
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -128,6 +131,17 @@ module app 'modules/functionapp.bicep' = {
     authOwnerRole: authOwnerRole
   }
 }
+
+module exportDestination 'modules/exportdestination.bicep' = [
+  for (destination, i) in exportDestinations: {
+    name: 'exportdestination-${i}'
+    scope: resourceGroup(destination.resourceGroup)
+    params: {
+      accountName: destination.account
+      principalId: identity.outputs.principalId
+    }
+  }
+]
 
 output AZURE_RESOURCE_GROUP string = group.name
 output DICOMWEB_URL string = app.outputs.url

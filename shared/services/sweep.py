@@ -10,7 +10,9 @@ sweeps, or a sweep and a retried DELETE, never both purge one instance, and that
 takes an instance over meanwhile wins. Aggregates above what is swept are refreshed once it is
 hidden, in case the request that hid it died before it got that far. Last, it refreshes the
 series and study of every refresh-due marker whose lease ran out (``refresh_due``), so that what
-a store committed before it died becomes searchable with exact counts.
+a store committed before it died becomes searchable with exact counts. With the time left, it
+takes over every export whose lease ran out (``export``): a large export's remainder, or one whose
+host died.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 from shared.clients import Clients
 from shared.services.delete import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
+from shared.services.export import resume_exports
 from shared.uid_index.index import LEASE_SECONDS
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.refresh_due import refresh_marked
@@ -34,6 +37,7 @@ class SweepSummary:
     deletes_finished: int = 0
     claims_released: int = 0
     series_refreshed: int = 0
+    exports_finished: int = 0
 
 
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
@@ -73,4 +77,7 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
         summary.claims_released += released
         summary.deletes_finished += len(taken) - released
     await _refresh_overdue(clients, deadline, summary)
+    left = deadline - time.monotonic()
+    if left > 0:
+        summary.exports_finished = await resume_exports(clients, seconds=left)
     return summary
