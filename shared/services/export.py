@@ -48,6 +48,8 @@ LEASE_SECONDS = 120.0
 """How long a worker holds a job between two writes of it: past this the sweep takes it over."""
 COPY_SECONDS = 60.0
 """Longest wait for one copy to complete at the destination."""
+MAX_ATTEMPTS = 12
+"""Sweeps that may take a job over (an hour at the 5-minute schedule) before it fails."""
 
 RUNNING = "running"
 COMPLETED = "completed"
@@ -74,6 +76,8 @@ class ExportJob:
     errors: list[str] = field(default_factory=list)
     failure: str | None = None
     lease_until: float = 0.0
+    attempts: int = 0
+    """Takeovers by the sweep: a destination that never answers fails the job in the end."""
 
     @property
     def blob(self) -> str:
@@ -177,9 +181,12 @@ async def resume_exports(clients: Clients, *, seconds: float) -> int:
         job = ExportJob.from_bytes(found[0])
         if job.status != RUNNING or job.lease_until > time.time():
             continue
+        job.attempts += 1
+        if job.attempts > MAX_ATTEMPTS:
+            job.status, job.failure = FAILED, "the destination did not answer"
         job.lease_until = time.time() + (deadline - time.monotonic()) + COPY_SECONDS
         etag = await clients.blobs.put_if(name, job.to_bytes(), JOB_TYPE, found[1])
-        if etag is not None:
+        if etag is not None and job.status == RUNNING:
             with contextlib.suppress(StorageUnavailable):  # tried again once its lease is out
                 finished += await _work(clients, job, etag, deadline)
     return finished
@@ -202,6 +209,7 @@ async def _work(clients: Clients, job: ExportJob, etag: str, deadline: float) ->
         while job.cursor < len(job.sources) and time.monotonic() < deadline:
             exported, errors = await _export_source(clients, signer, target, job)
             job.cursor += 1
+            job.attempts = 0  # it moves: only takeovers that get nowhere count towards failing
             job.exported += exported
             job.skipped += len(errors)
             job.errors.extend(errors)

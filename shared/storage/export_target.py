@@ -152,13 +152,29 @@ def is_container_url(uri: str) -> bool:
 
 def open_target(blobs: BlobStore, uri: str) -> ExportTarget:
     """The destination with the service's own credential: the managed identity in Azure; the
-    emulator's account key locally, only for a container of that same account."""
+    emulator's account key locally.
+
+    The credential is only ever sent to Blob Storage: in Azure the destination must be an HTTPS
+    account of the same storage endpoint suffix as the service's own (``*.blob.core.windows.net``
+    in the public cloud), so no URL a caller writes can collect the identity's token; locally it
+    must be a container of the emulator the service uses.
+    """
     if not is_container_url(uri):
         raise ExportTargetError("the destination is not a blob container URL")
+    ours = urlsplit(blobs.container.url)
+    theirs = urlsplit(uri)
     # The account the URL names (a client given a shared key reports the key's account instead).
     named = ContainerClient.from_container_url(uri).account_name
-    if _account_key(blobs.container) is not None and named != blobs.container.account_name:
-        raise ExportTargetError("locally, the destination must be a container of the emulator")
+    if _account_key(blobs.container) is not None:
+        if theirs.netloc != ours.netloc or named != blobs.container.account_name:
+            raise ExportTargetError("locally, the destination must be a container of the emulator")
+    else:
+        suffix = (ours.hostname or "").partition(".")[2]
+        host = theirs.hostname or ""
+        if theirs.scheme != "https" or not suffix or host.partition(".")[2] != suffix:
+            raise ExportTargetError(
+                f"the destination must be a container of an https://*.{suffix} account"
+            )
     return ExportTarget(
         ContainerClient.from_container_url(uri, credential=blobs.container.credential)
     )
