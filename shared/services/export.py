@@ -19,6 +19,7 @@ lease has run out, as it does a large delete's remainder.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -40,6 +41,7 @@ from shared.storage.export_target import (
     is_container_url,
     open_target,
 )
+from shared.uid_index.index import StoredInstance
 
 JOBS = "exports/"
 JOB_TYPE = "application/json"
@@ -48,6 +50,8 @@ LEASE_SECONDS = 120.0
 """How long a worker holds a job between two writes of it: past this the sweep takes it over."""
 COPY_SECONDS = 60.0
 """Longest wait for one copy to complete at the destination."""
+COPIES_IN_FLIGHT = 16
+"""Copies a worker has the destination carry out at once."""
 MAX_ATTEMPTS = 12
 """Sweeps that may take a job over (an hour at the 5-minute schedule) before it fails."""
 
@@ -239,24 +243,34 @@ async def _save(clients: Clients, job: ExportJob, etag: str, deadline: float) ->
 async def _export_source(
     clients: Clients, signer: SourceSigner, target: ExportTarget, job: ExportJob
 ) -> tuple[int, list[str]]:
-    """Copy every instance of the job's current source; how many, and the error lines."""
+    """Copy every instance of the job's current source, ``COPIES_IN_FLIGHT`` at a time (each
+    waits for the destination to finish it); how many were copied, and the error lines."""
     identifier = job.sources[job.cursor]
     try:
         instances = await visible_instances(clients.index, _scope(identifier))
     except NotFound:
         return 0, [_error_line(identifier, "the identifier names nothing stored")]
-    exported, errors = 0, []
-    for instance in instances:
+    slots = asyncio.Semaphore(COPIES_IN_FLIGHT)
+
+    async def copy(instance: StoredInstance) -> str | None:
         ref = instance.ref
         uids = f"{ref.study.study_uid}/{ref.series.series_uid}/{ref.sop_instance_uid}"
-        try:
-            source = await signer.url(instance.file_blob)
-            deadline = time.monotonic() + COPY_SECONDS
-            await target.copy_in(f"{job.id}/results/{uids}.dcm", source, deadline)
-            exported += 1
-        except CopyFailed as exc:
-            errors.append(_error_line(uids, exc.reason))
-    return exported, errors
+        async with slots:
+            try:
+                source = await signer.url(instance.file_blob)
+                deadline = time.monotonic() + COPY_SECONDS
+                await target.copy_in(f"{job.id}/results/{uids}.dcm", source, deadline)
+            except CopyFailed as exc:
+                return _error_line(uids, exc.reason)
+        return None
+
+    # Every copy runs to its end before a failure of the destination itself is raised.
+    outcomes = await asyncio.gather(*(copy(i) for i in instances), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    errors = [line for line in outcomes if isinstance(line, str)]
+    return len(outcomes) - len(errors), errors
 
 
 def export_status(job: ExportJob, errors_href: str) -> dict[str, Any]:
