@@ -14,7 +14,8 @@ renews the lease with a conditional write, and the counts and cursor of a source
 together once all its copies are done, so a host that dies mid-source leaves the cursor at that
 source and the next worker copies it again: copies overwrite, so the result converges and nothing
 is counted twice. The request works for its inline time; the sweep takes over every job whose
-lease has run out, as it does a large delete's remainder.
+lease has run out, as it does a large delete's remainder. Each job's status and lease are also
+its blob's metadata, so the sweep finds the due jobs in one listing, without reading finished ones.
 """
 
 from __future__ import annotations
@@ -94,9 +95,22 @@ class ExportJob:
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
 
+    @property
+    def listing(self) -> dict[str, str]:
+        """What the sweep reads from the listing to pass over a job without reading it."""
+        return {"status": self.status, "leaseuntil": repr(self.lease_until)}
+
     @classmethod
     def from_bytes(cls, data: bytes) -> ExportJob:
         return cls(**json.loads(data))
+
+
+def _due(listing: dict[str, str], now: float) -> bool:
+    """Whether a listed job may be due for a takeover (a job listed without its state may)."""
+    try:
+        return listing["status"] == RUNNING and float(listing["leaseuntil"]) <= now
+    except (KeyError, ValueError):
+        return True
 
 
 def job_blob(operation_id: str) -> str:
@@ -159,7 +173,7 @@ async def start_export(clients: Clients, request: ExportRequest, *, inline_secon
     job = ExportJob(uuid.uuid4().hex, request.sources, request.destination, now, now)
     if inline_seconds > 0:  # held while the request works; otherwise the sweep's at once
         job.lease_until = time.time() + inline_seconds + COPY_SECONDS
-    etag = await clients.blobs.put_if(job.blob, job.to_bytes(), JOB_TYPE, None)
+    etag = await clients.blobs.put_if(job.blob, job.to_bytes(), JOB_TYPE, None, job.listing)
     if etag is not None and inline_seconds > 0:
         with contextlib.suppress(StorageUnavailable):
             await _work(clients, job, etag, time.monotonic() + inline_seconds)
@@ -175,7 +189,8 @@ async def resume_exports(clients: Clients, *, seconds: float) -> int:
     """Take over every running job whose lease has run out and work on it; jobs finished."""
     deadline = time.monotonic() + seconds
     finished = 0
-    names = [name async for name in clients.blobs.names(JOBS)]
+    now = time.time()
+    names = [name async for name, listing in clients.blobs.listed(JOBS) if _due(listing, now)]
     for name in names:
         if time.monotonic() >= deadline:
             break
@@ -189,7 +204,7 @@ async def resume_exports(clients: Clients, *, seconds: float) -> int:
         if job.attempts > MAX_ATTEMPTS:
             job.status, job.failure = FAILED, "the destination did not answer"
         job.lease_until = time.time() + (deadline - time.monotonic()) + COPY_SECONDS
-        etag = await clients.blobs.put_if(name, job.to_bytes(), JOB_TYPE, found[1])
+        etag = await clients.blobs.put_if(name, job.to_bytes(), JOB_TYPE, found[1], job.listing)
         if etag is not None and job.status == RUNNING:
             with contextlib.suppress(StorageUnavailable):  # tried again once its lease is out
                 finished += await _work(clients, job, etag, deadline)
@@ -237,7 +252,7 @@ async def _work(clients: Clients, job: ExportJob, etag: str, deadline: float) ->
 async def _save(clients: Clients, job: ExportJob, etag: str, deadline: float) -> str | None:
     job.updated = _now()
     job.lease_until = time.time() + max(0.0, deadline - time.monotonic()) + COPY_SECONDS
-    return await clients.blobs.put_if(job.blob, job.to_bytes(), JOB_TYPE, etag)
+    return await clients.blobs.put_if(job.blob, job.to_bytes(), JOB_TYPE, etag, job.listing)
 
 
 async def _export_source(

@@ -128,10 +128,16 @@ class BlobStore:
             return data, str(stream.properties.etag)
 
     async def put_if(
-        self, name: str, data: bytes, content_type: str, etag: str | None
+        self,
+        name: str,
+        data: bytes,
+        content_type: str,
+        etag: str | None,
+        metadata: dict[str, str] | None = None,
     ) -> str | None:
         """Write ``name`` only if it is still as read (``etag``), or absent (None): the new
-        etag, or None when another writer changed or created it first."""
+        etag, or None when another writer changed or created it first. ``metadata`` is what
+        ``listed`` shows of the blob without reading it."""
         blob = self.container.get_blob_client(name)
         conditions: dict[str, Any] = {"overwrite": False}
         if etag is not None:
@@ -143,7 +149,10 @@ class BlobStore:
         with unavailable_as_storage_error():
             try:
                 written = await blob.upload_blob(
-                    data, content_settings=ContentSettings(content_type=content_type), **conditions
+                    data,
+                    content_settings=ContentSettings(content_type=content_type),
+                    metadata=metadata,
+                    **conditions,
                 )
             except (ResourceExistsError, ResourceModifiedError):
                 return None
@@ -201,6 +210,14 @@ class BlobStore:
         with unavailable_as_storage_error():
             async for name in self.container.list_blob_names(name_starts_with=prefix):
                 yield name
+
+    async def listed(self, prefix: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        """The blobs under ``prefix`` with their metadata, in one listing."""
+        with unavailable_as_storage_error():
+            async for blob in self.container.list_blobs(
+                name_starts_with=prefix, include=["metadata"]
+            ):
+                yield blob.name, dict(blob.metadata or {})
 
     async def delete(self, names: Iterable[str]) -> None:
         """Delete blobs, ignoring those already gone (deletes are retried and may race).
