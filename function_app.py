@@ -2,19 +2,22 @@
 
 import azure.functions as func
 
-from functions import allow, delete, export, operations, render, retrieve, search, store, sweep
+from functions import (
+    allow,
+    delete,
+    export,
+    operations,
+    partitions,
+    render,
+    retrieve,
+    search,
+    store,
+    sweep,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-app.register_functions(store.bp)
-app.register_functions(retrieve.bp)
-app.register_functions(render.bp)
-app.register_functions(search.bp)
-app.register_functions(delete.bp)
-app.register_functions(export.bp)
-app.register_functions(operations.bp)
-app.register_functions(sweep.bp)
-app.register_functions(
-    allow.method_fallbacks(
-        store.bp, retrieve.bp, render.bp, search.bp, delete.bp, export.bp, operations.bp
-    )
-)
+OPERATIONS = (store.bp, retrieve.bp, render.bp, search.bp, delete.bp, export.bp, operations.bp)
+IN_PARTITIONS = partitions.in_partitions(*OPERATIONS)
+for blueprint in (*OPERATIONS, partitions.bp, IN_PARTITIONS, sweep.bp):
+    app.register_functions(blueprint)
+app.register_functions(allow.method_fallbacks(*OPERATIONS, partitions.bp, IN_PARTITIONS))

@@ -8,7 +8,14 @@ import json
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from functions.http import OPERATIONS, VERSION, http_errors, limited_body, versioned_root
+from functions.http import (
+    OPERATIONS,
+    VERSION,
+    http_errors,
+    limited_body,
+    path_partition,
+    versioned_root,
+)
 from shared.clients import clients
 from shared.config import settings
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -37,7 +44,7 @@ async def _json_body(req: Request) -> object:
 @bp.route(route=f"{VERSION}/export", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def export(req: Request) -> Response:
-    request = parse_export_request(await _json_body(req))
+    request = parse_export_request(await _json_body(req), path_partition(req))
     inline = settings().export_inline_seconds
     operation_id = await start_export(await clients(), request, inline_seconds=inline)
     href = f"{versioned_root(req)}/{OPERATIONS}/{operation_id}"

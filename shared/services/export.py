@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.clients import Clients
+from shared.config import DEFAULT_PARTITION
 from shared.dicom.validation import is_valid_uid
 from shared.errors import BadRequest, NotFound
 from shared.services.retrieve_scope import Scope, visible_instances
@@ -65,6 +66,8 @@ FAILED = "failed"
 class ExportRequest:
     sources: list[str]
     destination: str
+    partition: str = DEFAULT_PARTITION
+    """The data partition the sources are in (the request's path names it)."""
 
 
 @dataclass
@@ -81,6 +84,7 @@ class ExportJob:
     errors: list[str] = field(default_factory=list)
     failure: str | None = None
     lease_until: float = 0.0
+    partition: str = DEFAULT_PARTITION
     attempts: int = 0
     """Takeovers by the sweep: a destination that never answers fails the job in the end."""
 
@@ -122,7 +126,7 @@ def is_export_id(operation_id: str) -> bool:
     return len(operation_id) == 32 and all(c in "0123456789abcdef" for c in operation_id)
 
 
-def parse_export_request(body: Any) -> ExportRequest:
+def parse_export_request(body: Any, partition: str = DEFAULT_PARTITION) -> ExportRequest:
     """The request as Azure documents it; a 400 naming the first thing that is not."""
     if not isinstance(body, dict):
         raise BadRequest("the export request is a JSON object with source and destination")
@@ -145,16 +149,15 @@ def parse_export_request(body: Any) -> ExportRequest:
     uri = (destination.get("settings") or {}).get("blobContainerUri")
     if not isinstance(uri, str) or not is_container_url(uri):
         raise BadRequest("destination.settings.blobContainerUri must be a blob container URL")
-    return ExportRequest(list(values), uri)
+    return ExportRequest(list(values), uri, partition)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _scope(identifier: str) -> Scope:
-    parts = identifier.split("/")
-    return Scope(*parts)
+def _scope(partition: str, identifier: str) -> Scope:
+    return Scope(partition, *identifier.split("/"))
 
 
 def _error_line(identifier: str, reason: str) -> str:
@@ -171,6 +174,7 @@ async def start_export(clients: Clients, request: ExportRequest, *, inline_secon
         raise BadRequest(str(exc)) from None
     now = _now()
     job = ExportJob(uuid.uuid4().hex, request.sources, request.destination, now, now)
+    job.partition = request.partition
     if inline_seconds > 0:  # held while the request works; otherwise the sweep's at once
         job.lease_until = time.time() + inline_seconds + COPY_SECONDS
     etag = await clients.blobs.put_if(job.blob, job.to_bytes(), JOB_TYPE, None, job.listing)
@@ -262,7 +266,7 @@ async def _export_source(
     waits for the destination to finish it); how many were copied, and the error lines."""
     identifier = job.sources[job.cursor]
     try:
-        instances = await visible_instances(clients.index, _scope(identifier))
+        instances = await visible_instances(clients.index, _scope(job.partition, identifier))
     except NotFound:
         return 0, [_error_line(identifier, "the identifier names nothing stored")]
     slots = asyncio.Semaphore(COPIES_IN_FLIGHT)

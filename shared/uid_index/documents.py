@@ -23,7 +23,7 @@ from shared.dicom.attributes import (
     tag_hex,
 )
 from shared.dicom.search_forms import name_groups, name_words, time_key
-from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, partition_key
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 
@@ -42,6 +42,10 @@ SERIES = "series"
 STUDY = "study"
 REFRESH = "refresh"
 INTENT = "delete"
+PARTITION = "partition"
+
+PARTITIONS_KEY = "partitions"
+"""The Cosmos partition key of the data partition registry: a few small documents, read whole."""
 
 
 class Document(TypedDict):
@@ -99,6 +103,16 @@ class InstanceDocument(SeriesDocument):
     # The numbers retrieve reads, at the top level only in the rows ``visible_instances`` projects.
     InstanceNumber: NotRequired[int]
     SeriesNumber: NotRequired[int]
+
+
+class PartitionDocument(Document):
+    """A data partition (``PARTITION``): its name, as the API spells it, and its creation time.
+
+    Partition names are chosen by the archive's owner to name tenants, not patients.
+    """
+
+    name: str
+    created: float
 
 
 class IntentDocument(Document):
@@ -312,6 +326,16 @@ def _aggregate_base(child: StudyDocument, id_: str, kind: str) -> StudyDocument:
         "schema": child["schema"],
         "partition": child["partition"],
         "studyUID": child["studyUID"],
+    }
+
+
+def partition_document(name: str, created: float) -> PartitionDocument:
+    return {
+        "id": doc_id(PARTITION, partition_key(name)),
+        "pk": PARTITIONS_KEY,
+        "type": PARTITION,
+        "name": name,
+        "created": created,
     }
 
 

@@ -218,6 +218,14 @@ class StudyAggregate:
     counts: Counts
 
 
+@dataclass(frozen=True)
+class DataPartition:
+    """A data partition: its name and when its first store recorded it (seconds since epoch)."""
+
+    name: str
+    created: float
+
+
 class Index(Protocol):
     """What the services ask of the index. Raises ``IndexUnavailable`` when it cannot answer."""
 
@@ -236,6 +244,12 @@ class Index(Protocol):
 
     async def put_committed(self, record: IndexRecord) -> None:
         """Write the record as committed whatever is there (rebuild and repair from storage)."""
+
+    async def record_partition(self, name: str, created: float) -> None:
+        """Record a data partition at its first store; a partition already recorded is kept."""
+
+    async def partitions(self) -> list[DataPartition]:
+        """Every recorded data partition, oldest first."""
 
     # Retrieve and search.
     async def visible(self, scope: StudyRef | SeriesRef | InstanceRef) -> list[StoredInstance]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.uid_index.documents import INSTANCE, INTENT, REFRESH, SERIES
+from shared.uid_index.documents import INSTANCE, INTENT, PARTITION, PARTITIONS_KEY, REFRESH, SERIES
 from shared.uid_index.index import DeleteScope
 from shared.uid_index.keys import doc_id
 from shared.uid_index.lifecycle import Lifecycle
@@ -136,3 +136,7 @@ def any_with_series(series_key: str) -> Query:
 def any_in_study(study_key: str) -> Query:
     """Any document of the study that names its UID (delete intents do not)."""
     return _in_study(study_key, "IS_DEFINED(c.studyUID)", "TOP 1 c.partition, c.studyUID")
+
+
+def data_partitions() -> Query:
+    return _in_study(PARTITIONS_KEY, "c.type = @type", "c.name, c.created", type=PARTITION)

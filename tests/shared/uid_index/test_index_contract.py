@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -323,3 +324,11 @@ async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_co
         await r1
     _, series_counts = await counts(index, series)
     assert series_counts.number_of_instances == 2
+
+
+async def test_a_partition_is_recorded_once_and_keeps_its_first_time(index: Index) -> None:
+    name = f"contract-{uuid.uuid4().hex[:8]}"
+    await asyncio.gather(*(index.record_partition(name, 1000.0 + n) for n in range(5)))
+    await index.record_partition(name, 1.0)
+    [found] = [p for p in await index.partitions() if p.name == name]
+    assert 1000.0 <= found.created <= 1004.0
