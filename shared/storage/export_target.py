@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import (
     BlobSasPermissions,
     ContentSettings,
@@ -80,6 +80,17 @@ class SourceSigner:
         return self._delegation[0]
 
 
+def _raise_if_unwritable(exc: HttpResponseError) -> None:
+    """ExportTargetError when the destination itself refuses (no such container, not allowed),
+    which no later copy can mend; a copy whose source the destination could not read, or any
+    other refusal, is that copy's failure alone."""
+    code = str(getattr(exc, "error_code", "") or "")
+    if code == "ContainerNotFound":
+        raise ExportTargetError("the destination container does not exist") from None
+    if exc.status_code in (401, 403) and code != "CannotVerifyCopySource":
+        raise ExportTargetError("the service may not write to the destination") from None
+
+
 def _account_key(container: ContainerClient) -> str | None:
     """The account key the container is signed in with (the emulator's connection string);
     None with a token credential (the managed identity)."""
@@ -106,11 +117,8 @@ class ExportTarget:
                         raise CopyFailed("the copy did not finish in time")
                     await asyncio.sleep(COPY_POLL_SECONDS)
                     status = (await blob.get_blob_properties()).copy.status
-        except ResourceNotFoundError:
-            raise ExportTargetError("the destination container does not exist") from None
         except HttpResponseError as exc:
-            if exc.status_code in (401, 403):
-                raise ExportTargetError("the service may not write to the destination") from None
+            _raise_if_unwritable(exc)
             raise CopyFailed(f"the destination refused the copy ({exc.status_code})") from None
         if status != "success":
             raise CopyFailed(f"the copy ended {status}")
@@ -124,13 +132,8 @@ class ExportTarget:
                     overwrite=True,
                     content_settings=ContentSettings(content_type="text/plain; charset=utf-8"),
                 )
-            except ResourceNotFoundError:
-                raise ExportTargetError("the destination container does not exist") from None
             except HttpResponseError as exc:
-                if exc.status_code in (401, 403):
-                    raise ExportTargetError(
-                        "the service may not write to the destination"
-                    ) from None
+                _raise_if_unwritable(exc)
                 raise
 
     async def close(self) -> None:

@@ -18,7 +18,9 @@ from pydicom.uid import generate_uid
 
 from devhost.stack import LocalStack
 from shared.clients import Clients
+from shared.config import DEFAULT_PARTITION
 from shared.services.export import ExportJob, job_blob
+from shared.uid_index.keys import InstanceRef
 from tests.conftest import ROOT, clients_of
 from tests.data.builders import SERIES_1, SERIES_2, TUTORIAL, tutorial_file, with_fresh_uids
 from tests.functions.retrieve_checks import store_all
@@ -103,6 +105,25 @@ async def test_a_study_and_an_instance_are_copied_as_stored_and_a_missing_one_lo
     assert exported == {f"{operation}/results/{uids}.dcm": data for uids, data in expected.items()}
     assert [json.loads(line)["Identifier"] for line in log] == [missing]
     assert other_study not in json.dumps(log)
+
+
+async def test_a_file_gone_before_its_copy_is_one_error_line_not_a_failed_export(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    study, files = await _store_tutorial(http)
+    gone = sorted(files)[0]
+    ref = InstanceRef.of(DEFAULT_PARTITION, *gone.split("/"))
+    (instance,) = await storage.index.visible(ref)
+    await storage.blobs.delete([instance.file_blob])
+    destination = await _destination(storage)
+    response = await http.post("/v2/export", json=_request([study], destination))
+    status = await _finished(http, response.json()["href"])
+    assert status["status"] == "completed"
+    assert (status["results"]["exported"], status["results"]["skipped"]) == (2, 1)
+    exported = await _exported(storage, destination, response.json()["id"])
+    (line,) = exported.pop(f"{response.json()['id']}/errors.log").decode().splitlines()
+    assert json.loads(line)["Identifier"] == gone
+    assert len(exported) == 2
 
 
 @pytest.mark.parametrize(
