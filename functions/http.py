@@ -49,7 +49,8 @@ OPERATION = f"{VERSION}/{OPERATIONS}/{{operation}}"
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.
 EXPOSED_HEADERS = (
-    "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges"
+    "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges, "
+    "Content-Disposition"
 )
 
 
