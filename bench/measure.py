@@ -111,6 +111,10 @@ async def ingest(
         with window(f"ingest_{size}", size):
             run = await load.run([store(http, root, r) for r in requests], clients)
         figures |= throughput(f"ingest_{size}", run, size)
+        figures |= {
+            f"ingest_{size}_p50_ms": Figure(run.percentile(0.5) * 1000, run.count),
+            f"ingest_{size}_p95_ms": Figure(run.percentile(0.95) * 1000, run.count),
+        }
     return figures
 
 

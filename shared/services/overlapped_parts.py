@@ -2,9 +2,10 @@
 
 A request's parts arrive one after the other on one body, so each must be read to its end before
 the next begins; what comes after (the last blob writes, the commit) only waits on storage. Each
-part's handler runs as a task, and the next part starts as soon as the previous one's bytes have
-all been read (or its handler has finished without reading them), with at most ``in_flight``
-handlers running. Results come back in the parts' order.
+part's handler runs as a task, and the next part starts once the handler calls ``proceed``,
+which it may do only after reading its part to the end (or when it has finished), with at most
+``in_flight`` handlers running. The handler chooses the moment: a part that still holds much
+memory until it commits can keep the next one waiting. Results come back in the parts' order.
 """
 
 from __future__ import annotations
@@ -14,12 +15,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-
-
-async def _noting_end(chunks: AsyncIterator[bytes], read: asyncio.Event) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        yield chunk
-    read.set()
 
 
 async def _read_or_done(task: asyncio.Task[T], read: asyncio.Event) -> None:
@@ -32,7 +27,7 @@ async def _read_or_done(task: asyncio.Task[T], read: asyncio.Event) -> None:
 
 async def overlapped(
     parts: AsyncIterator[AsyncIterator[bytes]],
-    handle: Callable[[AsyncIterator[bytes]], Coroutine[Any, Any, T]],
+    handle: Callable[[AsyncIterator[bytes], Callable[[], None]], Coroutine[Any, Any, T]],
     in_flight: int,
 ) -> tuple[list[T], Exception | None]:
     """Every part's result, in order, up to the first failure, and that failure (or None).
@@ -46,7 +41,7 @@ async def overlapped(
     try:
         async for chunks in parts:
             read = asyncio.Event()
-            task = asyncio.create_task(handle(_noting_end(chunks, read)))
+            task = asyncio.create_task(handle(chunks, read.set))
             tasks.append(task)
             await _read_or_done(task, read)
             if task.done() and task.exception() is not None:

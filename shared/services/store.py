@@ -13,9 +13,10 @@ commits, have the sweep refresh them (``shared.uid_index.refresh_due``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from pydicom import Dataset
@@ -34,7 +35,7 @@ from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
-from shared.uid_index.store_protocol import Lease, store_copy, together
+from shared.uid_index.store_protocol import Lease, store_copy
 from shared.uid_index.tag_index import TagRegistry
 from shared.uid_index.tag_values import TagValues
 from shared.web.media_types import MediaType, split_media_type
@@ -46,7 +47,7 @@ PROCESSING_FAILURE = 272
 
 PARTS_IN_FLIGHT = 4
 """Parts being stored at once: the next is read while earlier ones write their last blobs and
-commit (``overlapped_parts``)."""
+commit (``overlapped_parts``); of files larger than one block, one at a time."""
 
 DICOM = "application/dicom"
 
@@ -208,14 +209,18 @@ async def store_instance(
     options: StoreOptions,
     clients: Clients,
     request: StoreRequest,
+    proceed: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Store one part; a problem with this instance alone becomes its failure reason.
 
     The instance's series goes into ``request.to_refresh`` before its commit is sent: its
-    aggregates, and its study's, are refreshed before the request answers.
+    aggregates, and its study's, are refreshed before the request answers. ``proceed`` is called
+    once the next part may be read (``overlapped_parts``): when this part's body is read, if its
+    file goes in one upload; else once its blocks are committed, so that one large part at a
+    time holds blocks in memory.
     """
     with InstanceParser() as parser:
-        return await _store_parsed(parser, chunks, options, clients, request)
+        return await _store_parsed(parser, chunks, options, clients, request, proceed)
 
 
 async def _store_parsed(
@@ -224,6 +229,7 @@ async def _store_parsed(
     options: StoreOptions,
     clients: Clients,
     request: StoreRequest,
+    proceed: Callable[[], None],
 ) -> Outcome:
     parsed: ParsedInstance | None = None
     try:
@@ -260,6 +266,8 @@ async def _store_parsed(
                 await writer.write(chunk)
                 await lease.keep()
             finished = parsed or parser.finish()
+            if writer.in_one_upload:
+                proceed()
             sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
             tag_warnings = TagValues.of(request.registry.tags, sidecar.metadata).messages
             if tag_warnings and options.api_version < 2:
@@ -269,16 +277,22 @@ async def _store_parsed(
             if options.htj2k_copy:
                 # The copy is made from the stored file, and the sidecar names it: the file,
                 # then the copy, then the sidecar.
-                await writer.commit()
+                await _together(writer.commit(), request.to_refresh.before_commit(ref.series))
                 copy = await write_htj2k_copy(clients.blobs, sidecar, lease.keep)
                 sidecar = replace(sidecar, htj2k_frames=copy)
                 data = sidecar.to_bytes()
                 await clients.blobs.put(name, data, "application/json")
             else:
-                # Both at once: a copy counts only once both blobs exist (rebuild and verify
-                # ask for both), and the commit that makes it visible waits for both.
                 data = sidecar.to_bytes()
-                await together(writer.commit(), clients.blobs.put(name, data, "application/json"))
+                # At once: a copy counts only once both blobs exist (rebuild and verify ask for
+                # both), and the commit that makes it visible waits for both and for the
+                # series' refresh marker, which must be written before it (``refresh_due``).
+                await _together(
+                    writer.commit(),
+                    clients.blobs.put(name, data, "application/json"),
+                    request.to_refresh.before_commit(ref.series),
+                )
+            proceed()
         except BaseException:
             with contextlib.suppress(Exception):
                 await writer.abort()
@@ -311,6 +325,14 @@ async def _store_parsed(
         return _outcome_for(ds, failure=FAILURE_VALIDATION, comments=exc.messages)
     request.stored.append(ref)
     return _outcome_for(ds, comments=(*validation.warnings, *tag_warnings))
+
+
+async def _together(*steps: Awaitable[object]) -> None:
+    """Run the steps at once; raise the first failure only once all have ended, so that no
+    write is still in flight when a failed store undoes what it wrote."""
+    for result in await asyncio.gather(*steps, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _sidecar(
@@ -365,8 +387,8 @@ async def store(
     outcomes: list[Outcome] = []
     request = StoreRequest(SeriesToRefresh(clients.index), await clients.index.registry())
 
-    async def one(chunks: AsyncIterator[bytes]) -> Outcome:
-        return await store_instance(chunks, options, clients, request)
+    async def one(chunks: AsyncIterator[bytes], proceed: Callable[[], None]) -> Outcome:
+        return await store_instance(chunks, options, clients, request, proceed)
 
     try:
         try:

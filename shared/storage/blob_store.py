@@ -64,6 +64,12 @@ class StagedBlobWriter:
         with unavailable_as_storage_error():
             await self._blob.stage_block(block_id, block, length=len(block))
 
+    @property
+    def in_one_upload(self) -> bool:
+        """Whether the blob, as written so far, goes to storage in the one request of ``commit``
+        (nothing staged yet)."""
+        return not self._block_ids
+
     async def commit(self) -> None:
         """Make the blob visible; a file that fits one block is written in a single request."""
         settings = ContentSettings(content_type=self._content_type)

@@ -5,6 +5,7 @@ wait their turn."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from devhost.stack import LocalStack
 from devhost.workers import (
     PER_INSTANCE_CONCURRENCY,
     WORKER_PROCESS_COUNT,
+    bound_socket,
     concurrency_per_worker,
     worker_processes,
 )
@@ -37,6 +39,24 @@ def test_settings_default_to_one_worker_and_split_the_concurrency() -> None:
     for wrong in ("0", "two", "-1"):
         with pytest.raises(ValueError, match=WORKER_PROCESS_COUNT):
             worker_processes({WORKER_PROCESS_COUNT: wrong})
+
+
+async def test_connections_on_the_shared_socket_send_without_delay() -> None:
+    """Small answers go out at once (TCP_NODELAY), as on a socket the server binds itself."""
+    listener = bound_socket("127.0.0.1", 0)
+    listener.listen()
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(connected, sock=listener)
+    async with server:
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        assert await asyncio.wait_for(accepted, 10) != 0
+        writer.close()
 
 
 async def test_invocations_past_the_concurrency_wait() -> None:

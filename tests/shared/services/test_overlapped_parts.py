@@ -4,7 +4,7 @@ happened."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from hypothesis import given, settings
@@ -37,11 +37,12 @@ class Handler:
         self.log, self.fail_on = log, fail_on
         self.running = self.most = 0
 
-    async def __call__(self, chunks: AsyncIterator[bytes]) -> bytes:
+    async def __call__(self, chunks: AsyncIterator[bytes], proceed: Callable[[], None]) -> bytes:
         self.running += 1
         self.most = max(self.most, self.running)
         try:
             data = b"".join([chunk async for chunk in chunks])
+            proceed()
             for _ in range(10):
                 await asyncio.sleep(0)
             if data.decode().startswith(str(self.fail_on)):
@@ -74,6 +75,19 @@ def test_the_next_part_is_read_while_the_previous_one_finishes() -> None:
     assert log.index("read 10") < log.index("done 0")
 
 
+def test_a_handler_that_does_not_proceed_holds_the_next_part_until_it_ends() -> None:
+    log: list[str] = []
+    handler = Handler(log)
+
+    async def holding(chunks: AsyncIterator[bytes], proceed: Callable[[], None]) -> bytes:
+        return await handler(chunks, lambda: None)
+
+    results, failure = asyncio.run(overlapped(_parts([1, 1], log), holding, 4))
+    assert failure is None and len(results) == 2
+    assert log.index("done 0") < log.index("read 10")
+    assert handler.most == 1
+
+
 def test_a_handler_failure_ends_the_request_where_it_happened() -> None:
     log: list[str] = []
     results, failure = asyncio.run(
@@ -96,7 +110,7 @@ def test_a_body_that_breaks_off_comes_after_the_parts_before_it() -> None:
 async def test_cancelled_handlers_end_with_the_request() -> None:
     started = asyncio.Event()
 
-    async def forever(chunks: AsyncIterator[bytes]) -> None:
+    async def forever(chunks: AsyncIterator[bytes], proceed: Callable[[], None]) -> None:
         started.set()
         await asyncio.Event().wait()
 
