@@ -32,10 +32,17 @@ async def sweep_expired_leases(timer: func.TimerRequest) -> None:
     except Exception as exc:
         log_failure(log, "sweep", exc)
         return
-    if summary.deletes_finished or summary.claims_released or summary.series_refreshed:
+    if (
+        summary.deletes_finished
+        or summary.claims_released
+        or summary.series_refreshed
+        or summary.changes_numbered
+    ):
         log.info(
-            "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed",
+            "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed, "
+            "%d change feed entries numbered",
             summary.deletes_finished,
             summary.claims_released,
             summary.series_refreshed,
+            summary.changes_numbered,
         )

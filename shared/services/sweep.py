@@ -10,7 +10,9 @@ sweeps, or a sweep and a retried DELETE, never both purge one instance, and that
 takes an instance over meanwhile wins. Aggregates above what is swept are refreshed once it is
 hidden, in case the request that hid it died before it got that far. Last, it refreshes the
 series and study of every refresh-due marker whose lease ran out (``refresh_due``), so that what
-a store committed before it died becomes searchable with exact counts.
+a store committed before it died becomes searchable with exact counts. Then it numbers the change
+feed's new entries (``shared.uid_index.changes``), so that they are numbered close to when they
+committed even when nobody reads the feed.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -22,8 +24,9 @@ import time
 from dataclasses import dataclass
 
 from shared.clients import Clients
+from shared.config import DEFAULT_PARTITION
 from shared.services.delete import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
-from shared.uid_index.index import LEASE_SECONDS
+from shared.uid_index.index import LEASE_SECONDS, number_all
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.refresh_due import refresh_marked
 
@@ -34,6 +37,7 @@ class SweepSummary:
     deletes_finished: int = 0
     claims_released: int = 0
     series_refreshed: int = 0
+    changes_numbered: int = 0
 
 
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
@@ -57,8 +61,8 @@ async def _refresh_overdue(clients: Clients, deadline: float, summary: SweepSumm
 
 
 async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
-    """Purge expired ``deleting`` and ``pending`` instances, then refresh overdue series, for at
-    most about ``seconds``."""
+    """Purge expired ``deleting`` and ``pending`` instances, refresh overdue series, then number
+    new change feed entries, for at most about ``seconds``."""
     summary = SweepSummary()
     deadline = time.monotonic() + seconds
     await _carry_out_intents(clients, deadline, summary)
@@ -73,4 +77,5 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
         summary.claims_released += released
         summary.deletes_finished += len(taken) - released
     await _refresh_overdue(clients, deadline, summary)
+    summary.changes_numbered = await number_all(clients.index, DEFAULT_PARTITION, deadline)
     return summary

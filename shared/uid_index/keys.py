@@ -148,6 +148,11 @@ def new_version() -> str:
     return f"{time.time_ns() // 1000:016x}{os.urandom(4).hex()}"
 
 
+def version_time(version: str) -> float:
+    """When the store of ``version`` began, in seconds since the epoch."""
+    return int(version[:16], 16) / 1e6
+
+
 _BLOB_NAME = re.compile(
     r"^(?P<partition>[A-Za-z0-9._-]+)/(?P<study>[0-9a-f]{32})/(?P<series>[0-9a-f]{32})/"
     r"(?P<instance>[0-9a-f]{32})/(?P<version>[0-9a-f]{24})\.(?P<kind>dcm|json|thumbnail\.jpg)$"

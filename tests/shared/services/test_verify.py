@@ -13,6 +13,7 @@ from pydicom.uid import generate_uid
 from shared.clients import Clients
 from shared.services.rebuild import committed_versions
 from shared.services.verify import verify
+from shared.uid_index.changes import History
 from shared.uid_index.documents import claim_document
 from shared.uid_index.sidecar import Sidecar
 from tests.data.builders import multipart, with_fresh_uids
@@ -55,7 +56,7 @@ async def test_verify_finds_and_repairs_each_kind(
     # A store that died holding a claim.
     dead = ref_of(study, files[3][1].SeriesInstanceUID, generate_uid())
     await storage.index.container.create_item(
-        claim_document(dead, old_version(), lease_until=time.time() - 1)
+        claim_document(dead, old_version(), lease_until=time.time() - 1, history=History())
     )
     # A study count that is wrong.
     sdoc = await study_doc(storage, refs[0].study)
@@ -76,7 +77,8 @@ async def test_verify_finds_and_repairs_each_kind(
     again = await verify(storage, repair=False)
     assert not [f for f in again.findings if study_key_of(f.subject) == refs[0].study.key]
 
-    # Instance 0 had no complete copy left: it is gone from the index.
+    # Instance 0 had no complete copy left: it is gone from the index, its history kept.
+    assert await storage.index.visible(refs[0]) == []
     assert await instance_doc(storage, refs[0]) is None
     # Instance 1 untouched, its stray copy deleted.
     assert await stored_file(storage, refs[1]) == files[1][0]
