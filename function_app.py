@@ -2,7 +2,17 @@
 
 import azure.functions as func
 
-from functions import allow, delete, operations, render, retrieve, search, store, sweep
+from functions import (
+    allow,
+    change_feed,
+    delete,
+    operations,
+    render,
+    retrieve,
+    search,
+    store,
+    sweep,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(store.bp)
@@ -11,7 +21,10 @@ app.register_functions(render.bp)
 app.register_functions(search.bp)
 app.register_functions(delete.bp)
 app.register_functions(operations.bp)
+app.register_functions(change_feed.bp)
 app.register_functions(sweep.bp)
 app.register_functions(
-    allow.method_fallbacks(store.bp, retrieve.bp, render.bp, search.bp, delete.bp, operations.bp)
+    allow.method_fallbacks(
+        store.bp, retrieve.bp, render.bp, search.bp, delete.bp, operations.bp, change_feed.bp
+    )
 )

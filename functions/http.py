@@ -41,6 +41,9 @@ INSTANCE = f"{SERIES}/instances/{{instance}}"
 # Long-running work (a large delete's remainder), as the Azure DICOM service names it.
 OPERATIONS = "operations"
 OPERATION = f"{VERSION}/{OPERATIONS}/{{operation}}"
+# What was stored, replaced and deleted, in order (the Azure DICOM service's change feed).
+CHANGE_FEED = f"{VERSION}/changefeed"
+CHANGE_FEED_LATEST = f"{CHANGE_FEED}/latest"
 
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.
