@@ -121,6 +121,21 @@ class InstanceEntry:
     etag: str
     read_as: Any = field(default=None, compare=False, repr=False)
     """The implementation's copy of what was read, so a conditional rewrite needs no re-read."""
+    history: History = field(default_factory=History)
+    """The instance's change feed history, as read."""
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """A change feed entry as verify compares it with its instance."""
+
+    entry_id: str
+    instance_key: str
+    n: int
+    action: Action
+    version: str
+    sequence: int | None
+    """None until a round numbers it."""
 
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -321,7 +336,14 @@ class Index(Protocol):
 
     # Verify and rebuild.
     async def all_entries(self) -> list[InstanceEntry]:
-        """Every instance entry, in any state."""
+        """Every instance entry, in any state but purged."""
+
+    async def all_changes(self) -> list[ChangeRecord]:
+        """Every change feed entry, of every data partition."""
+
+    async def record_current(self, entry: InstanceEntry) -> None:
+        """Write the ``create`` entry of a created instance's current copy, unless the entry
+        changed since it was read (repair of an instance the feed lacks)."""
 
     async def visible_counts(self) -> dict[str, int]:
         """Visible instances per series, by series key."""

@@ -78,6 +78,7 @@ from shared.uid_index.index import (
     BEING_CREATED,
     LEASE_SECONDS,
     Change,
+    ChangeRecord,
     Claim,
     Counts,
     DeleteIntent,
@@ -129,6 +130,7 @@ def _entry(doc: InstanceDocument) -> InstanceEntry:
         float(doc["leaseUntil"]),
         doc["_etag"],
         doc,
+        history_of(doc),
     )
 
 
@@ -649,6 +651,33 @@ class CosmosIndex:
         with unavailable():
             docs = await self._all(sql.ALL_INSTANCES)
         return [_entry(d) for d in cast(list[InstanceDocument], docs)]
+
+    async def all_changes(self) -> list[ChangeRecord]:
+        with unavailable():
+            rows = await self._all(sql.ALL_CHANGES)
+        return [
+            ChangeRecord(
+                r["id"], r["instanceKey"], r["n"], Action(r["action"]), r["version"], r["seq"]
+            )
+            for r in rows
+        ]
+
+    async def record_current(self, entry: InstanceEntry) -> None:
+        with unavailable():
+            doc = await self._as_read(
+                entry.read_as, entry.ref.doc_id, entry.ref.study.key, entry.etag
+            )
+            if doc is None or doc["status"] != Lifecycle.CREATED:
+                return
+            instance = cast(InstanceDocument, doc)
+            change = history_of(instance).next(version_time(instance["version"]))
+            recorded: InstanceDocument = {
+                **instance,
+                "changes": change.count,
+                "changedAt": change.at,
+            }
+            with contextlib.suppress(*_CHANGED):
+                await self._change(recorded, instance["_etag"], Action.CREATE, change)
 
     async def visible_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

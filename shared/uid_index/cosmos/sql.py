@@ -173,3 +173,8 @@ def last_change(study_key: str, instance_key: str) -> Query:
         "TOP 1 c.n, c.timestamp",
         instance=instance_key,
     )
+
+
+ALL_CHANGES = Query(
+    f"SELECT c.id, c.instanceKey, c.n, c.action, c.version, c.seq FROM c WHERE c.type = '{CHANGE}'"
+)
