@@ -21,6 +21,7 @@ the sweep's timer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Iterable
 from typing import Any, cast
@@ -49,6 +50,8 @@ from shared.uid_index.lifecycle import Lifecycle
 
 ROUND = 500
 """Entries one round numbers at most."""
+_MOST_READ = 2**31 - 1
+"""The most entries a v2 page reads through (``TOP`` takes a 32-bit count)."""
 _CONCURRENCY = 32
 
 Row = dict[str, Any]
@@ -148,11 +151,14 @@ class CosmosChangeFeed:
         return published["watermark"] if published else await self._watermark(partition)
 
     async def _set_sequence(self, study_key: str, entry_id: str, seq: int) -> None:
-        await self.container.patch_item(
-            entry_id,
-            partition_key=study_key,
-            patch_operations=[{"op": "set", "path": "/seq", "value": seq}],
-        )
+        # An entry gone (its container emptied by hand) leaves its number unused, not the feed
+        # stuck on a plan that can never be finished.
+        with contextlib.suppress(CosmosResourceNotFoundError):
+            await self.container.patch_item(
+                entry_id,
+                partition_key=study_key,
+                patch_operations=[{"op": "set", "path": "/seq", "value": seq}],
+            )
 
     # Reading ----------------------------------------------------------------------------------
 
@@ -165,6 +171,8 @@ class CosmosChangeFeed:
     async def between(
         self, partition: str, start: float, end: float, offset: int, limit: int
     ) -> list[Change]:
+        if offset + limit > _MOST_READ:
+            return []
         watermark = await self._watermark(partition)
         query = sql.changes_stamped(partition, watermark, start, end, offset + limit)
         return await self._changes((await self._rows(query))[offset:])
