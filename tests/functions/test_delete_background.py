@@ -291,3 +291,20 @@ async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
     stored = [ds for _, ds in (a1, t1, a2, b1)]
     await assert_exactly_visible(http, storage, study, stored, [a3[1]])
     await assert_verify_clean(storage)
+
+
+async def test_the_sweep_numbers_the_change_feed_while_nobody_reads_it(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    _, _, files = await store_study(http, series_count=1, per_series=3)
+    uids = {ds.SOPInstanceUID for _, ds in files}
+
+    async def numbered() -> bool:
+        # Read straight from the index, which numbers nothing itself.
+        latest = await storage.index.latest_change("Microsoft.Default")
+        if latest is None:
+            return False
+        window = await storage.index.changes_after("Microsoft.Default", latest.sequence - 3, 3)
+        return {c.ref.sop_instance_uid for c in window} == uids
+
+    await eventually(numbered, within=60)
