@@ -7,6 +7,7 @@ from functions import (
     change_feed,
     delete,
     operations,
+    partitions,
     render,
     retrieve,
     search,
@@ -15,16 +16,8 @@ from functions import (
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-app.register_functions(store.bp)
-app.register_functions(retrieve.bp)
-app.register_functions(render.bp)
-app.register_functions(search.bp)
-app.register_functions(delete.bp)
-app.register_functions(operations.bp)
-app.register_functions(change_feed.bp)
-app.register_functions(sweep.bp)
-app.register_functions(
-    allow.method_fallbacks(
-        store.bp, retrieve.bp, render.bp, search.bp, delete.bp, operations.bp, change_feed.bp
-    )
-)
+OPERATIONS = (store.bp, retrieve.bp, render.bp, search.bp, delete.bp, operations.bp, change_feed.bp)
+IN_PARTITIONS = partitions.in_partitions(*OPERATIONS)
+for blueprint in (*OPERATIONS, partitions.bp, IN_PARTITIONS, sweep.bp):
+    app.register_functions(blueprint)
+app.register_functions(allow.method_fallbacks(*OPERATIONS, partitions.bp, IN_PARTITIONS))

@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from devhost.stack import LocalStack
+from devhost.workers import WORKER_PROCESS_COUNT
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUNDARY = "benchBoundary"
@@ -80,11 +81,13 @@ async def multipart_body(
 
 
 @contextmanager
-def bench_stack(prefix: str) -> Iterator[LocalStack]:
-    """A local stack of the benchmark's own, on free ports, that takes requests of any size."""
+def bench_stack(prefix: str, workers: int = 1) -> Iterator[LocalStack]:
+    """A local stack of the benchmark's own, on free ports, that takes requests of any size,
+    its host running ``workers`` worker processes."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         stack = LocalStack(ROOT, Path(tmp))
         stack.env["DICOMWEB_MAX_REQUEST_BYTES"] = str(8 * 2**30)
+        stack.env[WORKER_PROCESS_COUNT] = str(workers)
         with stack:
             yield stack
 

@@ -7,7 +7,8 @@ A failed request stops the run with the server's answer: a figure over failures 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import httpx
@@ -36,6 +37,15 @@ Figures = dict[str, Figure]
 
 class RequestFailed(RuntimeError):
     pass
+
+
+Window = Callable[[str, int | None], AbstractContextManager[None]]
+"""Opened around each run by name, with the instances per request of a store: what the server
+spent in it (``bench.calls.Meter.window``); the suite's for our server, nothing for others."""
+
+
+def unobserved(_name: str, _instances_per_request: int | None) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 def _check(response: httpx.Response, what: str) -> None:
@@ -88,11 +98,18 @@ def latency(prefix: str, run: load.Run) -> Figures:
     }
 
 
-async def ingest(http: httpx.AsyncClient, root: str, archive: Archive, clients: int) -> Figures:
+async def ingest(
+    http: httpx.AsyncClient,
+    root: str,
+    archive: Archive,
+    clients: int,
+    window: Window = unobserved,
+) -> Figures:
     """Store the whole archive: first the one-instance requests, then the ten-instance ones."""
     figures: Figures = {}
     for size, requests in archive.requests.items():
-        run = await load.run([store(http, root, r) for r in requests], clients)
+        with window(f"ingest_{size}", size):
+            run = await load.run([store(http, root, r) for r in requests], clients)
         figures |= throughput(f"ingest_{size}", run, size)
     return figures
 
@@ -133,11 +150,18 @@ def search_urls(root: str, archive: Archive) -> dict[str, tuple[list[str], str]]
 
 
 async def search(
-    http: httpx.AsyncClient, root: str, archive: Archive, samples: int, clients: int
+    http: httpx.AsyncClient,
+    root: str,
+    archive: Archive,
+    samples: int,
+    clients: int,
+    window: Window = unobserved,
 ) -> Figures:
     figures: Figures = {}
     for name, (urls, accept) in search_urls(root, archive).items():
-        figures |= latency(name, await timed_gets(http, urls, accept, samples, clients))
+        with window(name, None):
+            run = await timed_gets(http, urls, accept, samples, clients)
+        figures |= latency(name, run)
     return figures
 
 
@@ -146,7 +170,12 @@ def _instance_url(root: str, i: Instance) -> str:
 
 
 async def retrieve(
-    http: httpx.AsyncClient, root: str, archive: Archive, samples: int, clients: int
+    http: httpx.AsyncClient,
+    root: str,
+    archive: Archive,
+    samples: int,
+    clients: int,
+    window: Window = unobserved,
 ) -> Figures:
     """Instances and frames of the small studies; metadata and the whole of the large study."""
     instances = [i for s in archive.small for i in s.instances()]
@@ -154,15 +183,19 @@ async def retrieve(
     frame_urls = [f"{url}/frames/1" for url in instance_urls]
     large = archive.large
     (series,) = large.series
-    figures = latency(
-        "instance", await timed_gets(http, instance_urls, AS_STORED, samples, clients)
-    )
-    figures |= latency("frame", await timed_gets(http, frame_urls, FRAME, samples, clients))
     metadata_url = f"{root}/studies/{large.uid}/series/{series}/metadata"
-    metadata = await timed_gets(http, [metadata_url], DICOM_JSON, max(3, samples // 5), clients)
-    figures |= latency("series_metadata", metadata)
-    study = await timed_gets(
-        http, [f"{root}/studies/{large.uid}"], AS_STORED, heavy_samples(samples), clients
-    )
-    figures["study_mbps"] = Figure(study.mb_per_second, study.count)
+    runs = {
+        "instance": (instance_urls, AS_STORED, samples),
+        "frame": (frame_urls, FRAME, samples),
+        "series_metadata": ([metadata_url], DICOM_JSON, max(3, samples // 5)),
+        "study": ([f"{root}/studies/{large.uid}"], AS_STORED, heavy_samples(samples)),
+    }
+    figures: Figures = {}
+    for name, (urls, accept, count) in runs.items():
+        with window(name, None):
+            run = await timed_gets(http, urls, accept, count, clients)
+        if name == "study":
+            figures["study_mbps"] = Figure(run.mb_per_second, run.count)
+        else:
+            figures |= latency(name, run)
     return figures

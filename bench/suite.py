@@ -10,7 +10,7 @@ and last the host's peak RSS for one large store and one large retrieve (``bench
 
     .venv/bin/python -m bench.suite [--instances 1000 10000] [--samples 200] [--clients 4]
         [--parts search retrieve floor memory] [--start-orthanc | --peer URL]
-        [--stow-mb 1024] [--retrieve-mb 2048] [--profile DIR]
+        [--stow-mb 1024] [--retrieve-mb 2048] [--profile DIR] [--workers 1]
 
 ``--start-orthanc`` runs Debian's Orthanc as the peer (``devhost.orthanc``; ``make bench``
 installs ``orthanc`` and ``orthanc-dicomweb`` when missing); ``--peer`` takes any DICOMweb root on
@@ -37,6 +37,7 @@ import psutil
 
 from bench import floor, measure, profile
 from bench.archive import make_archive
+from bench.calls import Cost, Meter, cost_table
 from bench.common import ROOT, bench_stack
 from bench.cpu import accounting
 from bench.measure import Figure, Figures
@@ -61,6 +62,7 @@ class Options:
     stow_mb: int = 1024
     retrieve_mb: int = 2048
     profile: Path | None = None
+    workers: int = 1
 
 
 @contextmanager
@@ -98,10 +100,12 @@ async def _memory(stack: LocalStack, options: Options) -> Figures:
 
 @dataclass
 class SuiteResult:
-    """Figures by column (ours, peer, floor); CPU seconds by phase and process of our stack."""
+    """Figures by column (ours, peer, floor); CPU seconds by phase and process of our stack;
+    what each run cost our host (storage calls and CPU per request or stored instance)."""
 
     figures: dict[str, Figures]
     cpu: CpuLog
+    costs: list[Cost] = field(default_factory=list)
 
 
 async def run_suite(stack: LocalStack, options: Options, peer: str | None = None) -> SuiteResult:
@@ -111,28 +115,36 @@ async def run_suite(stack: LocalStack, options: Options, peer: str | None = None
     results: dict[str, Figures] = {name: {} for name in servers}
     cpu: CpuLog = {}
     clients, samples = options.clients, options.samples
+    meter = Meter(stack.log_dir / "host.log", stack.pids()["host"])
 
     def observed(name: str, phase: str) -> AbstractContextManager[None]:
         return _observed(options, stack, phase, cpu) if name == OURS else nullcontext()
 
+    def window(name: str) -> measure.Window:
+        return meter.window if name == OURS else measure.unobserved
+
     async with httpx.AsyncClient(timeout=600) as http:
         for name, root in servers.items():
             with observed(name, "ingest"):
-                results[name] |= await measure.ingest(http, root, archive, clients)
+                results[name] |= await measure.ingest(http, root, archive, clients, window(name))
         if "floor" in options.parts:
             blobs = stack.env[BLOB_SETTING]
             results[FLOOR] = await floor.measure(blobs, archive, samples, clients)
         if "search" in options.parts:
             for name, root in servers.items():
                 with observed(name, "search"):
-                    results[name] |= await measure.search(http, root, archive, samples, clients)
+                    results[name] |= await measure.search(
+                        http, root, archive, samples, clients, window(name)
+                    )
         if "retrieve" in options.parts:
             for name, root in servers.items():
                 with observed(name, "retrieve"):
-                    results[name] |= await measure.retrieve(http, root, archive, samples, clients)
+                    results[name] |= await measure.retrieve(
+                        http, root, archive, samples, clients, window(name)
+                    )
     if "memory" in options.parts:
         results[OURS] |= await _memory(stack, options)
-    return SuiteResult(results, cpu)
+    return SuiteResult(results, cpu, meter.costs)
 
 
 def _loopback(url: str) -> str:
@@ -158,7 +170,8 @@ def machine() -> dict[str, object]:
 def _save(options: Options, result: SuiteResult, seconds: float) -> Path:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    path = out / f"suite-{options.instances}.json"
+    workers = "" if options.workers == 1 else f"-{options.workers}-workers"
+    path = out / f"suite-{options.instances}{workers}.json"
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -172,6 +185,7 @@ def _save(options: Options, result: SuiteResult, seconds: float) -> Path:
             for column, figures in result.figures.items()
         },
         "cpu_seconds": result.cpu,
+        "costs": [asdict(cost) for cost in result.costs],
     }
     path.write_text(json.dumps(document, indent=2))
     return path
@@ -189,6 +203,9 @@ def main() -> None:
     parser.add_argument("--stow-mb", type=int, default=1024)
     parser.add_argument("--retrieve-mb", type=int, default=2048)
     parser.add_argument("--profile", type=Path, help="record the host with py-spy into DIR")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the host's worker processes (1 for --profile)"
+    )
     args = parser.parse_args()
     for size in args.instances:
         options = Options(
@@ -199,11 +216,12 @@ def main() -> None:
             stow_mb=args.stow_mb,
             retrieve_mb=args.retrieve_mb,
             profile=args.profile,
+            workers=args.workers,
         )
         print(f"archive of {size} instances; machine {machine()}", flush=True)
         started = time.perf_counter()
         with ExitStack() as running:
-            stack = running.enter_context(bench_stack("suite-bench-"))
+            stack = running.enter_context(bench_stack("suite-bench-", args.workers))
             peer_url = args.peer
             if args.start_orthanc:
                 orthanc = running.enter_context(running_orthanc(name="bench-peer"))
@@ -211,6 +229,7 @@ def main() -> None:
             result = asyncio.run(run_suite(stack, options, peer_url))
         seconds = time.perf_counter() - started
         print(markdown(result.figures, "orthanc" if args.start_orthanc else PEER))
+        print(f"\nWhat each run cost our host:\n{cost_table(result.costs)}")
         print(f"\nCPU seconds of our stack by phase: {json.dumps(result.cpu)}")
         print(f"{size} instances in {seconds:.0f} s; kept in {_save(options, result, seconds)}")
 

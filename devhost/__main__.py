@@ -5,8 +5,10 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -15,33 +17,41 @@ from devhost.http_limits import DEFAULT_HEAD_TIMEOUT_SECONDS, HeadLimits, protoc
 from devhost.settings import LOOPBACK, Ports, base_url
 from devhost.supervise import run
 from devhost.viewer import DEFAULT_PORT, ViewerServer
+from devhost.workers import run_workers, worker_processes
 from shared.config import HEAD_TIMEOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def serve(port: int, app_root: Path) -> int:
-    """Serve the function app in `app_root` in this process until SIGINT or SIGTERM."""
+    """Serve the function app in `app_root` until SIGINT or SIGTERM: in this process, or in
+    `FUNCTIONS_WORKER_PROCESS_COUNT` worker processes (see workers.py)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    app = load(app_root)
     head_timeout = os.environ.get(HEAD_TIMEOUT, "").strip()
     limits = HeadLimits(
         timeout_seconds=float(head_timeout) if head_timeout else DEFAULT_HEAD_TIMEOUT_SECONDS
     )
-    uvicorn.run(
-        app,
-        host=LOOPBACK,
-        port=port,
-        loop="asyncio",
+    options: dict[str, Any] = {
+        "loop": "asyncio",
         # h11 with limits on the request head, answered 431 and 408 (see http_limits.py).
-        http=protocol_with(limits),
-        h11_max_incomplete_event_size=limits.max_bytes,
+        "http": protocol_with(limits),
+        "h11_max_incomplete_event_size": limits.max_bytes,
         # Uvicorn's own access log writes URLs as sent: devhost.access_log writes them redacted.
-        access_log=False,
+        "access_log": False,
         # Bounded, so a client stuck mid-stream cannot hold up a stop forever.
-        timeout_graceful_shutdown=5,
-    )
-    return 0
+        "timeout_graceful_shutdown": 5,
+    }
+    count = worker_processes()
+    if count == 1:
+        uvicorn.run(load(app_root), host=LOOPBACK, port=port, **options)
+        return 0
+
+    def worker(listener: socket.socket, number: int) -> None:
+        # Timers run in one worker only, as the Functions host runs a schedule once.
+        app = load(app_root, timers=number == 0)
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listener])
+
+    return run_workers(LOOPBACK, port, count, worker)
 
 
 def viewer(port: int, dicomweb_root: str) -> int:

@@ -1,5 +1,6 @@
 """The local host's access log, free of patient data: one line per request with the method, the
-route template, the query's parameter names, the status, the duration and a request id.
+route template, the query's parameter names, the status, the duration, a request id and the
+storage calls the request made (``index=N blob=M``, see ``shared.storage.calls``).
 
 URLs carry UIDs in their paths and patient names, IDs and even tokens in their query strings, so
 nothing of the URL is written as sent: the dispatcher records which route matched (with its free
@@ -18,6 +19,8 @@ from urllib.parse import parse_qsl
 
 from pydicom.datadict import tag_for_keyword
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.storage import calls
 
 logger = logging.getLogger("devhost.access")
 
@@ -98,15 +101,18 @@ class AccessLog:
                 status = int(message["status"])
             await send(message)
 
-        try:
-            await self._app(scope, receive, send_noting_status)
-        finally:
-            logger.info(
-                "%s %s%s %s %.1f ms request=%s",
-                scope["method"],
-                route_of(scope),
-                redacted_query(scope.get("query_string", b"")),
-                status if status is not None else "-",
-                (time.perf_counter() - started) * 1000,
-                request_id,
-            )
+        with calls.counting() as made:
+            try:
+                await self._app(scope, receive, send_noting_status)
+            finally:
+                logger.info(
+                    "%s %s%s %s %.1f ms request=%s index=%d blob=%d",
+                    scope["method"],
+                    route_of(scope),
+                    redacted_query(scope.get("query_string", b"")),
+                    status if status is not None else "-",
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                    made[calls.INDEX],
+                    made[calls.BLOB],
+                )

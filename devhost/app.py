@@ -38,6 +38,7 @@ from devhost.access_log import ROUTE_KEY, AccessLog
 from devhost.local_issuer import LocalIssuer
 from devhost.routes import RouteTemplate
 from devhost.timers import timer_functions
+from devhost.workers import concurrency_per_worker
 from shared.config import CORS_ORIGINS, LOCAL_ISSUER_KEY, split_list
 from shared.failure_log import log_failure
 
@@ -94,8 +95,10 @@ def http_functions(app_functions: Sequence[Function], route_prefix: str) -> list
 class _Dispatcher:
     """ASGI app that finds the function for a request and hands the request over to it."""
 
-    def __init__(self, functions: list[HttpFunction]) -> None:
+    def __init__(self, functions: list[HttpFunction], concurrency: int | None = None) -> None:
         self._functions = functions
+        # Invocations beyond the concurrency wait their turn, as the Functions host queues them.
+        self._slots = None if concurrency is None else asyncio.Semaphore(concurrency)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         matches = [
@@ -117,7 +120,10 @@ class _Dispatcher:
             function, values = chosen
             scope["path_params"] = values
             scope[ROUTE_KEY] = function.route.redacted(values)
-            response = await self._call(function, Request(scope, receive))
+            async with self._slots or contextlib.nullcontext():
+                response = await self._call(function, Request(scope, receive))
+                await response(scope, receive, send)
+            return
         await response(scope, receive, send)
 
     @staticmethod
@@ -149,16 +155,17 @@ def build_app(
     cors_origins: Sequence[str] = (),
     extra_routes: Sequence[BaseRoute] = (),
     timer_settings: Mapping[str, str] | None = None,
+    concurrency: int | None = None,
 ) -> Starlette:
     """ASGI app serving the HTTP functions of `function_app` under `route_prefix`.
 
     `extra_routes` are tried before the functions; `cors_origins` may call from a browser. With
     `timer_settings` (the app settings their schedules may name), the timer functions run on
-    their schedules while the app is up.
+    their schedules while the app is up. At most `concurrency` invocations run at once, if set.
     """
     # Once only: the app checks its function names are unique on every call, and fails the second.
     app_functions = function_app.get_functions()
-    dispatcher = _Dispatcher(http_functions(app_functions, route_prefix))
+    dispatcher = _Dispatcher(http_functions(app_functions, route_prefix), concurrency)
     timers = [] if timer_settings is None else timer_functions(app_functions, timer_settings)
     cors = Middleware(
         CORSMiddleware,
@@ -200,8 +207,10 @@ def local_issuer_routes(environ: Mapping[str, str]) -> Sequence[BaseRoute]:
     return LocalIssuer(environ["DICOMWEB_AUTH_ISSUER"], Path(key_path)).routes()
 
 
-def load(root: Path, environ: Mapping[str, str] = os.environ) -> Starlette:
-    """The ASGI app for `function_app.app` and `host.json` in the directory `root`.
+def load(root: Path, environ: Mapping[str, str] = os.environ, *, timers: bool = True) -> Starlette:
+    """The ASGI app for `function_app.app` and `host.json` in the directory `root`, taking this
+    worker's share of the per-instance concurrency (workers.py); without `timers`, no timer
+    function runs in it.
 
     Like the Python worker, the directory is put first on sys.path so the app's own packages
     import by their top-level names.
@@ -215,5 +224,6 @@ def load(root: Path, environ: Mapping[str, str] = os.environ) -> Starlette:
         route_prefix(root / "host.json"),
         cors_origins=split_list(environ.get(CORS_ORIGINS)),
         extra_routes=local_issuer_routes(environ),
-        timer_settings=environ,
+        timer_settings=environ if timers else None,
+        concurrency=concurrency_per_worker(environ),
     )

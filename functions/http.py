@@ -19,12 +19,13 @@ from azurefunctions.extensions.http.fastapi import Request, Response, StreamingR
 from starlette.requests import ClientDisconnect
 
 from shared.auth.access import AccessGate, gate_for
-from shared.config import settings
+from shared.config import DEFAULT_PARTITION, settings
 from shared.dicom.validation import is_valid_uid
 from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
 from shared.failure_log import log_failure
 from shared.services.retrieve_scope import Scope
 from shared.web.body_deadline import BodyDeadline, within_deadline
+from shared.web.partitions import partition_name
 from shared.web.storage_errors import as_http_error
 from shared.web.streaming import Answer
 from shared.web.urls import base_url
@@ -38,6 +39,9 @@ STUDIES = f"{VERSION}/studies"
 STUDY = f"{STUDIES}/{{study}}"
 SERIES = f"{STUDY}/series/{{series}}"
 INSTANCE = f"{SERIES}/instances/{{instance}}"
+# Every route is also served in a data partition, under this prefix (see functions/partitions.py).
+PARTITIONS = "partitions"
+IN_PARTITION = f"{VERSION}/{PARTITIONS}/{{partition}}"
 # Long-running work (a large delete's remainder), as the Azure DICOM service names it.
 OPERATIONS = "operations"
 OPERATION = f"{VERSION}/{OPERATIONS}/{{operation}}"
@@ -57,10 +61,21 @@ def api_version(req: Request) -> int:
 
 
 def versioned_root(req: Request) -> str:
-    """The base URL that RetrieveURLs start with, e.g. ``https://host/v2``."""
+    """The base URL that RetrieveURLs start with, e.g. ``https://host/v2``, or
+    ``https://host/v2/partitions/{name}`` for a request in a data partition."""
     server = req.scope.get("server")
     root = base_url(settings().base_url, req.headers, req.url.scheme, server)
-    return f"{root}/{req.path_params['version']}"
+    versioned = f"{root}/{req.path_params['version']}"
+    if "partition" in req.path_params:
+        return f"{versioned}/{PARTITIONS}/{path_partition(req)}"
+    return versioned
+
+
+def path_partition(req: Request) -> str:
+    """The data partition the path names, or the default partition for a path without one."""
+    if "partition" not in req.path_params:
+        return DEFAULT_PARTITION
+    return partition_name(str(req.path_params["partition"]), enabled=settings().data_partitions)
 
 
 def path_uid(req: Request, name: str) -> str:
@@ -74,6 +89,7 @@ def path_scope(req: Request) -> Scope:
     """The study, series or instance the path names."""
     params = req.path_params
     return Scope(
+        partition=path_partition(req),
         study_uid=path_uid(req, "study"),
         series_uid=path_uid(req, "series") if "series" in params else None,
         sop_uid=path_uid(req, "instance") if "instance" in params else None,
@@ -160,6 +176,7 @@ async def _checked(handler: Handler, req: Request) -> Response:
         await access_gate().check(
             req.method, req.headers.getlist("authorization"), req.query_params.keys()
         )
+        path_partition(req)  # a partition route is refused before any work when its name is bad
         return await handler(req)
     except DicomwebError as exc:
         return error_response(exc)

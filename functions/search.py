@@ -7,9 +7,17 @@ import json
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from functions.http import SERIES, STUDIES, STUDY, VERSION, http_errors, path_uid, versioned_root
+from functions.http import (
+    SERIES,
+    STUDIES,
+    STUDY,
+    VERSION,
+    http_errors,
+    path_partition,
+    path_uid,
+    versioned_root,
+)
 from shared.clients import clients
-from shared.config import DEFAULT_PARTITION
 from shared.dicom.query_levels import Level
 from shared.services.search import search
 from shared.web.media_types import DICOM_JSON, require_dicom_json
@@ -27,7 +35,8 @@ async def _search(
     query = parse_search(
         level, req.query_params.multi_items(), study_uid=study_uid, series_uid=series_uid
     )
-    result = await search((await clients()).index, query, DEFAULT_PARTITION, versioned_root(req))
+    index = (await clients()).index
+    result = await search(index, query, path_partition(req), versioned_root(req))
     if not result.datasets:
         return Response(status_code=204)
     headers = {"Warning": TRUNCATED_WARNING} if result.truncated else None

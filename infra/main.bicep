@@ -21,6 +21,16 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@description('HTTP invocations one instance runs at once; more wait or go to another instance.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
+@description('Python worker processes per instance (FUNCTIONS_WORKER_PROCESS_COUNT).')
+@minValue(1)
+@maxValue(10)
+param workerProcessCount int = 1
+
 @description('Browser origins allowed to call the API (for example a viewer\'s origin).')
 param corsAllowedOrigins array = []
 
@@ -46,6 +56,12 @@ param coolAfterDays int = 30
 
 @description('Largest accepted store request body, in bytes.')
 param maxRequestBytes int = 4294967296
+
+@description('Serve every route again under /v{n}/partitions/{name}/, each data partition on its own (off by default, as in the Azure DICOM service).')
+param enableDataPartitions bool = false
+
+@description('Write an HTJ2K lossless copy of each instance\'s pixel data at ingest, from which frames asked for in HTJ2K are served (more storage and ingest CPU, cheaper HTJ2K frames).')
+param htj2kCopy bool = false
 
 var tags = { 'azd-env-name': environmentName }
 var issuer = empty(authIssuer) ? 'https://sts.windows.net/${authTenantId}/' : authIssuer
@@ -120,8 +136,12 @@ module app 'modules/functionapp.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    workerProcessCount: workerProcessCount
     corsAllowedOrigins: corsAllowedOrigins
     maxRequestBytes: maxRequestBytes
+    enableDataPartitions: enableDataPartitions
+    htj2kCopy: htj2kCopy
     authIssuer: issuer
     authAudience: authAudience
     authReaderRole: authReaderRole

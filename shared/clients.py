@@ -18,6 +18,7 @@ from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared.config import Settings, settings
+from shared.storage import calls
 from shared.storage.blob_store import BlobStore
 from shared.uid_index.cosmos.index import CosmosIndex, open_index
 
@@ -55,7 +56,7 @@ class Clients:
 
 def make_clients(config: Settings) -> Clients:
     proxies = _proxy_settings()
-    blob_options = _BLOB_OPTIONS | proxies
+    blob_options = _BLOB_OPTIONS | proxies | {"raw_request_hook": calls.hook(calls.BLOB)}
     credential: Any = None
     if not (config.blob_connection_string and config.cosmos_connection_string):
         credential = DefaultAzureCredential(
@@ -70,7 +71,7 @@ def make_clients(config: Settings) -> Clients:
             str(config.blob_endpoint), credential=credential, **blob_options
         )
     container = blob_service.get_container_client(config.blob_container)
-    index = open_index(config, credential, proxies)
+    index = open_index(config, credential, proxies, calls.hook(calls.INDEX))
     return Clients(BlobStore(container), index, blob_service)
 
 

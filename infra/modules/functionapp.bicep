@@ -16,8 +16,12 @@ param cosmosContainerName string
 param applicationInsightsConnectionString string
 param maximumInstanceCount int
 param instanceMemoryMB int
+param httpPerInstanceConcurrency int
+param workerProcessCount int
 param corsAllowedOrigins array
 param maxRequestBytes int
+param enableDataPartitions bool
+param htj2kCopy bool
 param authIssuer string
 param authAudience string
 param authReaderRole string
@@ -63,6 +67,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // The local host takes the same two defaults (devhost/workers.py).
+        triggers: { http: { perInstanceConcurrency: httpPerInstanceConcurrency } }
       }
       runtime: { name: 'python', version: '3.11' }
     }
@@ -81,6 +87,7 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
     PYTHON_ENABLE_INIT_INDEXING: '1'
     FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxRequestBytes)
+    FUNCTIONS_WORKER_PROCESS_COUNT: string(workerProcessCount)
     // Read by the service (shared/config.py).
     DICOMWEB_BLOB_ENDPOINT: blobEndpoint
     DICOMWEB_BLOB_CONTAINER: dicomContainerName
@@ -96,6 +103,10 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     // A DELETE purges files for this long, then answers 202 and leaves the rest to the sweep,
     // a timer function that also clears up after requests that died (NCRONTAB: every 5 minutes).
     DICOMWEB_DELETE_INLINE_SECONDS: '30'
+    // Routes under /v{n}/partitions/{name}/; off unless chosen when the service is deployed.
+    DICOMWEB_DATA_PARTITIONS: enableDataPartitions ? 'true' : 'false'
+    // An HTJ2K copy of the pixel data at ingest, for frames asked for in HTJ2K.
+    DICOMWEB_HTJ2K_COPY: htj2kCopy ? 'true' : 'false'
     DICOMWEB_SWEEP_SCHEDULE: '0 */5 * * * *'
     // Callers need an Entra ID token for this audience with one of these app roles.
     DICOMWEB_AUTH_MODE: 'oidc'

@@ -3,7 +3,8 @@
 Every committed instance has a file and a sidecar under one version; the sidecar alone gives its
 index document. Where an instance has several complete versions (an interrupted replace), the
 newest wins, as it would have had the replace finished. Aggregates are then recomputed with the
-same code a store uses, so a rebuilt index equals one written live.
+same code a store uses, so a rebuilt index equals one written live. Data partitions are recorded
+again with the time of their oldest stored version.
 
 The change feed is rebuilt from what storage keeps: one ``create`` entry per stored instance,
 time-stamped when its store began (its version), numbered in that order once all are indexed.
@@ -27,6 +28,7 @@ from shared.uid_index.keys import (
     InstanceRef,
     blob_name,
     parse_blob_name,
+    version_time,
 )
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.store_protocol import commit_sidecar
@@ -64,6 +66,9 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
     total = len(versions)
     done = skipped = 0
     refs: list[InstanceRef] = []
+    partitions: dict[str, float] = {}
+    """Each data partition seen, with its oldest stored version's time: when it was created, as
+    near as the files tell (a partition whose first instances were replaced seems younger)."""
     semaphore = asyncio.Semaphore(_CONCURRENCY)
 
     async def index_one(instance_prefix: str, version: str) -> None:
@@ -79,12 +84,17 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
             else:
                 await commit_sidecar(clients.index, sidecar)
                 refs.append(sidecar.ref)
+                partition = sidecar.ref.study.partition
+                made = version_time(sidecar.version).timestamp()
+                partitions[partition] = min(made, partitions.get(partition, made))
             done += 1
             if progress:
                 progress("instances", done, total)
 
     in_store_order = sorted(versions.items(), key=lambda item: item[1])
     await asyncio.gather(*(index_one(p, v) for p, v in in_store_order))
+    for name, created in partitions.items():
+        await clients.index.record_partition(name, created)
     series = {r.series.key: r.series for r in refs}
     studies = {r.study.key for r in refs}
     await refresh_aggregates(clients.index, series.values(), progress)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydicom import Dataset
 
@@ -25,17 +25,25 @@ from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.dicom.validation import validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.services.htj2k_copy import write_htj2k_copy
+from shared.services.overlapped_parts import overlapped
+from shared.services.partitions import record_partition
+from shared.services.retrieve_scope import keep_sidecar
 from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
-from shared.uid_index.store_protocol import Lease, store_copy
+from shared.uid_index.store_protocol import Lease, store_copy, together
 from shared.web.media_types import MediaType, split_media_type
 from shared.web.multipart import MultipartError, read_parts
 
 log = logging.getLogger(__name__)
 
 PROCESSING_FAILURE = 272
+
+PARTS_IN_FLIGHT = 4
+"""Parts being stored at once: the next is read while earlier ones write their last blobs and
+commit (``overlapped_parts``)."""
 
 DICOM = "application/dicom"
 
@@ -46,6 +54,8 @@ class StoreOptions:
     partition: str
     study_uid: str | None
     upsert: bool
+    htj2k_copy: bool = False
+    """Write an HTJ2K copy of the pixel data beside the file (``htj2k_copy``)."""
 
 
 @dataclass
@@ -226,15 +236,29 @@ async def _store_parsed(
                 await writer.write(chunk)
                 await lease.keep()
             finished = parsed or parser.finish()
-            await writer.commit()
+            sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
+            name = ref.sidecar_blob(version)
+            if options.htj2k_copy:
+                # The copy is made from the stored file, and the sidecar names it: the file,
+                # then the copy, then the sidecar.
+                await writer.commit()
+                copy = await write_htj2k_copy(clients.blobs, sidecar, lease.keep)
+                sidecar = replace(sidecar, htj2k_frames=copy)
+                data = sidecar.to_bytes()
+                await clients.blobs.put(name, data, "application/json")
+            else:
+                # Both at once: a copy counts only once both blobs exist (rebuild and verify
+                # ask for both), and the commit that makes it visible waits for both.
+                data = sidecar.to_bytes()
+                await together(writer.commit(), clients.blobs.put(name, data, "application/json"))
         except BaseException:
             with contextlib.suppress(Exception):
                 await writer.abort()
             raise
-        sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
-        await clients.blobs.put(ref.sidecar_blob(version), sidecar.to_bytes(), "application/json")
+        keep_sidecar(name, data)
         return sidecar
 
+    await record_partition(clients.index, options.partition)
     try:
         await store_copy(
             clients.index,
@@ -304,10 +328,15 @@ async def store(
     """
     outcomes: list[Outcome] = []
     to_refresh = SeriesToRefresh(clients.index)
+
+    async def one(chunks: AsyncIterator[bytes]) -> Outcome:
+        return await store_instance(chunks, options, clients, to_refresh)
+
     try:
         try:
-            async for chunks in parts:
-                outcomes.append(await store_instance(chunks, options, clients, to_refresh))
+            outcomes, failure = await overlapped(parts, one, PARTS_IN_FLIGHT)
+            if failure is not None:
+                raise failure
         except MultipartError as exc:
             raise BadRequest(f"malformed multipart body: {exc}") from exc
     except (BadRequest, UnsupportedMediaType, PayloadTooLarge) as exc:

@@ -77,5 +77,7 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
         summary.claims_released += released
         summary.deletes_finished += len(taken) - released
     await _refresh_overdue(clients, deadline, summary)
-    summary.changes_numbered = await number_all(clients.index, DEFAULT_PARTITION, deadline)
+    named = {p.name for p in await clients.index.partitions()}
+    for partition in sorted({DEFAULT_PARTITION, *named}):
+        summary.changes_numbered += await number_all(clients.index, partition, deadline)
     return summary

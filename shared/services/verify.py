@@ -77,7 +77,7 @@ class Report:
 
 
 def _version_age(version: str) -> float:
-    return time.time() - version_time(version)
+    return time.time() - version_time(version).timestamp()
 
 
 async def verify(clients: Clients, *, repair: bool, progress: Progress | None = None) -> Report:
@@ -182,12 +182,13 @@ def check_feed(
         sequences = [c.sequence or 0 for c in numbered]
         if sequences != sorted(sequences):
             findings.append(Finding("feed", numbered[0].entry_id, "numbered out of commit order"))
-    seen: set[int] = set()
+    seen: set[tuple[str, int]] = set()
     for change in changes:
         if change.sequence is not None:
-            if change.sequence in seen:
+            # Each data partition numbers its own feed.
+            if (change.partition, change.sequence) in seen:
                 findings.append(Finding("feed", change.entry_id, "sequence given twice"))
-            seen.add(change.sequence)
+            seen.add((change.partition, change.sequence))
     return unfed, findings
 
 

@@ -24,7 +24,7 @@ from shared.dicom.attributes import (
 )
 from shared.dicom.search_forms import name_groups, name_words, time_key
 from shared.uid_index.changes import Action, History
-from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, partition_key
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 
@@ -46,6 +46,10 @@ INTENT = "delete"
 CHANGE = "change"
 # The change feed's numbering state has a partition of its own, one per data partition.
 FEED = "feed"
+PARTITION = "partition"
+
+PARTITIONS_KEY = "partitions"
+"""The Cosmos partition key of the data partition registry: a few small documents, read whole."""
 
 
 class Document(TypedDict):
@@ -100,7 +104,9 @@ class InstanceDocument(SeriesDocument):
     leaseUntil: float
     transferSyntaxUID: NotRequired[str]
     size: NotRequired[int]
+    # The numbers retrieve reads, at the top level only in the rows ``visible_instances`` projects.
     InstanceNumber: NotRequired[int]
+    SeriesNumber: NotRequired[int]
     changes: NotRequired[int]
     """How many change feed entries the instance has (``changes.History``); absent: none."""
     changedAt: NotRequired[float]
@@ -132,6 +138,16 @@ class FeedDocument(Document):
     plan: list[tuple[str, str, int]]
     """``(study key, entry id, sequence)`` of each entry the round numbers."""
     leaseUntil: float
+
+
+class PartitionDocument(Document):
+    """A data partition (``PARTITION``): its name, as the API spells it, and its creation time.
+
+    Partition names are chosen by the archive's owner to name tenants, not patients.
+    """
+
+    name: str
+    created: float
 
 
 class IntentDocument(Document):
@@ -415,6 +431,16 @@ def _aggregate_base(child: StudyDocument, id_: str, kind: str) -> StudyDocument:
         "schema": child["schema"],
         "partition": child["partition"],
         "studyUID": child["studyUID"],
+    }
+
+
+def partition_document(name: str, created: float) -> PartitionDocument:
+    return {
+        "id": doc_id(PARTITION, partition_key(name)),
+        "pk": PARTITIONS_KEY,
+        "type": PARTITION,
+        "name": name,
+        "created": created,
     }
 
 

@@ -100,6 +100,8 @@ class StoredInstance:
     size: int
     instance_number: int | None = None
     """InstanceNumber, when the instance has a whole one: the order a viewer shows a series in."""
+    series_number: int | None = None
+    """SeriesNumber, when the instance's series has a whole one: how a reader knows the series."""
 
     @property
     def file_blob(self) -> str:
@@ -130,6 +132,7 @@ class ChangeRecord:
     """A change feed entry as verify compares it with its instance."""
 
     entry_id: str
+    partition: str
     instance_key: str
     n: int
     action: Action
@@ -254,6 +257,14 @@ class Change:
     """The instance as stored now, whenever it is (current or replaced): where its metadata is."""
 
 
+@dataclass(frozen=True)
+class DataPartition:
+    """A data partition: its name and when its first store recorded it (seconds since epoch)."""
+
+    name: str
+    created: float
+
+
 class Index(Protocol):
     """What the services ask of the index. Raises ``IndexUnavailable`` when it cannot answer."""
 
@@ -272,6 +283,12 @@ class Index(Protocol):
 
     async def put_committed(self, record: IndexRecord) -> None:
         """Write the record as committed whatever is there (rebuild and repair from storage)."""
+
+    async def record_partition(self, name: str, created: float) -> None:
+        """Record a data partition at its first store; a partition already recorded is kept."""
+
+    async def partitions(self) -> list[DataPartition]:
+        """Every recorded data partition, oldest first."""
 
     # Retrieve and search.
     async def visible(self, scope: StudyRef | SeriesRef | InstanceRef) -> list[StoredInstance]:

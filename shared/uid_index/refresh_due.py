@@ -45,17 +45,20 @@ class SeriesToRefresh:
         self._index = index
         self._series: dict[str, SeriesRef] = {}
         self._leases: dict[str, float] = {}
+        self._marking: dict[str, asyncio.Lock] = {}
 
     async def before_commit(self, series: SeriesRef) -> None:
         """Call before each commit into ``series``: marks it when the last mark runs out soon.
 
         The series is recorded once the mark is written, before the commit is sent, not after
-        the commit is acknowledged: a commit that times out may still have landed.
+        the commit is acknowledged: a commit that times out may still have landed. Parts of one
+        request stored at once wait for one mark of their series rather than each writing it.
         """
-        if self._leases.get(series.key, 0.0) - time.time() <= RENEW_WITHIN_SECONDS:
-            lease_until = time.time() + LEASE_SECONDS
-            await self._index.mark_refresh_due(series, lease_until)
-            self._leases[series.key] = lease_until
+        async with self._marking.setdefault(series.key, asyncio.Lock()):
+            if self._leases.get(series.key, 0.0) - time.time() <= RENEW_WITHIN_SECONDS:
+                lease_until = time.time() + LEASE_SECONDS
+                await self._index.mark_refresh_due(series, lease_until)
+                self._leases[series.key] = lease_until
         self._series[series.key] = series
 
     def add(self, series: SeriesRef) -> None:

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.archive import LARGE_SERIES, MINIMUM, make_archive
+from bench.calls import Calls, calls_in
 from bench.load import Run
 from bench.measure import Figure
 from bench.table import FLOOR, OURS, PEER, TARGETS
@@ -54,3 +55,16 @@ def test_a_target_against_the_peer_is_judged_on_the_ratio() -> None:
     assert TARGETS["frame_rps"].met(_results(ours=110, peer=100)) is True
     assert TARGETS["frame_rps"].met(_results(ours=90, peer=100)) is False
     assert TARGETS["study_mbps"].met(_results(ours=90, peer=100)) is None
+
+
+def test_storage_calls_are_read_from_access_lines_only() -> None:
+    log = "\n".join(
+        [
+            "INFO:     devhost.access: POST /v2/studies 200 12.5 ms request=ab12 index=9 blob=2",
+            "INFO:     devhost: something else index=5 blob=5",
+            "INFO:     devhost.access: GET /v2/studies/{study} 404 1.0 ms request=cd34 "
+            "index=1 blob=0",
+        ]
+    )
+    assert calls_in(log) == Calls(requests=2, index=10, blob=2)
+    assert calls_in("") == Calls()

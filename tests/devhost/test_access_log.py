@@ -79,5 +79,5 @@ async def test_the_host_logs_the_route_not_the_url(caplog: pytest.LogCaptureFixt
     lines = [record.getMessage() for record in caplog.records if record.name == "devhost.access"]
     assert lines[0].startswith("GET /studies/{study}?access_token=_ 200 ")
     assert lines[1].startswith(f"GET {NO_ROUTE} 404 ")
-    assert all(re.search(r" request=[0-9a-f]{16}$", line) for line in lines)
+    assert all(re.search(r" request=[0-9a-f]{16} index=0 blob=0$", line) for line in lines)
     assert not any("t0ken" in line or "1.2.840.9" in line for line in lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -201,8 +202,14 @@ async def test_rebuilt_index_equals_the_live_one(
         changes = await storage.index.changes_after(DEFAULT_PARTITION, 0, 10**9)
         return [c.ref.sop_instance_uid for c in changes if c.ref.study.key == study_key]
 
+    partition = f"rebuilt-{uuid.uuid4().hex[:8]}"
+    in_partition = multipart([d for d, _ in files[:1]])
+    response = await post(http, in_partition, path=f"/v2/partitions/{partition}/studies")
+    assert response.status_code == 200
+
     live = await documents()
     assert len(live) == 5 + 5 + 4 + 1
+    live_partitions = {p.name: p.created for p in await storage.index.partitions()}
     stack.restart_cosmos()
     output = stack.prepare()
     assert "index rebuilt" in output
@@ -210,6 +217,11 @@ async def test_rebuilt_index_equals_the_live_one(
     # The feed again: one entry per instance, in the order their stores began.
     by_version = sorted((d["version"], d["sopUID"]) for d in live if d["type"] == "instance")
     assert await feed_order() == [uid for _, uid in by_version]
+    # Partitions with files come back, with their oldest file's time: here the store made it
+    # just before it recorded the partition. (One whose every instance was deleted does not.)
+    rebuilt = {p.name: p.created for p in await storage.index.partitions()}
+    assert rebuilt.keys() <= live_partitions.keys() and partition in rebuilt
+    assert 0 <= live_partitions[partition] - rebuilt[partition] < 5
 
 
 async def test_azurite_stopped_during_a_study_delete_then_retry(

@@ -13,6 +13,7 @@ import pytest
 import tree_sitter_bicep
 from tree_sitter import Language, Node, Parser
 
+from devhost.workers import DEFAULT_PER_INSTANCE_CONCURRENCY, DEFAULT_WORKER_PROCESSES
 from shared.config import SETTING_NAMES
 from shared.uid_index.container import PARTITION_KEY_PATH, POLICY_FILE
 
@@ -40,6 +41,7 @@ PLATFORM = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "PYTHON_ENABLE_INIT_INDEXING",
     "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
+    "FUNCTIONS_WORKER_PROCESS_COUNT",
 }
 
 
@@ -108,3 +110,16 @@ def test_storage_is_keyless_and_private() -> None:
         assert setting in text
     cosmos = (INFRA / "modules" / "cosmos.bicep").read_text()
     assert "disableLocalAuth: true" in cosmos and "EnableServerless" in cosmos
+
+
+def _default(name: str) -> int:
+    found = re.search(rf"^param {name} int = (\d+)$", (INFRA / "main.bicep").read_text(), re.M)
+    assert found is not None, name
+    return int(found.group(1))
+
+
+def test_the_local_host_runs_as_the_template_deploys() -> None:
+    assert _default("workerProcessCount") == DEFAULT_WORKER_PROCESSES
+    assert _default("httpPerInstanceConcurrency") == DEFAULT_PER_INSTANCE_CONCURRENCY
+    text = (INFRA / "modules" / "functionapp.bicep").read_text()
+    assert "perInstanceConcurrency: httpPerInstanceConcurrency" in text

@@ -68,13 +68,18 @@ async def _bounded(calls: Iterable[Awaitable[Any]]) -> list[Any]:
 
 
 def stored_instance(ref: InstanceRef, doc: InstanceDocument) -> StoredInstance:
-    number = doc.get("InstanceNumber", doc.get("q", {}).get("InstanceNumber"))
+    """A visible instance from its whole document or from the row ``sql.visible_instances``
+    projects (whose numbers sit at the top level)."""
+    q = doc.get("q", {})
+    instance_number = doc.get("InstanceNumber", q.get("InstanceNumber"))
+    series_number = doc.get("SeriesNumber", q.get("SeriesNumber"))
     return StoredInstance(
         ref,
         str(doc["version"]),
         str(doc["transferSyntaxUID"]),
         int(doc["size"]),
-        number if isinstance(number, int) else None,
+        instance_number if isinstance(instance_number, int) else None,
+        series_number if isinstance(series_number, int) else None,
     )
 
 

@@ -51,6 +51,7 @@ from shared.uid_index.cosmos.search_sql import (
     search_query,
 )
 from shared.uid_index.documents import (
+    PARTITIONS_KEY,
     REFRESH,
     SERIES,
     STUDY,
@@ -67,6 +68,7 @@ from shared.uid_index.documents import (
     instance_document,
     instance_ref,
     intent_document,
+    partition_document,
     refresh_due_document,
     refresh_due_series,
     series_from_instance,
@@ -81,6 +83,7 @@ from shared.uid_index.index import (
     ChangeRecord,
     Claim,
     Counts,
+    DataPartition,
     DeleteIntent,
     DeleteScope,
     InstanceConflict,
@@ -388,7 +391,7 @@ class CosmosIndex:
                         await self._replace(doc, current["_etag"])
                         return
                 else:
-                    change = history.next(version_time(record.version))
+                    change = history.next(version_time(record.version).timestamp())
                     doc = instance_document(
                         record, status=Lifecycle.CREATED, lease_until=0.0, history=change
                     )
@@ -398,6 +401,16 @@ class CosmosIndex:
                         return
                 await _backoff(attempt)
         raise RuntimeError("index entry could not be written")
+
+    async def record_partition(self, name: str, created: float) -> None:
+        with unavailable(), contextlib.suppress(CosmosResourceExistsError):
+            await self.container.create_item(_body(partition_document(name, created)))
+
+    async def partitions(self) -> list[DataPartition]:
+        with unavailable():
+            rows = await self._all(sql.data_partitions(), PARTITIONS_KEY)
+        found = [DataPartition(str(row["name"]), float(row["created"])) for row in rows]
+        return sorted(found, key=lambda p: (p.created, p.name))
 
     # Retrieve and search ----------------------------------------------------------------------
 
@@ -496,11 +509,12 @@ class CosmosIndex:
         key = series.study.key
 
         async def compute() -> SeriesDocument | None:
-            count = await self._all(sql.visible_count(key, series.key), key)
-            if not count or not count[0]:
-                return None
-            newest = await self._all(sql.newest_visible(key, series.key), key)
-            if not newest:
+            # Both after the aggregate's etag was read (``_converge``), at once.
+            count, newest = await asyncio.gather(
+                self._all(sql.visible_count(key, series.key), key),
+                self._all(sql.newest_visible(key, series.key), key),
+            )
+            if not count or not count[0] or not newest:
                 return None
             return series_from_instance(cast(InstanceDocument, newest[0]), int(count[0]))
 
@@ -657,7 +671,13 @@ class CosmosIndex:
             rows = await self._all(sql.ALL_CHANGES)
         return [
             ChangeRecord(
-                r["id"], r["instanceKey"], r["n"], Action(r["action"]), r["version"], r["seq"]
+                r["id"],
+                r["partition"],
+                r["instanceKey"],
+                r["n"],
+                Action(r["action"]),
+                r["version"],
+                r["seq"],
             )
             for r in rows
         ]
@@ -670,7 +690,7 @@ class CosmosIndex:
             if doc is None or doc["status"] != Lifecycle.CREATED:
                 return
             instance = cast(InstanceDocument, doc)
-            change = history_of(instance).next(version_time(instance["version"]))
+            change = history_of(instance).next(version_time(instance["version"]).timestamp())
             recorded: InstanceDocument = {
                 **instance,
                 "changes": change.count,
@@ -745,11 +765,17 @@ def _study_of(doc: Row) -> StudyRef:
     return StudyRef(doc["partition"], doc["studyUID"])
 
 
-def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> CosmosIndex:
+def open_index(
+    config: Settings,
+    credential: Any,
+    proxies: dict[str, Any],
+    request_hook: Callable[[Any], None],
+) -> CosmosIndex:
     """The index container of ``config``; ``credential`` when there is no connection string.
 
     Retries are short, as for blobs (``shared.clients``). The Blob SDK builds its transport
-    from the client's options; Cosmos needs one given.
+    from the client's options; Cosmos needs one given. ``request_hook`` sees every HTTP request
+    sent (``shared.storage.calls``).
     """
     options: dict[str, Any] = {
         "retry_total": 2,
@@ -757,6 +783,7 @@ def open_index(config: Settings, credential: Any, proxies: dict[str, Any]) -> Co
         "retry_connect": 2,
         "connection_timeout": 5,
         "transport": AioHttpTransport(**proxies),
+        "raw_request_hook": request_hook,
     }
     if config.cosmos_connection_string:
         client = CosmosClient.from_connection_string(config.cosmos_connection_string, **options)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.uid_index.documents import CHANGE, INSTANCE, INTENT, REFRESH, SERIES
+from shared.uid_index.documents import (
+    CHANGE,
+    INSTANCE,
+    INTENT,
+    PARTITION,
+    PARTITIONS_KEY,
+    REFRESH,
+    SERIES,
+)
 from shared.uid_index.index import DeleteScope
 from shared.uid_index.keys import doc_id
 from shared.uid_index.lifecycle import Lifecycle
@@ -36,7 +44,10 @@ _VISIBLE = f"c.type = '{INSTANCE}' AND c.status = {_CREATED}"
 
 
 def visible_instances(study_key: str, series_key: str | None) -> Query:
-    select = "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber"
+    select = (
+        "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber, "
+        "c.q.SeriesNumber"
+    )
     if series_key is None:
         return _in_study(study_key, _VISIBLE, select)
     return _in_study(study_key, f"{_VISIBLE} AND c.seriesKey = @series", select, series=series_key)
@@ -136,6 +147,10 @@ def any_in_study(study_key: str) -> Query:
     return _in_study(study_key, "IS_DEFINED(c.studyUID)", "TOP 1 c.partition, c.studyUID")
 
 
+def data_partitions() -> Query:
+    return _in_study(PARTITIONS_KEY, "c.type = @type", "c.name, c.created", type=PARTITION)
+
+
 # The change feed, one data partition at a time. ``seq`` is null until a round numbers the entry.
 _CHANGES = f"SELECT {{select}} FROM c WHERE c.type = '{CHANGE}' AND c.partition = @partition"
 
@@ -176,5 +191,6 @@ def last_change(study_key: str, instance_key: str) -> Query:
 
 
 ALL_CHANGES = Query(
-    f"SELECT c.id, c.instanceKey, c.n, c.action, c.version, c.seq FROM c WHERE c.type = '{CHANGE}'"
+    "SELECT c.id, c.partition, c.instanceKey, c.n, c.action, c.version, c.seq "
+    f"FROM c WHERE c.type = '{CHANGE}'"
 )

@@ -179,10 +179,11 @@ def test_feed_findings_name_what_disagrees() -> None:
     ref = ref_of("1.2", "1.2.3", "1.2.3.4")
     entry = InstanceEntry(ref, Lifecycle.CREATED, "v2", 0.0, "e", history=History(2, 5.0))
     changes = [
-        ChangeRecord("change-a-1", ref.key, 1, Action.CREATE, "v1", 9),
-        ChangeRecord("change-a-2", ref.key, 2, Action.CREATE, "v2", 4),
-        ChangeRecord("change-a-3", ref.key, 3, Action.DELETE, "v2", None),
-        ChangeRecord("change-b-1", "b", 1, Action.CREATE, "v9", 4),
+        ChangeRecord("change-a-1", "p", ref.key, 1, Action.CREATE, "v1", 9),
+        ChangeRecord("change-a-2", "p", ref.key, 2, Action.CREATE, "v2", 4),
+        ChangeRecord("change-a-3", "p", ref.key, 3, Action.DELETE, "v2", None),
+        ChangeRecord("change-b-1", "p", "b", 1, Action.CREATE, "v9", 4),
+        ChangeRecord("change-c-1", "q", "c", 1, Action.CREATE, "v9", 4),
     ]
     unfed, findings = check_feed([entry], changes)
     assert unfed == [entry]
