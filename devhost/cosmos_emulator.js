@@ -3,6 +3,8 @@
 // (default: $COSMOS_EMULATOR_PORT, else 8081).
 "use strict";
 
+// Before the emulator itself, whose route table takes the batch handler when it loads.
+require("./cosmos_atomic_batch");
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 
 const HOST = "127.0.0.1";

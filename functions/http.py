@@ -48,6 +48,9 @@ IN_PARTITION = f"{VERSION}/{PARTITIONS}/{{partition}}"
 OPERATION = f"{VERSION}/{OPERATIONS}/{{operation}}"
 QUERY_TAGS = f"{VERSION}/{EXTENDED_QUERY_TAGS}"
 QUERY_TAG = f"{QUERY_TAGS}/{{tagPath}}"
+# What was stored, replaced and deleted, in order (the Azure DICOM service's change feed).
+CHANGE_FEED = f"{VERSION}/changefeed"
+CHANGE_FEED_LATEST = f"{CHANGE_FEED}/latest"
 
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.

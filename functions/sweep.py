@@ -36,12 +36,13 @@ async def sweep_expired_leases(timer: func.TimerRequest) -> None:
         summary.deletes_finished,
         summary.claims_released,
         summary.series_refreshed,
+        summary.changes_numbered,
         summary.reindexes_completed,
         summary.exports_finished,
     )
     if any(counts):
         log.info(
             "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed, "
-            "%d reindexes completed, %d exports finished",
+            "%d change feed entries numbered, %d reindexes completed, %d exports finished",
             *counts,
         )

@@ -5,6 +5,12 @@ index document. Where an instance has several complete versions (an interrupted 
 newest wins, as it would have had the replace finished. Aggregates are then recomputed with the
 same code a store uses, so a rebuilt index equals one written live. Data partitions are recorded
 again with the time of their oldest stored version.
+
+The change feed is rebuilt from what storage keeps: one ``create`` entry per stored instance,
+time-stamped when its store began (its version), numbered in that order once all are indexed.
+What storage does not keep is lost: entries of replaced copies and of deleted instances, the
+original timestamps (when each change committed) and sequence numbers (the rebuilt feed starts
+again at 1). Readers that follow the feed by sequence start again from 0.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 
 from shared.clients import Clients
 from shared.services.query_tags import restore_tags
-from shared.uid_index.index import Progress, refresh_aggregates
+from shared.uid_index.index import Progress, number_all, refresh_aggregates
 from shared.uid_index.keys import (
     COPY_KINDS,
     SIDECAR_KIND,
@@ -88,10 +94,13 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
             if progress:
                 progress("instances", done, total)
 
-    await asyncio.gather(*(index_one(p, v) for p, v in versions.items()))
+    in_store_order = sorted(versions.items(), key=lambda item: item[1])
+    await asyncio.gather(*(index_one(p, v) for p, v in in_store_order))
     for name, created in partitions.items():
         await clients.index.record_partition(name, created)
     series = {r.series.key: r.series for r in refs}
     studies = {r.study.key for r in refs}
     await refresh_aggregates(clients.index, series.values(), progress)
+    for partition in sorted({r.study.partition for r in refs}):
+        await number_all(clients.index, partition)
     return RebuildSummary(len(refs), len(series), len(studies), skipped)

@@ -10,10 +10,12 @@ sweeps, or a sweep and a retried DELETE, never both purge one instance, and that
 takes an instance over meanwhile wins. Aggregates above what is swept are refreshed once it is
 hidden, in case the request that hid it died before it got that far. Last, it refreshes the
 series and study of every refresh-due marker whose lease ran out (``refresh_due``), so that what
-a store committed before it died becomes searchable with exact counts. With the time left, it
-carries out the reindex operations of extended query tags whose lease ran out (``reindex``):
-new ones, and those of a host that died; and it takes over every export whose lease ran out
-(``export``): a large export's remainder, or one whose host died.
+a store committed before it died becomes searchable with exact counts. Then it numbers the change
+feed's new entries (``shared.uid_index.changes``), so that they are numbered close to when they
+committed even when nobody reads the feed. With the time left, it carries out the reindex
+operations of extended query tags whose lease ran out (``reindex``): new ones, and those of a
+host that died; and it takes over every export whose lease ran out (``export``): a large
+export's remainder, or one whose host died.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -25,10 +27,11 @@ import time
 from dataclasses import dataclass
 
 from shared.clients import Clients
+from shared.config import DEFAULT_PARTITION
 from shared.services import reindex
 from shared.services.delete import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
 from shared.services.export import resume_exports
-from shared.uid_index.index import LEASE_SECONDS
+from shared.uid_index.index import LEASE_SECONDS, number_all
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.refresh_due import refresh_marked
 from shared.uid_index.tag_index import OperationStatus
@@ -42,6 +45,7 @@ class SweepSummary:
     deletes_finished: int = 0
     claims_released: int = 0
     series_refreshed: int = 0
+    changes_numbered: int = 0
     reindexes_completed: int = 0
     exports_finished: int = 0
 
@@ -77,8 +81,9 @@ async def _reindex(clients: Clients, deadline: float, summary: SweepSummary) -> 
 
 
 async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
-    """Purge expired ``deleting`` and ``pending`` instances, refresh overdue series, then carry
-    out due reindex operations and exports, for at most about ``seconds``."""
+    """Purge expired ``deleting`` and ``pending`` instances, refresh overdue series, number new
+    change feed entries, then carry out due reindex operations and exports, for at most about
+    ``seconds``."""
     summary = SweepSummary()
     deadline = time.monotonic() + seconds
     await _carry_out_intents(clients, deadline, summary)
@@ -93,6 +98,9 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
         summary.claims_released += released
         summary.deletes_finished += len(taken) - released
     await _refresh_overdue(clients, deadline, summary)
+    named = {p.name for p in await clients.index.partitions()}
+    for partition in sorted({DEFAULT_PARTITION, *named}):
+        summary.changes_numbered += await number_all(clients.index, partition, deadline)
     await _reindex(clients, deadline, summary)
     left = deadline - time.monotonic()
     if left > 0:

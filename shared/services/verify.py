@@ -14,6 +14,11 @@ Blob storage is the system of record, so every disagreement is settled in its fa
   delete died. A stale claim is released (with its files); a stale delete is finished.
 - **aggregate**: a series or study aggregate whose counts or modalities differ from what its
   children say. Repaired by the same converging refresh a store uses.
+- **feed**: the change feed disagrees with the index: a ``created`` instance whose latest entry
+  is not the ``create`` of its current copy (repaired by writing that entry: an index written
+  before the change feed, or damaged by hand); an entry of a change its instance does not count
+  (reported); an instance's entries numbered out of the order they committed, or a sequence
+  given twice (reported: numbering is never redone, readers may have seen it).
 
 Refresh-due markers (``refresh_due``) are not checked: they are the sweep's work list, not
 damage, and whatever a store that died left uncounted shows up here as an aggregate finding.
@@ -29,8 +34,10 @@ from dataclasses import dataclass, field
 
 from shared.clients import Clients
 from shared.services.delete import purge
+from shared.uid_index.changes import Action
 from shared.uid_index.index import (
     LEASE_SECONDS,
+    ChangeRecord,
     InstanceEntry,
     Progress,
     SeriesAggregate,
@@ -136,7 +143,53 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
         for finding in aggregates:
             await _refresh_by_id(clients, finding.subject)
             report.repaired += 1
+    entries = await clients.index.all_entries()
+    unfed, feed_findings = check_feed(entries, await clients.index.all_changes())
+    report.findings += feed_findings
+    if repair:
+        for entry in unfed:
+            await clients.index.record_current(entry)
+            report.repaired += 1
     return report
+
+
+def check_feed(
+    entries: list[InstanceEntry], changes: list[ChangeRecord]
+) -> tuple[list[InstanceEntry], list[Finding]]:
+    """The created entries whose current copy has no entry, and every feed finding."""
+    by_instance: dict[str, list[ChangeRecord]] = defaultdict(list)
+    for change in changes:
+        by_instance[change.instance_key].append(change)
+    unfed: list[InstanceEntry] = []
+    findings: list[Finding] = []
+    for entry in entries:
+        own = by_instance.get(entry.ref.key, [])
+        last = max(own, key=lambda c: c.n, default=None)
+        if entry.status is Lifecycle.CREATED and (
+            last is None
+            or (last.n, last.action, last.version)
+            != (entry.history.count, Action.CREATE, entry.version)
+        ):
+            unfed.append(entry)
+            findings.append(Finding("feed", entry.ref.doc_id, "no entry for the current copy"))
+        findings += [
+            Finding("feed", c.entry_id, "entry of a change the index does not count")
+            for c in own
+            if c.n > entry.history.count
+        ]
+    for own in by_instance.values():
+        numbered = sorted((c for c in own if c.sequence is not None), key=lambda c: c.n)
+        sequences = [c.sequence or 0 for c in numbered]
+        if sequences != sorted(sequences):
+            findings.append(Finding("feed", numbered[0].entry_id, "numbered out of commit order"))
+    seen: set[tuple[str, int]] = set()
+    for change in changes:
+        if change.sequence is not None:
+            # Each data partition numbers its own feed.
+            if (change.partition, change.sequence) in seen:
+                findings.append(Finding("feed", change.entry_id, "sequence given twice"))
+            seen.add((change.partition, change.sequence))
+    return unfed, findings
 
 
 async def _repair_ghost(clients: Clients, entry: InstanceEntry, complete: list[str]) -> None:

@@ -25,6 +25,7 @@ from shared.dicom.attributes import (
 )
 from shared.dicom.query_tags import QueryTag
 from shared.dicom.search_forms import time_key
+from shared.uid_index.changes import Action, History
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, partition_key
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.person_names import person_names
@@ -44,6 +45,9 @@ SERIES = "series"
 STUDY = "study"
 REFRESH = "refresh"
 INTENT = "delete"
+CHANGE = "change"
+# The change feed's numbering state has a partition of its own, one per data partition.
+FEED = "feed"
 PARTITION = "partition"
 
 PARTITIONS_KEY = "partitions"
@@ -125,6 +129,37 @@ class InstanceDocument(SeriesDocument):
     xerrKeys: NotRequired[list[str]]
     tagsAt: NotRequired[str]
     """The registry generation the extended tag values were computed at."""
+    changes: NotRequired[int]
+    """How many change feed entries the instance has (``changes.History``); absent: none."""
+    changedAt: NotRequired[float]
+    """The timestamp of the last of them."""
+
+
+class ChangeDocument(SeriesDocument):
+    """One change feed entry (``CHANGE``): the instance's ``n``-th change, ``seq`` once numbered.
+
+    Written in one transaction with the instance document's change it records, and kept when the
+    instance is deleted.
+    """
+
+    sopUID: str
+    instanceKey: str
+    n: int
+    action: str
+    version: str
+    timestamp: float
+    seq: int | None
+
+
+class FeedDocument(Document):
+    """A data partition's change feed numbering (``FEED``): the last sequence published, and the
+    round being numbered, if any, until ``leaseUntil``."""
+
+    partition: str
+    watermark: int
+    plan: list[tuple[str, str, int]]
+    """``(study key, entry id, sequence)`` of each entry the round numbers."""
+    leaseUntil: float
 
 
 class PartitionDocument(Document):
@@ -257,11 +292,11 @@ class IndexRecord:
 
 
 def instance_document(
-    record: IndexRecord, *, status: Lifecycle, lease_until: float
+    record: IndexRecord, *, status: Lifecycle, lease_until: float, history: History
 ) -> InstanceDocument:
     ref = record.ref
     json = {**record.study_json, **record.series_json, **record.instance_json}
-    doc = claim_document(ref, record.version, lease_until=lease_until)
+    doc = claim_document(ref, record.version, lease_until=lease_until, history=history)
     doc["status"] = status
     doc["transferSyntaxUID"] = record.transfer_syntax_uid
     doc["size"] = record.size
@@ -310,11 +345,14 @@ def instance_ref(doc: InstanceDocument) -> InstanceRef:
     return InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
 
 
-def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> InstanceDocument:
+def claim_document(
+    ref: InstanceRef, version: str, *, lease_until: float, history: History
+) -> InstanceDocument:
     """A pending instance: reserves the SOP Instance UID while its file is uploaded.
 
     Pending documents are invisible to every read; they exist so a concurrent store of the same
     instance can be told 45071, and so a crashed store can be detected once its lease expires.
+    They carry the instance's change history, should it have been stored and deleted before.
     """
     study = ref.study
     return {
@@ -330,6 +368,73 @@ def claim_document(ref: InstanceRef, version: str, *, lease_until: float) -> Ins
         "status": Lifecycle.PENDING,
         "version": version,
         "leaseUntil": lease_until,
+        "changes": history.count,
+        "changedAt": history.at,
+    }
+
+
+def history_of(doc: InstanceDocument) -> History:
+    """The change history an instance document carries (none for one written before)."""
+    return History(doc.get("changes", 0), doc.get("changedAt", 0.0))
+
+
+def tombstone(doc: InstanceDocument) -> InstanceDocument:
+    """What is kept of a purged instance: who it was and its change history."""
+    ref = instance_ref(doc)
+    stone = claim_document(ref, "", lease_until=0.0, history=history_of(doc))
+    stone["status"] = Lifecycle.PURGED
+    return stone
+
+
+def change_document(
+    ref: InstanceRef, version: str, action: Action, history: History
+) -> ChangeDocument:
+    """The entry of the instance's change ``history.count``, made at ``history.at``."""
+    study = ref.study
+    return {
+        "id": change_id(ref.key, history.count),
+        "pk": study.key,
+        "type": CHANGE,
+        "schema": SCHEMA,
+        "partition": study.partition,
+        "studyUID": study.study_uid,
+        "seriesKey": ref.series.key,
+        "seriesUID": ref.series.series_uid,
+        "sopUID": ref.sop_instance_uid,
+        "instanceKey": ref.key,
+        "n": history.count,
+        "action": action,
+        "version": version,
+        "timestamp": history.at,
+        "seq": None,
+    }
+
+
+def change_id(instance_key: str, n: int) -> str:
+    return f"{CHANGE}-{instance_key}-{n}"
+
+
+def change_ref(doc: ChangeDocument) -> InstanceRef:
+    """The instance a change feed entry is about."""
+    return InstanceRef.of(doc["partition"], doc["studyUID"], doc["seriesUID"], doc["sopUID"])
+
+
+def feed_id(partition: str) -> str:
+    """The id, and partition key, of a data partition's change feed numbering document."""
+    return f"{FEED}-{partition}"
+
+
+def feed_document(partition: str) -> FeedDocument:
+    """A change feed with nothing numbered yet."""
+    id_ = feed_id(partition)
+    return {
+        "id": id_,
+        "pk": id_,
+        "type": FEED,
+        "partition": partition,
+        "watermark": 0,
+        "plan": [],
+        "leaseUntil": 0.0,
     }
 
 

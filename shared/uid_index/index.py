@@ -6,10 +6,16 @@ only code that knows Cosmos DB. Every operation names studies, series and instan
 
 An instance entry moves through this lifecycle (``lifecycle.Lifecycle``)::
 
-    (absent) --claim--> PENDING --commit--> CREATED --hide--> DELETING --purge--> (absent)
-                PENDING --release, or lease expired and swept--> (absent)
+    (absent) --claim--> PENDING --commit--> CREATED --hide--> DELETING --purge--> PURGED
+                PENDING --release, or lease expired and swept--> (absent), or PURGED again
                 PENDING --lease expired, claimed again--> PENDING (taken over)
                 CREATED --claim with upsert, then commit--> CREATED (replaced, stays visible)
+                PURGED --claim--> PENDING (stored again)
+
+Each commit and each hide of a ``created`` entry (the moment a delete takes effect) writes the
+instance's next change feed entry in the same transaction (``changes``): an entry exists exactly
+when its change does. A purged instance is kept as a tombstone, its history and nothing else, so
+that the entries of an instance deleted and stored again go on in order.
 
 A store goes through three states, in this order (``shared.services.store``):
 
@@ -35,12 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from shared.dicom.query import SearchQuery
 from shared.storage.errors import StorageUnavailable
+from shared.uid_index.changes import Action, History, State
 from shared.uid_index.documents import IndexRecord
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 from shared.uid_index.lifecycle import Lifecycle
@@ -79,6 +87,8 @@ class Claim:
     """True when an upsert holds a ``created`` instance that stays visible until commit."""
     leftover_version: str | None = None
     """The version of a dead store's or a replaced copy's files, to delete after commit."""
+    history: History = field(default_factory=History)
+    """The instance's change feed history as the claim found it, which the commit continues."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,22 @@ class InstanceEntry:
     etag: str
     read_as: Any = field(default=None, compare=False, repr=False)
     """The implementation's copy of what was read, so a conditional rewrite needs no re-read."""
+    history: History = field(default_factory=History)
+    """The instance's change feed history, as read."""
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """A change feed entry as verify compares it with its instance."""
+
+    entry_id: str
+    partition: str
+    instance_key: str
+    n: int
+    action: Action
+    version: str
+    sequence: int | None
+    """None until a round numbers it."""
 
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -220,6 +246,19 @@ class StudyAggregate:
 
 
 @dataclass(frozen=True)
+class Change:
+    """A change feed entry as a reader sees it, with the State its instance gives it now."""
+
+    sequence: int
+    ref: InstanceRef
+    action: Action
+    timestamp: float
+    state: State
+    stored: StoredInstance | None
+    """The instance as stored now, whenever it is (current or replaced): where its metadata is."""
+
+
+@dataclass(frozen=True)
 class DataPartition:
     """A data partition: its name and when its first store recorded it (seconds since epoch)."""
 
@@ -315,7 +354,14 @@ class Index(TagIndex, Protocol):
 
     # Verify and rebuild.
     async def all_entries(self) -> list[InstanceEntry]:
-        """Every instance entry, in any state."""
+        """Every instance entry, in any state but purged."""
+
+    async def all_changes(self) -> list[ChangeRecord]:
+        """Every change feed entry, of every data partition."""
+
+    async def record_current(self, entry: InstanceEntry) -> None:
+        """Write the ``create`` entry of a created instance's current copy, unless the entry
+        changed since it was read (repair of an instance the feed lacks)."""
 
     async def visible_counts(self) -> dict[str, int]:
         """Visible instances per series, by series key."""
@@ -334,6 +380,23 @@ class Index(TagIndex, Protocol):
 
     async def is_empty(self) -> bool:
         """Whether the index holds nothing at all (a fresh emulator)."""
+
+    # The change feed, per data partition.
+    async def number_changes(self, partition: str) -> int:
+        """Number the entries committed since the last round (one round at most); the last
+        sequence readers may see."""
+
+    async def changes_after(self, partition: str, after: int, limit: int) -> list[Change]:
+        """Readable entries with sequences from ``after + 1`` to ``after + limit``, in order."""
+
+    async def changes_between(
+        self, partition: str, start: float, end: float, offset: int, limit: int
+    ) -> list[Change]:
+        """Readable entries time-stamped in ``[start, end)``, in sequence order, from the
+        ``offset``-th on, at most ``limit``."""
+
+    async def latest_change(self, partition: str) -> Change | None:
+        """The readable entry with the highest sequence."""
 
 
 _REFRESH_CONCURRENCY = 16
@@ -365,3 +428,15 @@ async def refresh_aggregates(
     await asyncio.gather(
         *(one("studies", len(studies), index.refresh_study(s)) for s in studies.values())
     )
+
+
+async def number_all(index: Index, partition: str, deadline: float | None = None) -> int:
+    """Number the partition's new change feed entries round after round, until none is left or
+    ``time.monotonic()`` passes ``deadline``; how many were numbered."""
+    first = watermark = await index.number_changes(partition)
+    while deadline is None or time.monotonic() < deadline:
+        numbered = await index.number_changes(partition)
+        if numbered == watermark:
+            break
+        watermark = numbered
+    return watermark - first

@@ -14,3 +14,6 @@ class Lifecycle(StrEnum):
     """Committed: its files were written before it said so; the only visible state."""
     DELETING = "deleting"
     """Hidden by a delete (or the sweep) whose purge has not finished; invisible."""
+    PURGED = "purged"
+    """Deleted, files and all; kept, invisible, so that the instance's change feed entries keep
+    their numbering and State should it be stored again."""

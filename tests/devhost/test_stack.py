@@ -120,6 +120,35 @@ def test_cosmos_emulator_runs_transactional_batches(stack: LocalStack) -> None:
     assert [result["statusCode"] for result in changed] == [200, 204]
 
 
+def test_cosmos_emulator_batches_are_all_or_nothing(stack: LocalStack) -> None:
+    """As in Cosmos DB: an operation that fails undoes those before it (the index writes a change
+    and its change feed entry in one batch)."""
+    database = cosmos_client(stack).create_database_if_not_exists("devhost-test")
+    container = database.create_container_if_not_exists(
+        f"c{uuid.uuid4().hex}", partition_key=PartitionKey(path="/study")
+    )
+    kept = container.create_item({"id": "a", "study": "1", "n": 0})
+    container.create_item({"id": "taken", "study": "1"})
+    with pytest.raises(exceptions.CosmosBatchOperationError) as failed:
+        container.execute_item_batch(
+            [
+                (
+                    "replace",
+                    ("a", {"id": "a", "study": "1", "n": 1}),
+                    {"if_match_etag": kept["_etag"]},
+                ),
+                ("create", ({"id": "new", "study": "1"},)),
+                ("create", ({"id": "taken", "study": "1"},)),
+            ],
+            partition_key="1",
+        )
+    assert (failed.value.error_index, failed.value.status_code) == (2, 409)
+    after = container.read_item("a", partition_key="1")
+    assert (after["n"], after["_etag"]) == (0, kept["_etag"])
+    with pytest.raises(exceptions.CosmosResourceNotFoundError):
+        container.read_item("new", partition_key="1")
+
+
 def test_cosmos_emulator_iterates_a_missing_array_as_empty(stack: LocalStack) -> None:
     """As Azure does: `IN` over a path that a document lacks yields nothing, for that document
     alone, instead of failing the whole query (the search's name and modality matches rely on it).

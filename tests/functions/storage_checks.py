@@ -9,6 +9,7 @@ from azure.cosmos.exceptions import CosmosResourceNotFoundError
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
+from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 
 
@@ -25,7 +26,10 @@ async def document(storage: Clients, doc_id: str, key: str) -> dict[str, Any] | 
 
 
 async def instance_doc(storage: Clients, ref: InstanceRef) -> dict[str, Any] | None:
-    return await document(storage, ref.doc_id, ref.study.key)
+    """The instance's entry in any state but purged: what is kept of a deleted instance (its
+    change feed history) is no entry."""
+    doc = await document(storage, ref.doc_id, ref.study.key)
+    return None if doc is None or doc["status"] == Lifecycle.PURGED else doc
 
 
 async def series_doc(storage: Clients, ref: SeriesRef) -> dict[str, Any] | None:

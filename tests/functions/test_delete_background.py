@@ -73,7 +73,11 @@ async def store_study(
     return study, series, files
 
 
-async def partition_documents(storage: Clients, study: str) -> list[dict[str, Any]]:
+async def partition_documents(
+    storage: Clients, study: str, *, with_history: bool = False
+) -> list[dict[str, Any]]:
+    """The study's documents; without what a delete keeps on purpose unless ``with_history``:
+    its change feed entries, and each purged instance's tombstone."""
     key = StudyRef("Microsoft.Default", study).key
     query = "SELECT * FROM c WHERE c.pk = @pk"
     params: list[dict[str, object]] = [{"name": "@pk", "value": key}]
@@ -82,6 +86,7 @@ async def partition_documents(storage: Clients, study: str) -> list[dict[str, An
         async for d in storage.index.container.query_items(
             query, parameters=params, partition_key=key
         )
+        if with_history or (d["type"] != "change" and d.get("status") != "purged")
     ]
 
 
@@ -123,6 +128,11 @@ async def test_a_large_delete_answers_202_hides_at_once_and_the_sweep_finishes_i
     assert await blob_names(storage, StudyRef("Microsoft.Default", study).blob_prefix) == []
     # Only the stores' refresh-due markers may be left, until the sweep's refresh after their lease.
     assert {d["type"] for d in await partition_documents(storage, study)} <= {"refresh"}
+    # And the change feed's history: each instance's create and delete, and its tombstone.
+    kept = await partition_documents(storage, study, with_history=True)
+    assert sorted(d.get("action", d.get("status")) for d in kept if d["type"] != "refresh") == (
+        ["create"] * 20 + ["delete"] * 20 + ["purged"] * 20
+    )
     assert (await http.delete(f"/v2/studies/{study}")).status_code == 404
     sibling_doc = await study_doc(storage, StudyRef("Microsoft.Default", sibling))
     assert sibling_doc is not None and sibling_doc["numberOfInstances"] == 2
@@ -282,3 +292,20 @@ async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
     stored = [ds for _, ds in (a1, t1, a2, b1)]
     await assert_exactly_visible(http, storage, study, stored, [a3[1]])
     await assert_verify_clean(storage)
+
+
+async def test_the_sweep_numbers_the_change_feed_while_nobody_reads_it(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    _, _, files = await store_study(http, series_count=1, per_series=3)
+    uids = {ds.SOPInstanceUID for _, ds in files}
+
+    async def numbered() -> bool:
+        # Read straight from the index, which numbers nothing itself.
+        latest = await storage.index.latest_change("Microsoft.Default")
+        if latest is None:
+            return False
+        window = await storage.index.changes_after("Microsoft.Default", latest.sequence - 3, 3)
+        return {c.ref.sop_instance_uid for c in window} == uids
+
+    await eventually(numbered, within=60)

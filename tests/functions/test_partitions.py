@@ -113,6 +113,13 @@ def test_every_route_is_served_in_a_partition() -> None:
     assert changing == CHANGING
 
 
+def _feed_instances(response: httpx.Response) -> set[str]:
+    """The SOP Instance UIDs of a change feed answer: a list of entries, one entry, or 204."""
+    assert response.status_code in (200, 204), response.text
+    body = response.json() if response.status_code == 200 else []
+    return {e["SopInstanceUid"] for e in (body if isinstance(body, list) else [body])}
+
+
 READS = sorted({_in_partition(r) for r, methods in ROUTES if "GET" in methods})
 
 
@@ -131,6 +138,12 @@ async def test_each_read_sees_its_own_partition_only(
     if "{operation}" in rest:
         # Operation ids name a scope's digests, never a partition's data; unknown ones are 404.
         assert {r.status_code for r in answers.values()} == {404}
+        return
+    if rest.startswith("changefeed"):
+        # A feed is never empty-handed (200 with no entries), so its entries are compared.
+        seen = {name: _feed_instances(r) for name, r in answers.items()}
+        assert seen["a"] == {stored.instance}, rest
+        assert seen["empty"] == set() and stored.instance not in seen["default"], rest
         return
     assert answers["a"].status_code == 200, (rest, answers["a"].text)
     assert answers["empty"].status_code in (204, 404), rest
@@ -152,6 +165,17 @@ async def test_metadata_and_search_are_the_partition_s_own(
         other = "Beta^B" if name == "Alpha^A" else "Alpha^A"
         none = await http.get(f"{v2}/studies", params={"PatientName": other})
         assert none.status_code == 204
+
+
+async def test_each_partition_s_feed_has_its_own_entries_and_metadata(
+    http: httpx.AsyncClient, stored: Stored
+) -> None:
+    for partition, name in ((stored.a, "Alpha^A"), (stored.b, "Beta^B")):
+        feed = (await http.get(f"/v1/partitions/{partition}/changefeed")).json()
+        assert [(e["Sequence"], e["Action"], e["State"]) for e in feed] == [
+            (1, "create", "current")
+        ]
+        assert feed[0]["Metadata"]["00100010"]["Value"] == [{"Alphabetic": name}]
 
 
 async def test_the_partitions_are_listed_in_order_of_creation(

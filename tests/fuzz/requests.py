@@ -17,7 +17,7 @@ from pydicom.datadict import tag_for_keyword
 from shared.dicom.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
 from tests.fuzz.corpus import mutated_file, uid
 
-KINDS = ("store", "retrieve", "search", "delete", "export")
+KINDS = ("store", "retrieve", "search", "delete", "export", "changefeed")
 
 
 @dataclass(frozen=True)
@@ -448,10 +448,35 @@ def export_request(draw: st.DrawFn, pool: Pool) -> Request:
     )
 
 
+# -- change feed ---------------------------------------------------------------------------------
+
+_FEED_NAMES = st.one_of(
+    st.sampled_from(
+        ("offset", "limit", "includemetadata", "includeMetadata", "startTime", "endTime", "LIMIT")
+    ),
+    any_text,
+)
+_TIMES = st.one_of(
+    st.datetimes(timezones=st.one_of(st.none(), st.timezones())).map(lambda t: t.isoformat()),
+    st.sampled_from(("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.9999999Z", "Z", "T")),
+)
+_FEED_VALUES = st.one_of(numbers, _TIMES, st.sampled_from(("true", "false", "True", "0")), any_text)
+
+
+@st.composite
+def change_feed_request(draw: st.DrawFn, pool: Pool) -> Request:
+    """The change feed and its latest entry, with generated parameters."""
+    version = draw(_VERSION)
+    path = draw(st.sampled_from((f"/{version}/changefeed", f"/{version}/changefeed/latest")))
+    params = tuple(draw(st.lists(st.tuples(_FEED_NAMES, _FEED_VALUES), max_size=5)))
+    return Request("changefeed", "GET", path, params, _headers(accept=draw(accept())))
+
+
 STRATEGIES = {
     "store": store_request,
     "retrieve": retrieve_request,
     "search": search_request,
     "delete": delete_request,
     "export": export_request,
+    "changefeed": change_feed_request,
 }

@@ -1,9 +1,11 @@
 """The index on Cosmos DB for NoSQL: every read, write and condition of its documents.
 
 Each study's documents share one partition (``pk``, the study's digest): instances, the series
-and study aggregates, refresh-due markers and delete intents. Every conditional write is an
-``IfNotModified`` on the etag last read, which is how the lifecycle of ``shared.uid_index.index``
-stays consistent without transactions.
+and study aggregates, refresh-due markers, delete intents and change feed entries. Every
+conditional write is an ``IfNotModified`` on the etag last read, which is how the lifecycle of
+``shared.uid_index.index`` stays consistent; the one transaction is an instance's change and its
+change feed entry, written together in a transactional batch of the study's partition
+(``_change``). Numbering and reading the feed is in ``feed``.
 
 Emulator workarounds, each needed once and kept here:
 
@@ -29,13 +31,16 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.cosmos import PartitionKey
 from azure.cosmos.aio import CosmosClient
 from azure.cosmos.exceptions import (
+    CosmosBatchOperationError,
     CosmosResourceExistsError,
 )
 
 from shared.config import Settings
 from shared.dicom.query import SearchQuery
+from shared.uid_index.changes import Action, History
 from shared.uid_index.container import PARTITION_KEY_PATH, indexing_policy
 from shared.uid_index.cosmos import sql
+from shared.uid_index.cosmos.feed import CosmosChangeFeed, stored_instance
 from shared.uid_index.cosmos.guard import query_deadline, unavailable
 from shared.uid_index.cosmos.items import CHANGED, Row, body
 from shared.uid_index.cosmos.query_tags import CosmosTags
@@ -57,7 +62,9 @@ from shared.uid_index.documents import (
     RefreshDocument,
     SeriesDocument,
     StudyDocument,
+    change_document,
     claim_document,
+    history_of,
     instance_document,
     instance_ref,
     intent_document,
@@ -67,11 +74,14 @@ from shared.uid_index.documents import (
     returned_json,
     series_from_instance,
     study_from_series,
+    tombstone,
 )
 from shared.uid_index.index import (
     ALREADY_EXISTS,
     BEING_CREATED,
     LEASE_SECONDS,
+    Change,
+    ChangeRecord,
     Claim,
     Counts,
     DataPartition,
@@ -85,10 +95,26 @@ from shared.uid_index.index import (
     StoredInstance,
     StudyAggregate,
 )
-from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
+from shared.uid_index.keys import (
+    InstanceRef,
+    SeriesRef,
+    StudyRef,
+    doc_id,
+    new_version,
+    version_time,
+)
 from shared.uid_index.lifecycle import Lifecycle
 
 _ATTEMPTS = 50
+
+
+class _ChangedInBatch(Exception):
+    """The conditional write of a transactional batch failed: nothing of the batch was written."""
+
+
+_CHANGED = (*CHANGED, _ChangedInBatch)
+"""A conditional write that failed because someone else got there first."""
+_PRECONDITIONS = (404, 409, 412)
 
 
 def _entry(doc: InstanceDocument) -> InstanceEntry:
@@ -99,22 +125,7 @@ def _entry(doc: InstanceDocument) -> InstanceEntry:
         float(doc["leaseUntil"]),
         doc["_etag"],
         doc,
-    )
-
-
-def _stored(ref: InstanceRef, doc: InstanceDocument) -> StoredInstance:
-    """A visible instance from its whole document or from the row ``sql.visible_instances``
-    projects (whose numbers sit at the top level)."""
-    q = doc.get("q", {})
-    instance_number = doc.get("InstanceNumber", q.get("InstanceNumber"))
-    series_number = doc.get("SeriesNumber", q.get("SeriesNumber"))
-    return StoredInstance(
-        ref,
-        str(doc["version"]),
-        str(doc["transferSyntaxUID"]),
-        int(doc["size"]),
-        instance_number if isinstance(instance_number, int) else None,
-        series_number if isinstance(series_number, int) else None,
+        history_of(doc),
     )
 
 
@@ -168,6 +179,7 @@ class CosmosIndex(CosmosTags):
         self.client = client
         self.database = database
         self._container_name = container
+        self._feed = CosmosChangeFeed(self.container)
 
     async def close(self) -> None:
         await self.client.close()
@@ -183,13 +195,52 @@ class CosmosIndex(CosmosTags):
                 indexing_policy=indexing_policy(),
             )
 
+    # Primitives -------------------------------------------------------------------------------
+
+    async def _change(
+        self, doc: InstanceDocument, etag: str | None, action: Action, history: History
+    ) -> InstanceDocument:
+        """Write ``doc`` (replacing the version read at ``etag``, or creating it when None) and
+        the change feed entry ``history`` describes, both or neither.
+
+        Raises ``_ChangedInBatch`` when the document changed since it was read (or exists, or is
+        gone): then nothing was written.
+        """
+        ref = instance_ref(doc)
+        for _ in range(2):
+            entry = change_document(ref, doc["version"], action, history)
+            write = (
+                ("create", (body(doc),))
+                if etag is None
+                else ("replace", (doc["id"], body(doc)), {"if_match_etag": etag})
+            )
+            try:
+                results = await self.container.execute_item_batch(
+                    [write, ("create", (body(entry),))], partition_key=doc["pk"]
+                )
+                break
+            except CosmosBatchOperationError as exc:
+                if exc.error_index == 0 and exc.status_code in _PRECONDITIONS:
+                    raise _ChangedInBatch from None
+                if exc.error_index != 1 or exc.status_code != 409:
+                    raise
+            # The instance's document lost its history (removed by hand, or written before the
+            # feed): its entries go on after the last one it has.
+            last = await self._all(sql.last_change(ref.study.key, ref.key), ref.study.key)
+            history = History(int(last[0]["n"]), float(last[0]["timestamp"])).next(history.at)
+            doc = {**doc, "changes": history.count, "changedAt": history.at}
+        else:
+            raise RuntimeError("change feed entry could not be written")
+        return cast(InstanceDocument, results[0]["resourceBody"])
+
     # Store ------------------------------------------------------------------------------------
 
     async def claim(self, ref: InstanceRef, version: str, *, upsert: bool) -> Claim:
         with unavailable():
             for attempt in range(_ATTEMPTS):
                 now = time.time()
-                doc = claim_document(ref, version, lease_until=now + LEASE_SECONDS)
+                lease_until = now + LEASE_SECONDS
+                doc = claim_document(ref, version, lease_until=lease_until, history=History())
                 try:
                     created: Row = await self.container.create_item(body(doc))
                     return Claim(ref, version, created["_etag"])
@@ -198,6 +249,7 @@ class CosmosIndex(CosmosTags):
                 existing = await self._read_instance(ref)
                 if existing is None:
                     continue
+                history = history_of(existing)
                 if existing["status"] == Lifecycle.CREATED:
                     if not upsert:
                         raise InstanceConflict(ALREADY_EXISTS)
@@ -207,37 +259,48 @@ class CosmosIndex(CosmosTags):
                         existing["_etag"],
                         replacing=True,
                         leftover_version=existing["version"],
+                        history=history,
                     )
                 if existing["leaseUntil"] > now:
                     raise InstanceConflict(BEING_CREATED)
+                # An expired claim, or a purged instance stored again: its history goes on.
+                doc = claim_document(ref, version, lease_until=lease_until, history=history)
                 try:
                     taken = await self._replace(doc, existing["_etag"])
-                except CHANGED:
+                except _CHANGED:
                     await _backoff(attempt)
                     continue
-                return Claim(ref, version, taken["_etag"], leftover_version=existing["version"])
+                leftover = existing["version"] or None
+                return Claim(
+                    ref, version, taken["_etag"], leftover_version=leftover, history=history
+                )
         raise InstanceConflict(BEING_CREATED)
 
     async def renew(self, claim: Claim) -> None:
         if claim.replacing:
             return
-        doc = claim_document(claim.ref, claim.version, lease_until=time.time() + LEASE_SECONDS)
+        doc = claim_document(
+            claim.ref, claim.version, lease_until=time.time() + LEASE_SECONDS, history=claim.history
+        )
         with unavailable():
             try:
                 renewed = await self._replace(doc, claim.etag)
-            except CHANGED as exc:
+            except _CHANGED as exc:
                 raise InstanceConflict(BEING_CREATED) from exc
         claim.etag = renewed["_etag"]
 
     async def commit(self, claim: Claim, record: IndexRecord) -> str | None:
-        doc = instance_document(record, status=Lifecycle.CREATED, lease_until=0.0)
-        etag, leftover = claim.etag, claim.leftover_version
+        etag, leftover, history = claim.etag, claim.leftover_version, claim.history
         with unavailable():
             for attempt in range(_ATTEMPTS):
+                change = history.next(time.time())
+                doc = instance_document(
+                    record, status=Lifecycle.CREATED, lease_until=0.0, history=change
+                )
                 try:
-                    await self._replace(doc, etag)
+                    await self._change(doc, etag, Action.CREATE, change)
                     return leftover
-                except CHANGED:
+                except _CHANGED:
                     if not claim.replacing:
                         # Our lease ran out and another store took the instance over.
                         raise InstanceConflict(BEING_CREATED) from None
@@ -245,20 +308,51 @@ class CosmosIndex(CosmosTags):
                 if current is None or current["status"] != Lifecycle.CREATED:
                     raise InstanceConflict(BEING_CREATED)
                 # A concurrent upsert won the race; the last one to commit wins.
-                etag, leftover = current["_etag"], current["version"]
+                etag, leftover, history = current["_etag"], current["version"], history_of(current)
                 await _backoff(attempt)
         raise InstanceConflict(BEING_CREATED)
 
     async def release(self, claim: Claim) -> None:
-        if not claim.replacing:
-            with unavailable():
+        if claim.replacing:
+            return
+        with unavailable():
+            if claim.history.count == 0:
                 await self._delete_unless_changed(claim.ref.doc_id, claim.ref.study.key, claim.etag)
+                return
+            pending = claim_document(
+                claim.ref, claim.version, lease_until=0.0, history=claim.history
+            )
+            with contextlib.suppress(*_CHANGED):
+                await self._replace(tombstone(pending), claim.etag)
 
     async def put_committed(self, record: IndexRecord) -> None:
+        """Upsert as committed; a new version (or a new instance) is a change, time-stamped
+        when its store began (the version's time), as the store that died would have been."""
         with unavailable():
-            await self.container.upsert_item(
-                body(instance_document(record, status=Lifecycle.CREATED, lease_until=0.0))
-            )
+            for attempt in range(_ATTEMPTS):
+                current = await self._read_instance(record.ref)
+                history = History() if current is None else history_of(current)
+                if current is not None and (current["status"], current["version"]) == (
+                    Lifecycle.CREATED,
+                    record.version,
+                ):
+                    doc = instance_document(
+                        record, status=Lifecycle.CREATED, lease_until=0.0, history=history
+                    )
+                    with contextlib.suppress(*_CHANGED):
+                        await self._replace(doc, current["_etag"])
+                        return
+                else:
+                    change = history.next(version_time(record.version).timestamp())
+                    doc = instance_document(
+                        record, status=Lifecycle.CREATED, lease_until=0.0, history=change
+                    )
+                    etag = None if current is None else current["_etag"]
+                    with contextlib.suppress(*_CHANGED):
+                        await self._change(doc, etag, Action.CREATE, change)
+                        return
+                await _backoff(attempt)
+        raise RuntimeError("index entry could not be written")
 
     async def record_partition(self, name: str, created: float) -> None:
         with unavailable(), contextlib.suppress(CosmosResourceExistsError):
@@ -278,14 +372,14 @@ class CosmosIndex(CosmosTags):
                 doc = await self._read_instance(scope)
             if doc is None or doc["status"] != Lifecycle.CREATED:
                 return []
-            return [_stored(scope, doc)]
+            return [stored_instance(scope, doc)]
         study = scope if isinstance(scope, StudyRef) else scope.study
         series_key = None if isinstance(scope, StudyRef) else scope.key
         async with query_deadline():
             with unavailable():
                 rows = await self._all(sql.visible_instances(study.key, series_key), study.key)
         instances = [
-            _stored(InstanceRef(SeriesRef(study, row["seriesUID"]), row["sopUID"]), row)
+            stored_instance(InstanceRef(SeriesRef(study, row["seriesUID"]), row["sopUID"]), row)
             for row in cast(list[InstanceDocument], rows)
         ]
         # A stable order, so that repeated retrieves of an unchanged study are byte-identical.
@@ -359,7 +453,7 @@ class CosmosIndex(CosmosTags):
                     else:
                         await self._replace(desired, current["_etag"])
                     return
-                except (*CHANGED, CosmosResourceExistsError):
+                except (*_CHANGED, CosmosResourceExistsError):
                     await _backoff(attempt)
         raise RuntimeError("index aggregate did not converge")
 
@@ -424,14 +518,49 @@ class CosmosIndex(CosmosTags):
             )
             if doc is None:
                 return None
-            hidden = await self._replace_unless_changed(
-                doc, status=Lifecycle.DELETING, leaseUntil=lease_until
-            )
-        return None if hidden is None else _entry(cast(InstanceDocument, hidden))
+            instance = cast(InstanceDocument, doc)
+            if instance["status"] != Lifecycle.CREATED:
+                hidden = await self._replace_unless_changed(
+                    doc, status=Lifecycle.DELETING, leaseUntil=lease_until
+                )
+                return None if hidden is None else _entry(cast(InstanceDocument, hidden))
+            # The delete takes effect here: the instance's change, with its entry.
+            change = history_of(instance).next(time.time())
+            deleting: InstanceDocument = {
+                **instance,
+                "status": Lifecycle.DELETING,
+                "leaseUntil": lease_until,
+                "changes": change.count,
+                "changedAt": change.at,
+            }
+            try:
+                written = await self._change(deleting, instance["_etag"], Action.DELETE, change)
+            except _CHANGED:
+                return None
+        return _entry(written)
 
     async def forget(self, entry: InstanceEntry) -> None:
+        """Purge the entry: a tombstone stays when the instance has change feed history; a
+        ``created`` entry (repair of one whose files are gone) is deleted as a change."""
         with unavailable():
-            await self._delete_unless_changed(entry.ref.doc_id, entry.ref.study.key, entry.etag)
+            doc = await self._as_read(
+                entry.read_as, entry.ref.doc_id, entry.ref.study.key, entry.etag
+            )
+            if doc is None:
+                return
+            instance = cast(InstanceDocument, doc)
+            history = history_of(instance)
+            with contextlib.suppress(*_CHANGED):
+                if instance["status"] == Lifecycle.CREATED:
+                    change = history.next(time.time())
+                    stone = tombstone({**instance, "changes": change.count, "changedAt": change.at})
+                    await self._change(stone, instance["_etag"], Action.DELETE, change)
+                elif history.count:
+                    await self._replace(tombstone(instance), instance["_etag"])
+                else:
+                    await self._delete_unless_changed(
+                        entry.ref.doc_id, entry.ref.study.key, entry.etag
+                    )
 
     async def record_intent(self, scope: DeleteScope, lease_until: float) -> DeleteIntent:
         doc = intent_document(
@@ -489,6 +618,39 @@ class CosmosIndex(CosmosTags):
             docs = await self._all(sql.ALL_INSTANCES)
         return [_entry(d) for d in cast(list[InstanceDocument], docs)]
 
+    async def all_changes(self) -> list[ChangeRecord]:
+        with unavailable():
+            rows = await self._all(sql.ALL_CHANGES)
+        return [
+            ChangeRecord(
+                r["id"],
+                r["partition"],
+                r["instanceKey"],
+                r["n"],
+                Action(r["action"]),
+                r["version"],
+                r["seq"],
+            )
+            for r in rows
+        ]
+
+    async def record_current(self, entry: InstanceEntry) -> None:
+        with unavailable():
+            doc = await self._as_read(
+                entry.read_as, entry.ref.doc_id, entry.ref.study.key, entry.etag
+            )
+            if doc is None or doc["status"] != Lifecycle.CREATED:
+                return
+            instance = cast(InstanceDocument, doc)
+            change = history_of(instance).next(version_time(instance["version"]).timestamp())
+            recorded: InstanceDocument = {
+                **instance,
+                "changes": change.count,
+                "changedAt": change.at,
+            }
+            with contextlib.suppress(*_CHANGED):
+                await self._change(recorded, instance["_etag"], Action.CREATE, change)
+
     async def visible_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         with unavailable():
@@ -526,6 +688,29 @@ class CosmosIndex(CosmosTags):
             async for _ in self._rows(sql.ANY, max_item_count=1):
                 return False
         return True
+
+    # The change feed --------------------------------------------------------------------------
+
+    async def number_changes(self, partition: str) -> int:
+        with unavailable():
+            return await self._feed.number(partition)
+
+    async def changes_after(self, partition: str, after: int, limit: int) -> list[Change]:
+        async with query_deadline():
+            with unavailable():
+                return await self._feed.after(partition, after, limit)
+
+    async def changes_between(
+        self, partition: str, start: float, end: float, offset: int, limit: int
+    ) -> list[Change]:
+        async with query_deadline():
+            with unavailable():
+                return await self._feed.between(partition, start, end, offset, limit)
+
+    async def latest_change(self, partition: str) -> Change | None:
+        async with query_deadline():
+            with unavailable():
+                return await self._feed.latest(partition)
 
 
 def _study_of(doc: Row) -> StudyRef:

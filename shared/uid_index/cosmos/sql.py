@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.uid_index.documents import (
+    CHANGE,
     INSTANCE,
     INTENT,
     PARTITION,
@@ -28,6 +29,7 @@ from shared.uid_index.lifecycle import Lifecycle
 _CREATED = f"'{Lifecycle.CREATED.value}'"
 _PENDING = f"'{Lifecycle.PENDING.value}'"
 _DELETING = f"'{Lifecycle.DELETING.value}'"
+_PURGED = f"'{Lifecycle.PURGED.value}'"
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def overdue_markers(now: float) -> Query:
     )
 
 
-ALL_INSTANCES = Query(f"SELECT * FROM c WHERE c.type = '{INSTANCE}'")
+ALL_INSTANCES = Query(f"SELECT * FROM c WHERE c.type = '{INSTANCE}' AND c.status != {_PURGED}")
 VISIBLE_SERIES_KEYS = Query(f"SELECT c.pk, c.seriesKey FROM c WHERE {_VISIBLE}")
 ANY = Query("SELECT TOP 1 c.id FROM c")
 
@@ -195,3 +197,48 @@ def tag_errors(key: str, wanted: int) -> Query:
 def error_count(key: str) -> Query:
     condition, params = _with_error(key)
     return Query(f"SELECT VALUE COUNT(1) FROM c WHERE {condition}", params)
+
+
+# The change feed, one data partition at a time. ``seq`` is null until a round numbers the entry.
+_CHANGES = f"SELECT {{select}} FROM c WHERE c.type = '{CHANGE}' AND c.partition = @partition"
+
+
+def unnumbered_changes(partition: str, limit: int) -> Query:
+    """The oldest entries still without a sequence."""
+    select = f"TOP {int(limit)} c.pk, c.id, c.instanceKey, c.n, c.timestamp"
+    return Query(
+        _CHANGES.format(select=select) + " AND c.seq = null ORDER BY c.timestamp",
+        {"partition": partition},
+    )
+
+
+def changes_numbered(partition: str, after: int, upto: int) -> Query:
+    return Query(
+        _CHANGES.format(select="*") + " AND c.seq > @after AND c.seq <= @upto ORDER BY c.seq",
+        {"partition": partition, "after": after, "upto": upto},
+    )
+
+
+def changes_stamped(partition: str, upto: int, start: float, end: float, limit: int) -> Query:
+    """The first ``limit`` readable entries time-stamped in ``[start, end)``."""
+    return Query(
+        _CHANGES.format(select=f"TOP {int(limit)} *")
+        + " AND c.seq > 0 AND c.seq <= @upto AND c.timestamp >= @start AND c.timestamp < @end"
+        + " ORDER BY c.seq",
+        {"partition": partition, "upto": upto, "start": start, "end": end},
+    )
+
+
+def last_change(study_key: str, instance_key: str) -> Query:
+    return _in_study(
+        study_key,
+        f"c.type = '{CHANGE}' AND c.instanceKey = @instance ORDER BY c.n DESC",
+        "TOP 1 c.n, c.timestamp",
+        instance=instance_key,
+    )
+
+
+ALL_CHANGES = Query(
+    "SELECT c.id, c.partition, c.instanceKey, c.n, c.action, c.version, c.seq "
+    f"FROM c WHERE c.type = '{CHANGE}'"
+)

@@ -11,9 +11,13 @@ import pytest
 from pydicom.uid import generate_uid
 
 from shared.clients import Clients
+from shared.config import DEFAULT_PARTITION
 from shared.services.rebuild import committed_versions
-from shared.services.verify import verify
-from shared.uid_index.documents import claim_document
+from shared.services.verify import check_feed, verify
+from shared.uid_index.changes import Action, History, State
+from shared.uid_index.documents import change_id, claim_document
+from shared.uid_index.index import ChangeRecord, InstanceEntry
+from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 from tests.data.builders import multipart, with_fresh_uids
 from tests.functions.storage_checks import instance_doc, ref_of, stored_file, study_doc
@@ -55,7 +59,7 @@ async def test_verify_finds_and_repairs_each_kind(
     # A store that died holding a claim.
     dead = ref_of(study, files[3][1].SeriesInstanceUID, generate_uid())
     await storage.index.container.create_item(
-        claim_document(dead, old_version(), lease_until=time.time() - 1)
+        claim_document(dead, old_version(), lease_until=time.time() - 1, history=History())
     )
     # A study count that is wrong.
     sdoc = await study_doc(storage, refs[0].study)
@@ -76,7 +80,8 @@ async def test_verify_finds_and_repairs_each_kind(
     again = await verify(storage, repair=False)
     assert not [f for f in again.findings if study_key_of(f.subject) == refs[0].study.key]
 
-    # Instance 0 had no complete copy left: it is gone from the index.
+    # Instance 0 had no complete copy left: it is gone from the index, its history kept.
+    assert await storage.index.visible(refs[0]) == []
     assert await instance_doc(storage, refs[0]) is None
     # Instance 1 untouched, its stray copy deleted.
     assert await stored_file(storage, refs[1]) == files[1][0]
@@ -146,3 +151,46 @@ async def test_thumbnails_are_renditions_not_copies(
     assert await storage.blobs.get(refs[0].thumbnail_blob(versions[0])) == b"jpeg"
     again = await verify(storage, repair=False)
     assert not [f for f in again.findings if study_key_of(f.subject) == refs[0].study.key]
+
+
+async def test_verify_writes_the_entry_of_an_instance_the_feed_lacks(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    """As an index written before the change feed has it: no history, no entry."""
+    data, ds = with_fresh_uids("CT_small.dcm")
+    assert (await post(http, multipart([data]))).status_code == 200
+    ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    doc = await instance_doc(storage, ref)
+    assert doc is not None
+    for field_name in ("changes", "changedAt"):
+        doc.pop(field_name)
+    await storage.index.container.replace_item(doc["id"], doc)
+    await storage.index.container.delete_item(change_id(ref.key, 1), partition_key=ref.study.key)
+
+    found = await verify(storage, repair=True)
+    assert ("feed", ref.doc_id) in {(f.kind, f.subject) for f in found.findings}
+    assert not [f for f in (await verify(storage, repair=False)).findings if f.kind == "feed"]
+    await storage.index.number_changes(DEFAULT_PARTITION)
+    latest = await storage.index.latest_change(DEFAULT_PARTITION)
+    assert latest is not None and latest.ref == ref and latest.state is State.CURRENT
+
+
+def test_feed_findings_name_what_disagrees() -> None:
+    ref = ref_of("1.2", "1.2.3", "1.2.3.4")
+    entry = InstanceEntry(ref, Lifecycle.CREATED, "v2", 0.0, "e", history=History(2, 5.0))
+    changes = [
+        ChangeRecord("change-a-1", "p", ref.key, 1, Action.CREATE, "v1", 9),
+        ChangeRecord("change-a-2", "p", ref.key, 2, Action.CREATE, "v2", 4),
+        ChangeRecord("change-a-3", "p", ref.key, 3, Action.DELETE, "v2", None),
+        ChangeRecord("change-b-1", "p", "b", 1, Action.CREATE, "v9", 4),
+        ChangeRecord("change-c-1", "q", "c", 1, Action.CREATE, "v9", 4),
+    ]
+    unfed, findings = check_feed([entry], changes)
+    assert unfed == [entry]
+    assert [(f.subject, f.detail) for f in findings] == [
+        (ref.doc_id, "no entry for the current copy"),
+        ("change-a-3", "entry of a change the index does not count"),
+        ("change-a-1", "numbered out of commit order"),
+        ("change-b-1", "sequence given twice"),
+    ]
+    assert check_feed([entry], changes[1:2]) == ([], [])
