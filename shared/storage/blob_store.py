@@ -115,13 +115,8 @@ class BlobStore:
             )
 
     async def get(self, name: str) -> bytes | None:
-        with unavailable_as_storage_error():
-            try:
-                stream = await self.container.download_blob(name)
-            except ResourceNotFoundError:
-                return None
-            data: bytes = await stream.readall()
-            return data
+        found = await self.get_tagged(name)
+        return None if found is None else found[0]
 
     async def get_tagged(self, name: str) -> tuple[bytes, str] | None:
         """A small blob and its etag, for a later ``put_if``; None when there is none."""
