@@ -8,6 +8,7 @@ from functions import (
     export,
     operations,
     partitions,
+    query_tags,
     render,
     retrieve,
     search,
@@ -17,7 +18,9 @@ from functions import (
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 OPERATIONS = (store.bp, retrieve.bp, render.bp, search.bp, delete.bp, export.bp, operations.bp)
+"""The operations served in every data partition too; extended query tags are the service's."""
 IN_PARTITIONS = partitions.in_partitions(*OPERATIONS)
-for blueprint in (*OPERATIONS, partitions.bp, IN_PARTITIONS, sweep.bp):
+SERVICE_WIDE = (partitions.bp, query_tags.bp)
+for blueprint in (*OPERATIONS, *SERVICE_WIDE, IN_PARTITIONS, sweep.bp):
     app.register_functions(blueprint)
-app.register_functions(allow.method_fallbacks(*OPERATIONS, partitions.bp, IN_PARTITIONS))
+app.register_functions(allow.method_fallbacks(*OPERATIONS, *SERVICE_WIDE, IN_PARTITIONS))

@@ -37,10 +37,11 @@ async def sweep_expired_leases(timer: func.TimerRequest) -> None:
         summary.claims_released,
         summary.series_refreshed,
         summary.exports_finished,
+        summary.reindexes_completed,
     )
     if any(counts):
         log.info(
             "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed, "
-            "%d exports finished",
+            "%d exports finished, %d reindexes completed",
             *counts,
         )

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from shared.clients import Clients
+from shared.services.query_tags import restore_tags
 from shared.uid_index.index import Progress, refresh_aggregates
 from shared.uid_index.keys import (
     COPY_KINDS,
@@ -56,6 +57,8 @@ async def committed_versions(clients: Clients, prefix: str | None = None) -> dic
 
 
 async def rebuild_index(clients: Clients, progress: Progress | None = None) -> RebuildSummary:
+    # The extended query tags first, so every instance is indexed on them as it is put back.
+    await restore_tags(clients)
     versions = await committed_versions(clients)
     total = len(versions)
     done = skipped = 0

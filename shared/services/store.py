@@ -16,24 +16,27 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pydicom import Dataset
 
 from shared.clients import Clients
 from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
-from shared.dicom.validation import validate_instance
+from shared.dicom.validation import FAILURE_VALIDATION, validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.services.htj2k_copy import write_htj2k_copy
 from shared.services.overlapped_parts import overlapped
 from shared.services.partitions import record_partition
+from shared.services.reindex import catch_up
 from shared.services.retrieve_scope import keep_sidecar
 from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.uid_index.store_protocol import Lease, store_copy, together
+from shared.uid_index.tag_index import TagRegistry
+from shared.uid_index.tag_values import TagValues
 from shared.web.media_types import MediaType, split_media_type
 from shared.web.multipart import MultipartError, read_parts
 
@@ -181,19 +184,38 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         pass
 
 
+@dataclass
+class StoreRequest:
+    """What the parts of one request share."""
+
+    to_refresh: SeriesToRefresh
+    registry: TagRegistry
+    """The extended query tags as read when the request began."""
+    stored: list[InstanceRef] = field(default_factory=list)
+    """The instances the request committed (or found committed by an earlier attempt)."""
+
+
+class InvalidTagValue(Exception):
+    """API v1: an extended query tag's value does not fit its VR, so the instance is refused."""
+
+    def __init__(self, messages: tuple[str, ...]) -> None:
+        super().__init__(*messages)
+        self.messages = messages
+
+
 async def store_instance(
     chunks: AsyncIterator[bytes],
     options: StoreOptions,
     clients: Clients,
-    to_refresh: SeriesToRefresh,
+    request: StoreRequest,
 ) -> Outcome:
     """Store one part; a problem with this instance alone becomes its failure reason.
 
-    The instance's series goes into ``to_refresh`` before its commit is sent: its aggregates, and
-    its study's, are refreshed before the request answers.
+    The instance's series goes into ``request.to_refresh`` before its commit is sent: its
+    aggregates, and its study's, are refreshed before the request answers.
     """
     with InstanceParser() as parser:
-        return await _store_parsed(parser, chunks, options, clients, to_refresh)
+        return await _store_parsed(parser, chunks, options, clients, request)
 
 
 async def _store_parsed(
@@ -201,7 +223,7 @@ async def _store_parsed(
     chunks: AsyncIterator[bytes],
     options: StoreOptions,
     clients: Clients,
-    to_refresh: SeriesToRefresh,
+    request: StoreRequest,
 ) -> Outcome:
     parsed: ParsedInstance | None = None
     try:
@@ -225,8 +247,10 @@ async def _store_parsed(
         *(str(_text(ds, k)) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")),
     )
     version = new_version()
+    tag_warnings: tuple[str, ...] = ()
 
     async def write_files(lease: Lease) -> Sidecar:
+        nonlocal tag_warnings
         writer = clients.blobs.writer(ref.file_blob(version), DICOM)
         try:
             for block in parser.buffered():
@@ -237,6 +261,10 @@ async def _store_parsed(
                 await lease.keep()
             finished = parsed or parser.finish()
             sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
+            tag_warnings = TagValues.of(request.registry.tags, sidecar.metadata).messages
+            if tag_warnings and options.api_version < 2:
+                # Refused before the file is committed: nothing of it is left to undo.
+                raise InvalidTagValue(tag_warnings)
             name = ref.sidecar_blob(version)
             if options.htj2k_copy:
                 # The copy is made from the stored file, and the sidecar names it: the file,
@@ -266,18 +294,23 @@ async def _store_parsed(
             ref,
             version,
             upsert=options.upsert,
+            registry=request.registry,
             write_files=write_files,
-            before_commit=lambda: to_refresh.before_commit(ref.series),
+            before_commit=lambda: request.to_refresh.before_commit(ref.series),
         )
     except InstanceConflict as exc:
         if exc.reason == ALREADY_EXISTS:
             # A retry of a request whose first attempt died after committing this instance.
-            to_refresh.add(ref.series)
+            request.to_refresh.add(ref.series)
+            request.stored.append(ref)
         await _drain(chunks)
         return _outcome_for(ds, failure=exc.reason)
     except InvalidInstance as exc:
         return _outcome_for(ds, failure=PROCESSING_FAILURE, comments=(str(exc),))
-    return _outcome_for(ds, comments=validation.warnings)
+    except InvalidTagValue as exc:
+        return _outcome_for(ds, failure=FAILURE_VALIDATION, comments=exc.messages)
+    request.stored.append(ref)
+    return _outcome_for(ds, comments=(*validation.warnings, *tag_warnings))
 
 
 def _sidecar(
@@ -325,12 +358,15 @@ async def store(
     stored. With nothing stored, the request's own error is the answer. Storage unavailable and
     unexpected errors stay request errors (503, 500) whatever was stored: the outcome of the part
     in flight is unknown, and the retry reports the stored parts as 45070.
+
+    The instances are indexed on the extended query tags registered when the request began; any
+    added since are caught up on before it answers (``shared.services.reindex.catch_up``).
     """
     outcomes: list[Outcome] = []
-    to_refresh = SeriesToRefresh(clients.index)
+    request = StoreRequest(SeriesToRefresh(clients.index), await clients.index.registry())
 
     async def one(chunks: AsyncIterator[bytes]) -> Outcome:
-        return await store_instance(chunks, options, clients, to_refresh)
+        return await store_instance(chunks, options, clients, request)
 
     try:
         try:
@@ -344,5 +380,8 @@ async def store(
             raise
         outcomes.append(Outcome(failure=PROCESSING_FAILURE, comments=(exc.message,)))
     finally:
-        await to_refresh.refresh()
+        try:
+            await catch_up(clients, request.stored, request.registry)
+        finally:
+            await request.to_refresh.refresh()
     return outcomes

@@ -44,6 +44,7 @@ from shared.storage.errors import StorageUnavailable
 from shared.uid_index.documents import IndexRecord
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 from shared.uid_index.lifecycle import Lifecycle
+from shared.uid_index.tag_index import TagIndex
 
 LEASE_SECONDS = 30.0
 """How long a claim, a hide or a refresh-due marker holds before the sweep may take it over."""
@@ -226,7 +227,7 @@ class DataPartition:
     created: float
 
 
-class Index(Protocol):
+class Index(TagIndex, Protocol):
     """What the services ask of the index. Raises ``IndexUnavailable`` when it cannot answer."""
 
     # Store: claim, renew, commit, release.

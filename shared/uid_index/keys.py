@@ -12,7 +12,8 @@ Blob layout, inside one container::
     {partition}/{study}/{series}/{instance}/{version}.thumbnail.jpg   cached default thumbnail
 
 where each of study, series, instance is a 32-hex-digit digest. Listing ``{partition}/{study}/``
-yields a whole study, which is what rebuilding and deleting a study need.
+yields a whole study, which is what rebuilding and deleting a study need. Beside the partitions,
+``extendedquerytags.json`` mirrors the extended query tags (``QUERY_TAGS_BLOB``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ SIDECAR_KIND = "json"
 THUMBNAIL_KIND = "thumbnail.jpg"
 HTJ2K_KIND = "htj2k"
 """An optional HTJ2K copy of the pixel data, its frames one after the other, made at ingest."""
+
+QUERY_TAGS_BLOB = "extendedquerytags.json"
+"""The mirror of the extended query tags: at the container's root, outside every partition, so
+listing a partition never meets it and ``parse_blob_name`` takes it for no instance's."""
 COPY_KINDS = frozenset({FILE_KIND, SIDECAR_KIND})
 """The blobs that make a stored copy complete. A thumbnail is derived from them on demand, so
 a copy without one is whole, and one without them is left over."""
@@ -168,6 +173,15 @@ def new_version() -> str:
 def version_time(version: str) -> datetime:
     """When a stored copy was written, read from its version id (``new_version``)."""
     return datetime.fromtimestamp(int(version[:16], 16) / 1e6, UTC)
+
+
+def version_after(previous: str) -> str:
+    """A new version id that sorts after ``previous`` even if this host's clock is behind the
+    one that made it (an empty ``previous`` is before every version)."""
+    fresh = new_version()
+    if fresh > previous:
+        return fresh
+    return f"{int(previous[:16], 16) + 1:016x}{os.urandom(4).hex()}"
 
 
 _BLOB_NAME = re.compile(

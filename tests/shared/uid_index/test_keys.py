@@ -3,7 +3,13 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.uid_index.keys import InstanceRef, new_version, parse_blob_name, version_time
+from shared.uid_index.keys import (
+    InstanceRef,
+    new_version,
+    parse_blob_name,
+    version_after,
+    version_time,
+)
 
 uids = st.from_regex(r"[1-9][0-9]{0,5}(\.[1-9][0-9]{0,5}){1,8}", fullmatch=True)
 
@@ -71,3 +77,11 @@ def test_a_thumbnail_and_an_htj2k_copy_are_blobs_of_their_stored_copy() -> None:
         copy,
     }
     assert parse_blob_name(f"{ref.blob_prefix}{version}.thumbnail.png") is None
+
+
+@given(st.integers(0, 2**63), st.binary(min_size=4, max_size=4))
+def test_a_version_after_another_sorts_after_it(micros: int, noise: bytes) -> None:
+    previous = f"{micros:016x}{noise.hex()}"
+    later = version_after(previous)
+    assert later > previous and len(later) == len(previous)
+    assert version_after("") > ""
