@@ -19,7 +19,7 @@ from shared.clients import clients
 from shared.config import settings
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.services.export import parse_export_request, start_export
-from shared.web.urls import OPERATIONS
+from shared.web.urls import operation_url
 
 bp = func.Blueprint()
 
@@ -47,7 +47,7 @@ async def export(req: Request) -> Response:
     request = parse_export_request(await _json_body(req), path_partition(req))
     inline = settings().export_inline_seconds
     operation_id = await start_export(await clients(), request, inline_seconds=inline)
-    href = f"{versioned_root(req)}/{OPERATIONS}/{operation_id}"
+    href = operation_url(versioned_root(req), operation_id)
     return Response(
         content=json.dumps({"id": operation_id, "href": href}),
         status_code=202,

@@ -1,5 +1,5 @@
 """Operation status (the Azure DICOM service's ``/operations/{id}``): how far a DELETE that
-answered 202, an export, or the reindex of added extended query tags, has got in the
+answered 202, the reindex of added extended query tags, or an export, has got in the
 background."""
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ bp = func.Blueprint()
 async def operation_status(req: Request) -> Response:
     operation_id = str(req.path_params["operation"])
     ours = await clients()
-    # A study's delete id is 32 hexadecimal digits too: an id without a job is a delete's.
-    job = await read_job(ours, operation_id) if is_export_id(operation_id) else None
-    if job is not None:
-        errors = f"{job.destination.rstrip('/')}/{job.errors_log}"
-        return json_response(export_status(job, errors))
     reindex = await find_operation(ours.index, operation_id)
     if reindex is not None:
         # As the Azure DICOM service answers: 202 while the operation runs, 200 once it is done.
         done = reindex.status is OperationStatus.COMPLETED
         return json_response(operation_json(reindex, versioned_root(req)), 200 if done else 202)
+    # A study's delete id is 32 hexadecimal digits too: an id without a job is a delete's.
+    job = await read_job(ours, operation_id) if is_export_id(operation_id) else None
+    if job is not None:
+        errors = f"{job.destination.rstrip('/')}/{job.errors_log}"
+        return json_response(export_status(job, errors))
     state = await progress(ours, operation_id)
     if state is None:
         raise NotFound("no such operation")
