@@ -7,11 +7,9 @@ run its last step alone (``commit_sidecar``). The order and why it is safe are i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
 
 from shared.storage.blob_store import BlobStore
 from shared.storage.errors import StorageUnavailable
@@ -36,8 +34,6 @@ class Lease:
 
 
 WriteFiles = Callable[[Lease], Awaitable[Sidecar]]
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 async def store_copy(
@@ -53,16 +49,15 @@ async def store_copy(
     """Claim ``ref``, write its files under ``version``, commit them; undo whatever fails.
 
     ``write_files`` writes the file and the sidecar, keeping the lease, and returns the sidecar;
-    ``before_commit`` must have run when the commit is sent: it runs while the files are written
-    (a round trip that need not wait for them), and once more just before the commit, which
-    only writes again if an upload took long enough for that to matter. Raises
+    ``before_commit`` runs just before the commit is sent (``write_files`` may run it earlier,
+    beside its last writes: it writes again only when the last mark runs out soon). Raises
     InstanceConflict when the instance cannot be stored now (at claim, renew or commit), and
     whatever else ended it.
     """
     claim = await index.claim(ref, version, upsert=upsert)
     committing = False
     try:
-        sidecar, _ = await together(write_files(Lease(index, claim)), before_commit())
+        sidecar = await write_files(Lease(index, claim))
         record = IndexRecord.from_sidecar(sidecar)
         await before_commit()
         committing = True
@@ -79,19 +74,6 @@ async def store_copy(
     if leftover is not None:
         with contextlib.suppress(Exception):
             await blobs.delete(ref.version_blobs(leftover))
-
-
-async def together(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
-    """Both results, the two awaited at once; the first failure, once both have ended.
-
-    Waiting for both before raising means no write is still in flight when a failed store
-    undoes what it wrote.
-    """
-    results = await asyncio.gather(first, second, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return cast(T, results[0]), cast(U, results[1])
 
 
 async def _undo(index: Index, blobs: BlobStore, claim: Claim, *, keep_files: bool) -> None:
