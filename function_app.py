@@ -2,16 +2,24 @@
 
 import azure.functions as func
 
-from functions import allow, delete, operations, render, retrieve, search, store, sweep
+from functions import (
+    allow,
+    delete,
+    operations,
+    partitions,
+    query_tags,
+    render,
+    retrieve,
+    search,
+    store,
+    sweep,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-app.register_functions(store.bp)
-app.register_functions(retrieve.bp)
-app.register_functions(render.bp)
-app.register_functions(search.bp)
-app.register_functions(delete.bp)
-app.register_functions(operations.bp)
-app.register_functions(sweep.bp)
-app.register_functions(
-    allow.method_fallbacks(store.bp, retrieve.bp, render.bp, search.bp, delete.bp, operations.bp)
-)
+OPERATIONS = (store.bp, retrieve.bp, render.bp, search.bp, delete.bp, operations.bp)
+"""The operations served in every data partition too; extended query tags are the service's."""
+IN_PARTITIONS = partitions.in_partitions(*OPERATIONS)
+SERVICE_WIDE = (partitions.bp, query_tags.bp)
+for blueprint in (*OPERATIONS, *SERVICE_WIDE, IN_PARTITIONS, sweep.bp):
+    app.register_functions(blueprint)
+app.register_functions(allow.method_fallbacks(*OPERATIONS, *SERVICE_WIDE, IN_PARTITIONS))

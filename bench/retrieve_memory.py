@@ -9,9 +9,10 @@ shapes of study, each about 2 GB of native 16-bit frames of 1024 x 1024:
 - ``large``: 2 instances of 1 GB (512 frames each).
 
 Each study is retrieved as stored (``transfer-syntax=*``), in the default syntax (Explicit VR
-Little Endian, which these files are stored in, so no conversion happens) and in HTJ2K Lossless
-(each instance converted frame by frame), then one frame of the last instance is fetched to show
-that a frame costs one ranged read, not the file.
+Little Endian, which these files are stored in, so no conversion happens), in HTJ2K Lossless
+(each instance converted frame by frame) and as a zip of its files (``application/zip``), then
+one frame of the last instance is fetched to show that a frame costs one ranged read, not the
+file.
 
     .venv/bin/python -m bench.retrieve_memory [--shape many|large|both] [--size-mb 2048]
 """
@@ -35,6 +36,7 @@ ACCEPTS = {
     "HTJ2K Lossless (converted frame by frame)": (
         'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.201'
     ),
+    "zip (the files as stored)": "application/zip",
 }
 
 

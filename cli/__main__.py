@@ -10,6 +10,9 @@
 - ``import PATH... [--url BASE] [--token TOKEN | --local] [--batch N] [--concurrency N]
   [--report FILE]``: store the DICOM files of folders and zip files on any DICOMweb server with
   STOW-RS, with a progress line, retries, a summary and a per-file report (see ``cli.importer``).
+- ``download STUDY [--out DIR] [--url BASE] [--token TOKEN | --local]``: write every instance of
+  a study on any DICOMweb server as a file in DIR, from a zip where the server offers one and
+  from multipart otherwise, with a progress line (see ``cli.download``).
 
 The service's settings come from the environment (see the README); ``--local`` points the command
 at the emulators of a running ``make run`` instead.
@@ -22,7 +25,7 @@ import asyncio
 import os
 import sys
 
-from cli import import_command
+from cli import download_command, import_command
 from cli.local_auth import LOCAL_DATA, local_token
 from cli.progress import ProgressLine
 from devhost.settings import Ports, service_env
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     # Also accepted after the command; SUPPRESS keeps it from resetting a --local given before.
     token.add_argument("--local", action="store_true", default=argparse.SUPPRESS)
     import_command.add_parser(sub)
+    download_command.add_parser(sub)
     parser.add_argument(
         "--local",
         action="store_true",
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token(args.role, args.local)
     if args.command == "import":
         return import_command.run(args)
+    if args.command == "download":
+        return download_command.run(args)
     if args.local:
         os.environ.update(service_env(Ports.from_env()))
     return asyncio.run(_with_clients(args.command, getattr(args, "repair", False)))

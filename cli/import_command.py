@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from cli.batching import DEFAULT_BATCH
 from cli.importer import DEFAULT_CONCURRENCY, ImportOptions, import_paths
-from cli.local_auth import local_base_url, local_token
 from cli.progress import ProgressLine
-from devhost.settings import local_auth_requested
+from cli.server_args import UsageError, add_server_arguments, server_of
 
-TOKEN_VARIABLE = "DICOMWEB_TOKEN"
 USAGE_ERROR = 2
 INTERRUPTED = 130
 
@@ -35,18 +31,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "read in place) with STOW-RS; exit status 1 when any instance failed.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    parser.add_argument("--url", help="DICOMweb base URL, e.g. https://host/v2 or .../dicom-web")
-    auth = parser.add_mutually_exclusive_group()
-    auth.add_argument(
-        "--token", help=f"bearer token (default: ${TOKEN_VARIABLE}, which keeps it out of ps)"
-    )
-    # Also accepted before the command; SUPPRESS keeps it from resetting a --local given there.
-    auth.add_argument(
-        "--local",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="the server of `make run` (a local token when DICOMWEB_LOCAL_AUTH=1)",
-    )
+    add_server_arguments(parser, "owner")
     parser.add_argument(
         "--batch", type=_positive, default=DEFAULT_BATCH, help="instances per request"
     )
@@ -67,21 +52,16 @@ def _error(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    local = bool(getattr(args, "local", False))
-    token = args.token or os.environ.get(TOKEN_VARIABLE) or None
-    if local and args.token:
-        return _error("--local and --token exclude each other")
-    url = args.url or (local_base_url() if local else None)
-    if url is None:
-        return _error("give the server's base URL with --url BASE, or --local for `make run`")
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        return _error("--url must be an http:// or https:// URL")
+    try:
+        server = server_of(args)
+    except UsageError as exc:
+        return _error(str(exc))
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         return _error(f"no such file or folder: {', '.join(missing)}")
-    if local and local_auth_requested():
-        token = local_token("owner")
-    options = ImportOptions(url, token, batch=args.batch, concurrency=args.concurrency)
+    options = ImportOptions(
+        server.base_url, server.token, batch=args.batch, concurrency=args.concurrency
+    )
     try:
         tally = asyncio.run(import_paths(args.paths, options, ProgressLine(piped_summary=False)))
     except KeyboardInterrupt:

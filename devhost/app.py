@@ -50,7 +50,7 @@ DEFAULT_ROUTE_PREFIX = "api"
 Handler = Callable[[Request], Awaitable[Response]] | Callable[[Request], Response]
 
 # What a preflight may ask for: the API's methods and the headers DICOMweb clients send.
-CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 CORS_REQUEST_HEADERS = ("Authorization", "Accept", "Content-Type", "Range")
 CORS_MAX_AGE_SECONDS = 600
 

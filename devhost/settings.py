@@ -99,6 +99,7 @@ def service_env(ports: Ports) -> dict[str, str]:
         ),
         "DICOMWEB_BASE_URL": base_url(ports),
         "DICOMWEB_AUTH_MODE": "off",
+        "DICOMWEB_DATA_PARTITIONS": "true",
         # Locally the sweep runs every minute; Azure's default is every five.
         "DICOMWEB_SWEEP_SCHEDULE": LOCAL_SWEEP_SCHEDULE,
     }

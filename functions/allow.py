@@ -12,8 +12,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 import azure.functions as func
-from azure.functions.decorators.http import HttpTrigger
 from azurefunctions.extensions.http.fastapi import Request, Response
+
+from functions.routes import http_functions
 
 # OPTIONS is left to CORS preflight handling, which answers before functions run.
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
@@ -26,14 +27,9 @@ def _method_name(method: func.HttpMethod | str) -> str:
 
 def routes_and_methods(*blueprints: func.Blueprint) -> dict[str, set[str]]:
     """Each route template of ``blueprints`` with the methods its functions accept."""
-    probe = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-    for blueprint in blueprints:
-        probe.register_functions(blueprint)
     routes: dict[str, set[str]] = defaultdict(set)
-    for function in probe.get_functions():
-        trigger = function.get_trigger()
-        if isinstance(trigger, HttpTrigger) and (route := trigger.route):
-            routes[route] |= {_method_name(m) for m in (trigger.methods or METHODS)}
+    for _, trigger in http_functions(*blueprints):
+        routes[str(trigger.route)] |= {_method_name(m) for m in (trigger.methods or METHODS)}
     return routes
 
 

@@ -13,7 +13,6 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 
 from functions.http import (
     INSTANCE,
-    OPERATIONS,
     SERIES,
     STUDY,
     http_errors,
@@ -24,6 +23,7 @@ from shared.clients import clients
 from shared.config import settings
 from shared.errors import NotFound
 from shared.services.delete import delete, scope_of
+from shared.web.urls import operation_url
 
 bp = func.Blueprint()
 
@@ -37,7 +37,7 @@ async def _delete(req: Request) -> Response:
         raise NotFound(f"no such {scope.level}")
     if not outcome.remaining:
         return Response(status_code=204)
-    href = f"{versioned_root(req)}/{OPERATIONS}/{target.operation_id}"
+    href = operation_url(versioned_root(req), target.operation_id)
     return Response(
         content=json.dumps({"id": target.operation_id, "href": href}),
         status_code=202,

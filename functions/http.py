@@ -12,22 +12,25 @@ and role are checked before the function runs (see ``shared.auth.access``).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from shared.auth.access import AccessGate, gate_for
-from shared.config import settings
+from shared.config import DEFAULT_PARTITION, settings
 from shared.dicom.validation import is_valid_uid
-from shared.errors import BadRequest, DicomwebError, PayloadTooLarge
+from shared.errors import BadRequest, DicomwebError, PayloadTooLarge, UnsupportedMediaType
 from shared.failure_log import log_failure
 from shared.services.retrieve_scope import Scope
 from shared.web.body_deadline import BodyDeadline, within_deadline
+from shared.web.partitions import partition_name
 from shared.web.storage_errors import as_http_error
 from shared.web.streaming import Answer
-from shared.web.urls import base_url
+from shared.web.urls import EXTENDED_QUERY_TAGS, OPERATIONS, base_url
 
 log = logging.getLogger("dicomweb")
 
@@ -38,14 +41,19 @@ STUDIES = f"{VERSION}/studies"
 STUDY = f"{STUDIES}/{{study}}"
 SERIES = f"{STUDY}/series/{{series}}"
 INSTANCE = f"{SERIES}/instances/{{instance}}"
+# Every route is also served in a data partition, under this prefix (see functions/partitions.py).
+PARTITIONS = "partitions"
+IN_PARTITION = f"{VERSION}/{PARTITIONS}/{{partition}}"
 # Long-running work (a large delete's remainder), as the Azure DICOM service names it.
-OPERATIONS = "operations"
 OPERATION = f"{VERSION}/{OPERATIONS}/{{operation}}"
+QUERY_TAGS = f"{VERSION}/{EXTENDED_QUERY_TAGS}"
+QUERY_TAG = f"{QUERY_TAGS}/{{tagPath}}"
 
 # Response headers a browser script may read. Azure's platform CORS answers preflights and sets
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.
 EXPOSED_HEADERS = (
-    "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges"
+    "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges, "
+    "erroneous-dicom-attributes"
 )
 
 
@@ -54,10 +62,21 @@ def api_version(req: Request) -> int:
 
 
 def versioned_root(req: Request) -> str:
-    """The base URL that RetrieveURLs start with, e.g. ``https://host/v2``."""
+    """The base URL that RetrieveURLs start with, e.g. ``https://host/v2``, or
+    ``https://host/v2/partitions/{name}`` for a request in a data partition."""
     server = req.scope.get("server")
     root = base_url(settings().base_url, req.headers, req.url.scheme, server)
-    return f"{root}/{req.path_params['version']}"
+    versioned = f"{root}/{req.path_params['version']}"
+    if "partition" in req.path_params:
+        return f"{versioned}/{PARTITIONS}/{path_partition(req)}"
+    return versioned
+
+
+def path_partition(req: Request) -> str:
+    """The data partition the path names, or the default partition for a path without one."""
+    if "partition" not in req.path_params:
+        return DEFAULT_PARTITION
+    return partition_name(str(req.path_params["partition"]), enabled=settings().data_partitions)
 
 
 def path_uid(req: Request, name: str) -> str:
@@ -71,6 +90,7 @@ def path_scope(req: Request) -> Scope:
     """The study, series or instance the path names."""
     params = req.path_params
     return Scope(
+        partition=path_partition(req),
         study_uid=path_uid(req, "study"),
         series_uid=path_uid(req, "series") if "series" in params else None,
         sop_uid=path_uid(req, "instance") if "instance" in params else None,
@@ -105,6 +125,10 @@ async def _logged(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         raise ResponseAborted from None
 
 
+def _deadline() -> BodyDeadline:
+    return BodyDeadline(settings().body_idle_seconds, settings().body_timeout_seconds)
+
+
 async def limited_body(req: Request) -> AsyncIterator[bytes]:
     """The request body as it arrives, refused with 413 past the configured size and with 408
     when it pauses or takes longer than the configured bounds."""
@@ -112,7 +136,7 @@ async def limited_body(req: Request) -> AsyncIterator[bytes]:
     declared = req.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
-    deadline = BodyDeadline(settings().body_idle_seconds, settings().body_timeout_seconds)
+    deadline = _deadline()
     seen = 0
     async for chunk in within_deadline(req.stream(), deadline):
         seen += len(chunk)
@@ -157,6 +181,7 @@ async def _checked(handler: Handler, req: Request) -> Response:
         await access_gate().check(
             req.method, req.headers.getlist("authorization"), req.query_params.keys()
         )
+        path_partition(req)  # a partition route is refused before any work when its name is bad
         return await handler(req)
     except DicomwebError as exc:
         return error_response(exc)
@@ -169,3 +194,32 @@ async def _checked(handler: Handler, req: Request) -> Response:
             return error_response(error)
         log_failure(log, handler.__name__, exc)
         return Response(content="internal error\n", status_code=500, media_type="text/plain")
+
+
+MAX_JSON_BYTES = 1024 * 1024
+"""A management request's JSON body: 128 tag entries take a few kilobytes."""
+
+
+async def json_body(req: Request) -> Any:
+    """The request's JSON body; 415 unless it is declared as JSON, 400 when it is not JSON."""
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    body = b""
+    async for chunk in within_deadline(req.stream(), _deadline()):
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"the JSON body is larger than {MAX_JSON_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise BadRequest("the body is not valid JSON") from None
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )

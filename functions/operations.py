@@ -1,17 +1,17 @@
 """Operation status (the Azure DICOM service's ``/operations/{id}``): how far a DELETE that
-answered 202 has got in the background."""
+answered 202, or the reindex of added extended query tags, has got in the background."""
 
 from __future__ import annotations
-
-import json
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from functions.http import OPERATION, http_errors
+from functions.http import OPERATION, http_errors, json_response, versioned_root
 from shared.clients import clients
 from shared.errors import NotFound
 from shared.services.delete import progress
+from shared.services.reindex import find_operation, operation_json
+from shared.uid_index.tag_index import OperationStatus
 
 bp = func.Blueprint()
 
@@ -20,7 +20,13 @@ bp = func.Blueprint()
 @http_errors
 async def operation_status(req: Request) -> Response:
     operation_id = str(req.path_params["operation"])
-    state = await progress(await clients(), operation_id)
+    ours = await clients()
+    reindex = await find_operation(ours.index, operation_id)
+    if reindex is not None:
+        # As the Azure DICOM service answers: 202 while the operation runs, 200 once it is done.
+        done = reindex.status is OperationStatus.COMPLETED
+        return json_response(operation_json(reindex, versioned_root(req)), 200 if done else 202)
+    state = await progress(ours, operation_id)
     if state is None:
         raise NotFound("no such operation")
     status = {
@@ -29,4 +35,4 @@ async def operation_status(req: Request) -> Response:
         "status": "running" if state.running else "succeeded",
         "remainingInstances": state.remaining,
     }
-    return Response(content=json.dumps(status), media_type="application/json")
+    return json_response(status)

@@ -15,12 +15,16 @@ from shared.services.bulk_data import retrieve_bulk_data
 from shared.services.frames import retrieve_frames
 from shared.services.metadata import retrieve_metadata
 from shared.services.retrieve import retrieve_instances
+from shared.web.negotiation import ACCEPT_PARAMETER
 
 bp = func.Blueprint()
 
 
 async def _instances(req: Request) -> Response:
-    answer = await retrieve_instances(await clients(), path_scope(req), req.headers.get("accept"))
+    parameter = req.query_params.getlist(ACCEPT_PARAMETER)
+    answer = await retrieve_instances(
+        await clients(), path_scope(req), req.headers.get("accept"), parameter
+    )
     return send(answer)
 
 

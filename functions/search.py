@@ -7,32 +7,60 @@ import json
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from functions.http import SERIES, STUDIES, STUDY, VERSION, http_errors, path_uid, versioned_root
+from functions.http import (
+    SERIES,
+    STUDIES,
+    STUDY,
+    VERSION,
+    http_errors,
+    path_partition,
+    path_uid,
+    versioned_root,
+)
 from shared.clients import clients
-from shared.config import DEFAULT_PARTITION
+from shared.dicom.query import SearchQuery
 from shared.dicom.query_levels import Level
-from shared.services.search import search
+from shared.services.search import SearchResult, search
 from shared.web.media_types import DICOM_JSON, require_dicom_json
 from shared.web.search_params import parse_search
 
 bp = func.Blueprint()
 
 TRUNCATED_WARNING = '299 - "There are additional results that can be requested"'
+ERRONEOUS_ATTRIBUTES = "erroneous-dicom-attributes"
+"""Names the extended query tags searched on whose values failed to index somewhere."""
 
 
 async def _search(
     req: Request, level: Level, study_uid: str | None = None, series_uid: str | None = None
 ) -> Response:
     require_dicom_json(req.headers.get("accept"), "the search result")
+    index = (await clients()).index
+    registry = await index.registry()
     query = parse_search(
-        level, req.query_params.multi_items(), study_uid=study_uid, series_uid=series_uid
+        level,
+        req.query_params.multi_items(),
+        study_uid=study_uid,
+        series_uid=series_uid,
+        tags=registry.tags,
     )
-    result = await search((await clients()).index, query, DEFAULT_PARTITION, versioned_root(req))
+    result = await search(index, query, path_partition(req), versioned_root(req))
+    headers = _headers(query, result)
     if not result.datasets:
-        return Response(status_code=204)
-    headers = {"Warning": TRUNCATED_WARNING} if result.truncated else None
+        return Response(status_code=204, headers=headers)
     body = json.dumps(result.datasets, ensure_ascii=False).encode("utf-8")
     return Response(content=body, media_type=DICOM_JSON, headers=headers)
+
+
+def _headers(query: SearchQuery, result: SearchResult) -> dict[str, str]:
+    warnings = [TRUNCATED_WARNING] if result.truncated else []
+    if query.ignored:
+        names = ", ".join(query.ignored)
+        warnings.append(f'299 - "Disabled extended query tags were ignored: {names}"')
+    headers = {"Warning": ", ".join(warnings)} if warnings else {}
+    if result.erroneous:
+        headers[ERRONEOUS_ATTRIBUTES] = ",".join(result.erroneous)
+    return headers
 
 
 @bp.route(route=STUDIES, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

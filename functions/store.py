@@ -17,11 +17,12 @@ from functions.http import (
     api_version,
     http_errors,
     limited_body,
+    path_partition,
     path_uid,
     versioned_root,
 )
 from shared.clients import clients
-from shared.config import DEFAULT_PARTITION
+from shared.config import settings
 from shared.services.store import StoreOptions, request_parts, store
 from shared.services.store_response import store_response
 from shared.web.media_types import DICOM_JSON, require_dicom_json
@@ -34,9 +35,10 @@ async def _store(req: Request, *, study_uid: str | None, upsert: bool) -> Respon
     parts = request_parts(req.headers.get("content-type"), limited_body(req))
     options = StoreOptions(
         api_version=api_version(req),
-        partition=DEFAULT_PARTITION,
+        partition=path_partition(req),
         study_uid=study_uid,
         upsert=upsert,
+        htj2k_copy=settings().htj2k_copy,
     )
     outcomes = await store(parts, options, await clients())
     status, dataset = store_response(outcomes, versioned_root(req), study_uid)

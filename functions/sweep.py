@@ -32,10 +32,15 @@ async def sweep_expired_leases(timer: func.TimerRequest) -> None:
     except Exception as exc:
         log_failure(log, "sweep", exc)
         return
-    if summary.deletes_finished or summary.claims_released or summary.series_refreshed:
+    counts = (
+        summary.deletes_finished,
+        summary.claims_released,
+        summary.series_refreshed,
+        summary.reindexes_completed,
+    )
+    if any(counts):
         log.info(
-            "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed",
-            summary.deletes_finished,
-            summary.claims_released,
-            summary.series_refreshed,
+            "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed, "
+            "%d reindexes completed",
+            *counts,
         )

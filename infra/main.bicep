@@ -57,6 +57,12 @@ param coolAfterDays int = 30
 @description('Largest accepted store request body, in bytes.')
 param maxRequestBytes int = 4294967296
 
+@description('Serve every route again under /v{n}/partitions/{name}/, each data partition on its own (off by default, as in the Azure DICOM service).')
+param enableDataPartitions bool = false
+
+@description('Write an HTJ2K lossless copy of each instance\'s pixel data at ingest, from which frames asked for in HTJ2K are served (more storage and ingest CPU, cheaper HTJ2K frames).')
+param htj2kCopy bool = false
+
 var tags = { 'azd-env-name': environmentName }
 var issuer = empty(authIssuer) ? 'https://sts.windows.net/${authTenantId}/' : authIssuer
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -134,6 +140,8 @@ module app 'modules/functionapp.bicep' = {
     workerProcessCount: workerProcessCount
     corsAllowedOrigins: corsAllowedOrigins
     maxRequestBytes: maxRequestBytes
+    enableDataPartitions: enableDataPartitions
+    htj2kCopy: htj2kCopy
     authIssuer: issuer
     authAudience: authAudience
     authReaderRole: authReaderRole

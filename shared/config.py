@@ -32,6 +32,10 @@ LOCAL_ISSUER_KEY = "DICOMWEB_AUTH_LOCAL_KEY"
 # Seconds the local host waits for a request's line and header fields before it answers 408; in
 # Azure the platform's front end reads them.
 HEAD_TIMEOUT = "DICOMWEB_HEAD_TIMEOUT_SECONDS"
+# Data partitions on or off; off by default, as the Azure DICOM service has them unless chosen.
+DATA_PARTITIONS = "DICOMWEB_DATA_PARTITIONS"
+# An HTJ2K copy of the pixel data written at ingest, for viewers that ask for frames in HTJ2K.
+HTJ2K_COPY = "DICOMWEB_HTJ2K_COPY"
 
 # The NCRONTAB schedule of the background sweep. The Functions host reads it from the app
 # settings when it loads the timer trigger ("%DICOMWEB_SWEEP_SCHEDULE%"), before any code runs.
@@ -76,6 +80,10 @@ class Settings:
     body_idle_seconds: float
     body_timeout_seconds: float
     auth: AuthSettings
+    data_partitions: bool = False
+    """Routes under ``/v{n}/partitions/{name}/`` are served (``DICOMWEB_DATA_PARTITIONS``)."""
+    htj2k_copy: bool = False
+    """Store writes an HTJ2K copy of pixel data for frame retrieves (``DICOMWEB_HTJ2K_COPY``)."""
 
 
 SETTING_NAMES: tuple[str, ...] = (
@@ -92,6 +100,8 @@ SETTING_NAMES: tuple[str, ...] = (
     "DICOMWEB_DELETE_INLINE_SECONDS",
     "DICOMWEB_BODY_IDLE_SECONDS",
     "DICOMWEB_BODY_TIMEOUT_SECONDS",
+    DATA_PARTITIONS,
+    HTJ2K_COPY,
     SWEEP_SCHEDULE,
     "DICOMWEB_AUTH_MODE",
     "DICOMWEB_AUTH_ISSUER",
@@ -184,6 +194,8 @@ def load_settings() -> Settings:
             _get("DICOMWEB_BODY_TIMEOUT_SECONDS") or DEFAULT_BODY_TIMEOUT_SECONDS
         ),
         auth=load_auth_settings(),
+        data_partitions=(_get(DATA_PARTITIONS) or "false").lower() == "true",
+        htj2k_copy=(_get(HTJ2K_COPY) or "false").lower() == "true",
     )
 
 

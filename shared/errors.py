@@ -32,6 +32,10 @@ class NotFound(DicomwebError):
     status = 404
 
 
+class Conflict(DicomwebError):
+    status = 409
+
+
 class NotAcceptable(DicomwebError):
     status = 406
 

@@ -20,6 +20,8 @@ param httpPerInstanceConcurrency int
 param workerProcessCount int
 param corsAllowedOrigins array
 param maxRequestBytes int
+param enableDataPartitions bool
+param htj2kCopy bool
 param authIssuer string
 param authAudience string
 param authReaderRole string
@@ -101,6 +103,10 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     // A DELETE purges files for this long, then answers 202 and leaves the rest to the sweep,
     // a timer function that also clears up after requests that died (NCRONTAB: every 5 minutes).
     DICOMWEB_DELETE_INLINE_SECONDS: '30'
+    // Routes under /v{n}/partitions/{name}/; off unless chosen when the service is deployed.
+    DICOMWEB_DATA_PARTITIONS: enableDataPartitions ? 'true' : 'false'
+    // An HTJ2K copy of the pixel data at ingest, for frames asked for in HTJ2K.
+    DICOMWEB_HTJ2K_COPY: htj2kCopy ? 'true' : 'false'
     DICOMWEB_SWEEP_SCHEDULE: '0 */5 * * * *'
     // Callers need an Entra ID token for this audience with one of these app roles.
     DICOMWEB_AUTH_MODE: 'oidc'

@@ -8,6 +8,8 @@ level stores and can be searched on) and search (what is returned by default, PS
 
 from __future__ import annotations
 
+from string import hexdigits
+
 from pydicom.datadict import tag_for_keyword
 
 STUDY_ATTRIBUTES: tuple[str, ...] = (
@@ -143,7 +145,10 @@ REQUIRED_UIDS: tuple[str, ...] = (
 
 
 def tag_hex(keyword: str) -> str:
-    """The DICOM JSON key (8 uppercase hex digits) of a dictionary keyword."""
+    """The DICOM JSON key (8 uppercase hex digits) of a dictionary keyword, or of a tag given as
+    8 hex digits already (as private tags, which have no keyword, are named)."""
+    if len(keyword) == 8 and all(c in hexdigits for c in keyword):
+        return keyword.upper()
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise KeyError(keyword)

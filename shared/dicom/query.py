@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from shared.dicom.query_levels import Level
+from shared.dicom.query_tags import QueryTag
 
 DEFAULT_LIMIT = 100
 
@@ -21,7 +22,7 @@ class ValueMatch:
     """Single value matching, or list of UID matching when there are several values."""
 
     keyword: str
-    values: tuple[str | int, ...]
+    values: tuple[str | int | float, ...]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,14 @@ class SearchQuery:
     include_all: bool = False
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    extended: tuple[QueryTag, ...] = ()
+    """The extended query tags the matches name (a match names one by ``QueryTag.name``)."""
+    ignored: tuple[str, ...] = ()
+    """Extended query tags the request named that are disabled for search, and were ignored."""
+
+    def extended_tag(self, keyword: str) -> QueryTag | None:
+        """The extended query tag a match's keyword names; None for a built-in attribute."""
+        return next((t for t in self.extended if t.name == keyword), None)
 
     @cached_property
     def returned(self) -> frozenset[str] | None:

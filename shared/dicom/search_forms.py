@@ -13,6 +13,11 @@ _KANA_MARKS = frozenset("\u3099\u309a")
 # Latin letters whose stroke is part of the letter in Unicode, not a combining accent.
 _STROKES = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ŧ": "t"})
 _WORD_SEPARATORS = re.compile(r"[\s^=,]+")
+_DATETIME = re.compile(
+    r"([0-9]{4})(?:(0[1-9]|1[0-2])(?:(0[1-9]|[12][0-9]|3[01])"
+    r"(?:([01][0-9]|2[0-3])(?:([0-5][0-9])(?:([0-5][0-9]|60)(?:\.([0-9]{1,6}))?)?)?)?)?)?"
+    r"(?:[+-](?:[01][0-9]|2[0-3])[0-5][0-9])?"
+)
 _TIME = re.compile(r"([01][0-9]|2[0-3])(?:([0-5][0-9])(?:([0-5][0-9]|60)(?:\.([0-9]{1,6}))?)?)?")
 
 
@@ -60,3 +65,20 @@ def time_key(text: str, *, upper: bool = False) -> str | None:
     if seconds is None:
         seconds, fraction = ("59" if upper else "00"), ""
     return f"{hours}{minutes}{seconds}.{(fraction or '').ljust(6, fill)}"
+
+
+def datetime_key(text: str, *, upper: bool = False) -> str | None:
+    """A DT value as ``YYYYMMDDHHMMSS.FFFFFF``, so that string order is time order.
+
+    As for ``time_key``, a value of lower precision stands for the span it names (``upper``: its
+    end). A UTC offset is dropped: values compare as written, in the time of whoever wrote them.
+    None if ``text`` is not a DT value.
+    """
+    match = _DATETIME.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, *parts, fraction = match.groups()
+    fills = ("12", "31", "23", "59", "59") if upper else ("01", "01", "00", "00", "00")
+    filled = "".join(part or fill for part, fill in zip(parts, fills, strict=True))
+    digits = (fraction or "") if parts[-1] else ""
+    return f"{year}{filled}.{digits.ljust(6, '9' if upper else '0')}"

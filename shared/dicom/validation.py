@@ -26,6 +26,7 @@ from shared.dicom.attributes import (
     SERIES_ATTRIBUTES,
     STUDY_ATTRIBUTES,
 )
+from shared.dicom.search_forms import datetime_key
 
 FAILURE_VALIDATION = 43264
 """FailureReason: the instance failed validation."""
@@ -51,6 +52,7 @@ _TM_PATTERN = re.compile(
     r"(?:[01][0-9]|2[0-3])(?:[0-5][0-9](?:(?:[0-5][0-9]|60)(?:\.[0-9]{1,6})?)?)?"
 )
 _CS_PATTERN = re.compile(r"[A-Z0-9 _]{0,16}")
+_AS_PATTERN = re.compile(r"[0-9]{3}[DWMY]")
 _IS_PATTERN = re.compile(r"[+-]?[0-9]+")
 _PADDING = "\0 "
 
@@ -219,7 +221,29 @@ def _check_us(value: Any) -> str | None:
     return "not a valid US (0 to 65535)"
 
 
+def _check_as(value: Any) -> str | None:
+    if _AS_PATTERN.fullmatch(_text(value)):
+        return None
+    return "not a valid AS (3 digits and D, W, M or Y)"
+
+
+def _check_ae(value: Any) -> str | None:
+    text = _text(value).lstrip(" ")
+    if len(text) <= 16 and text.isprintable() and "\\" not in text:
+        return None
+    return "not a valid AE (at most 16 printable characters, no backslash)"
+
+
+def _check_dt(value: Any) -> str | None:
+    if datetime_key(_text(value)) is not None:
+        return None
+    return "not a valid DT (YYYY[MM[DD[HH[MM[SS[.F{1-6}]]]]]][&ZZXX])"
+
+
 _RULES: dict[str, Callable[[Any], str | None]] = {
+    "AE": _check_ae,
+    "AS": _check_as,
+    "DT": _check_dt,
     "DA": _check_da,
     "TM": _check_tm,
     "PN": _check_pn,
@@ -229,3 +253,8 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "IS": _check_is,
     "US": _check_us,
 }
+
+
+def value_issue(vr: str, value: Any) -> str | None:
+    """The rule of ``vr`` (one of the text VRs and US above) that ``value`` breaks, or None."""
+    return _RULES[vr](value)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pydicom.uid import UID
+from pydicom.uid import UID, HTJ2KLossless, HTJ2KLosslessRPCL
 
 from shared.clients import Clients
 from shared.dicom.transfer_syntaxes import AS_STORED, EXPLICIT_VR_LITTLE_ENDIAN
@@ -47,6 +47,10 @@ from shared.web.streaming import Answer, in_order, multipart_type, once, primed
 
 FRAMES_AHEAD = 4
 """Frame reads in flight while earlier frames are sent."""
+
+HTJ2K_COPY_SERVES = frozenset({HTJ2KLossless, HTJ2KLosslessRPCL})
+"""The syntaxes an ingest HTJ2K copy (``htj2k_copy``, lossless RPCL) answers for: an RPCL
+codestream is a lossless HTJ2K codestream too."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,18 @@ class FrameSource:
         value = (self.sidecar.metadata.get("00280008", {}).get("Value") or [1])[0]
         # The metadata keeps a malformed NumberOfFrames as text: one frame, as when it is absent.
         return max(value, 1) if isinstance(value, int) else 1
+
+
+def served_from(source: FrameSource, rendition: Rendition) -> FrameSource:
+    """Where the frames of ``rendition`` are read: the instance's HTJ2K copy when it has one and
+    the rendition is HTJ2K lossless, so that they are sent as stored, else the file."""
+    sidecar = source.sidecar
+    syntax = rendition.transfer_syntax
+    if sidecar.htj2k_frames is None or syntax not in HTJ2K_COPY_SERVES:
+        return source
+    frames = [[list(frame)] for frame in sidecar.htj2k_frames]
+    copy = replace(sidecar, transfer_syntax_uid=syntax, frames=frames)
+    return FrameSource(copy, sidecar.ref.htj2k_blob(sidecar.version))
 
 
 def frame_source(sidecar: Sidecar, file_blob: str, numbers: list[int]) -> FrameSource:
@@ -270,6 +286,7 @@ async def frames_answer(
         can_decode=can_decode,
         can_encode=lambda syntax: can_encode_from(syntax, attributes, source.syntax),
     )
+    source = served_from(source, rendition)
     if range_header and len(numbers) == 1:
         return await ranged_frame(blobs, source, rendition, numbers[0], range_header)
     bodies = await primed(frame_bodies(blobs, source, rendition, numbers))

@@ -3,7 +3,8 @@
 Every committed instance has a file and a sidecar under one version; the sidecar alone gives its
 index document. Where an instance has several complete versions (an interrupted replace), the
 newest wins, as it would have had the replace finished. Aggregates are then recomputed with the
-same code a store uses, so a rebuilt index equals one written live.
+same code a store uses, so a rebuilt index equals one written live. Data partitions are recorded
+again with the time of their oldest stored version.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from shared.clients import Clients
+from shared.services.query_tags import restore_tags
 from shared.uid_index.index import Progress, refresh_aggregates
 from shared.uid_index.keys import (
     COPY_KINDS,
@@ -21,6 +23,7 @@ from shared.uid_index.keys import (
     InstanceRef,
     blob_name,
     parse_blob_name,
+    version_time,
 )
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.store_protocol import commit_sidecar
@@ -54,10 +57,15 @@ async def committed_versions(clients: Clients, prefix: str | None = None) -> dic
 
 
 async def rebuild_index(clients: Clients, progress: Progress | None = None) -> RebuildSummary:
+    # The extended query tags first, so every instance is indexed on them as it is put back.
+    await restore_tags(clients)
     versions = await committed_versions(clients)
     total = len(versions)
     done = skipped = 0
     refs: list[InstanceRef] = []
+    partitions: dict[str, float] = {}
+    """Each data partition seen, with its oldest stored version's time: when it was created, as
+    near as the files tell (a partition whose first instances were replaced seems younger)."""
     semaphore = asyncio.Semaphore(_CONCURRENCY)
 
     async def index_one(instance_prefix: str, version: str) -> None:
@@ -73,11 +81,16 @@ async def rebuild_index(clients: Clients, progress: Progress | None = None) -> R
             else:
                 await commit_sidecar(clients.index, sidecar)
                 refs.append(sidecar.ref)
+                partition = sidecar.ref.study.partition
+                made = version_time(sidecar.version).timestamp()
+                partitions[partition] = min(made, partitions.get(partition, made))
             done += 1
             if progress:
                 progress("instances", done, total)
 
     await asyncio.gather(*(index_one(p, v) for p, v in versions.items()))
+    for name, created in partitions.items():
+        await clients.index.record_partition(name, created)
     series = {r.series.key: r.series for r in refs}
     studies = {r.study.key for r in refs}
     await refresh_aggregates(clients.index, series.values(), progress)

@@ -20,7 +20,7 @@ out one blob read's latency per part (see docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from pydicom import Dataset
@@ -31,14 +31,17 @@ from shared.dicom.unreadable import UNCONVERTIBLE, decoded
 from shared.errors import NotAcceptable
 from shared.pixels.encoders import ENCODINGS, can_encode_from
 from shared.pixels.transcode import MAX_TRANSCODE_BYTES, can_convert, convert, pixel_attributes
+from shared.services.file_names import file_names
 from shared.services.frame_transcode import can_convert_by_frame, converted_by_frame
 from shared.services.frames import FrameSource
 from shared.services.retrieve_scope import Scope, read_sidecar, visible_instances
 from shared.storage.blob_store import READ_CHUNK_SIZE, BlobStore
 from shared.uid_index.index import StoredInstance
+from shared.uid_index.keys import version_time
 from shared.web.multipart import new_boundary, write_parts
-from shared.web.negotiation import DICOM, Rendition, instance_renditions, wishes
+from shared.web.negotiation import DICOM, ZIP, Rendition, instance_renditions, request_wishes
 from shared.web.streaming import Answer, in_order, multipart_type, primed
+from shared.web.zip_stream import ZipEntry, zip_stream
 
 PARTS_AHEAD = 4
 """Small files read ahead of the part being sent: at most this many reads of one chunk each."""
@@ -108,12 +111,20 @@ def choose(renditions: list[Rendition], planned: list[PlannedInstance]) -> Rendi
     )
 
 
-async def retrieve_instances(clients: Clients, scope: Scope, accept: str | None) -> Answer:
-    """A study, series or instance, in the best rendition the Accept header allows."""
-    renditions = instance_renditions(wishes(accept, DICOM), single_part=scope.sop_uid is not None)
+async def retrieve_instances(
+    clients: Clients, scope: Scope, accept: str | None, accept_parameter: Sequence[str] = ()
+) -> Answer:
+    """A study, series or instance, in the best rendition the ``accept`` query parameter, then
+    the Accept header, allows."""
+    found = request_wishes(accept, accept_parameter, DICOM)
+    renditions = instance_renditions(found, single_part=scope.sop_uid is not None)
     instances = await visible_instances(clients.index, scope)
     planned = await plan(clients.blobs, instances, renditions)
     rendition = choose(renditions, planned)
+    if rendition.zipped:
+        disposition = f'attachment; filename="{scope.level}.zip"'
+        body = await zip_body(clients.blobs, planned, rendition)
+        return Answer(body, ZIP, headers={"Content-Disposition": disposition})
     if not rendition.multipart:
         (item,) = planned
         syntax = item.syntax_for(rendition)
@@ -148,10 +159,13 @@ async def instance_body(
     yield await decoded(UNCONVERTIBLE, convert, data, syntax)
 
 
-async def multipart_body(
-    blobs: BlobStore, planned: list[PlannedInstance], rendition: Rendition, boundary: str
-) -> AsyncIterator[bytes]:
-    """The instances as multipart parts; the first file is reached before this returns."""
+async def opened_bodies(
+    blobs: BlobStore, planned: list[PlannedInstance], rendition: Rendition
+) -> AsyncGenerator[tuple[PlannedInstance, AsyncIterator[bytes]], None]:
+    """Each instance with its file in the rendition's syntax, in order, for multipart or zip.
+
+    The first file is reached before this returns; small files as stored are read a few ahead.
+    """
 
     def body(item: PlannedInstance) -> AsyncIterator[bytes]:
         return instance_body(blobs, item, item.syntax_for(rendition))
@@ -163,13 +177,57 @@ async def multipart_body(
 
     first = await primed(body(planned[0]))
 
-    async def parts() -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:
-        bodies = in_order(planned[1:], opened, ahead=PARTS_AHEAD)
+    async def bodies() -> AsyncGenerator[tuple[PlannedInstance, AsyncIterator[bytes]], None]:
+        ahead = in_order(planned[1:], opened, ahead=PARTS_AHEAD)
         try:
-            for item in planned:
-                part = first if item is planned[0] else await anext(bodies)
-                yield {"Content-Type": part_content_type(item.syntax_for(rendition))}, part
+            yield planned[0], first
+            for item in planned[1:]:
+                yield item, await anext(ahead)
         finally:
-            await bodies.aclose()  # a client gone mid-study: stop the reads ahead
+            await ahead.aclose()  # a client gone mid-study: stop the reads ahead
+
+    return bodies()
+
+
+async def multipart_body(
+    blobs: BlobStore, planned: list[PlannedInstance], rendition: Rendition, boundary: str
+) -> AsyncIterator[bytes]:
+    """The instances as multipart parts; the first file is reached before this returns."""
+    bodies = await opened_bodies(blobs, planned, rendition)
+
+    async def parts() -> AsyncIterator[tuple[Mapping[str, str], AsyncIterator[bytes]]]:
+        try:
+            async for item, body in bodies:
+                yield {"Content-Type": part_content_type(item.syntax_for(rendition))}, body
+        finally:
+            await bodies.aclose()
 
     return write_parts(parts(), boundary)
+
+
+async def zip_body(
+    blobs: BlobStore, planned: list[PlannedInstance], rendition: Rendition
+) -> AsyncIterator[bytes]:
+    """The instances as the files of a zip, named by their numbers (``file_names``) and dated
+    when stored, so that the same study zips to the same bytes; the first file is reached
+    before this returns. A converted file's size is unknown until written."""
+    bodies = await opened_bodies(blobs, planned, rendition)
+    names = dict(
+        zip(
+            (p.instance.ref for p in planned),
+            file_names([p.instance for p in planned]),
+            strict=True,
+        )
+    )
+
+    async def entries() -> AsyncIterator[ZipEntry]:
+        try:
+            async for item, body in bodies:
+                unchanged = item.syntax_for(rendition) == item.stored_syntax
+                size = item.size if unchanged else None
+                when = version_time(item.instance.version)
+                yield ZipEntry(names[item.instance.ref], body, size, when)
+        finally:
+            await bodies.aclose()
+
+    return zip_stream(entries())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config import DEFAULT_PARTITION
 from shared.errors import NotFound
 from shared.storage.blob_cache import BlobCache
 from shared.storage.blob_store import BlobStore
@@ -28,8 +27,9 @@ _sidecars = BlobCache(SIDECAR_CACHE_BYTES)
 
 @dataclass(frozen=True)
 class Scope:
-    """A study, a series of it, or an instance of that."""
+    """A study, a series of it, or an instance of that, in one data partition."""
 
+    partition: str
     study_uid: str
     series_uid: str | None = None
     sop_uid: str | None = None
@@ -43,7 +43,7 @@ class Scope:
 
 def index_scope(scope: Scope) -> StudyRef | SeriesRef | InstanceRef:
     """The study, series or instance a retrieve URL names, as the index names it."""
-    study = StudyRef(DEFAULT_PARTITION, scope.study_uid)
+    study = StudyRef(scope.partition, scope.study_uid)
     if scope.series_uid is None:
         return study
     series = SeriesRef(study, scope.series_uid)

@@ -8,6 +8,7 @@ one more query for the page's study and series documents.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,9 @@ class SearchResult:
     datasets: list[JsonDict]
     truncated: bool
     """More matches follow the page: the response says so in a Warning header."""
+    erroneous: tuple[str, ...] = ()
+    """The extended query tags matched on that some stored instance's value failed to index:
+    the response names them in ``erroneous-dicom-attributes``, as the Azure DICOM service does."""
 
 
 async def search(index: Index, query: SearchQuery, partition: str, root: str) -> SearchResult:
@@ -41,7 +45,14 @@ async def search(index: Index, query: SearchQuery, partition: str, root: str) ->
     page = found[query.offset : query.offset + query.limit]
     parents = await _parent_counts(index, query, partition, page)
     datasets = [_dataset(query, hit, parents, root) for hit in page]
-    return SearchResult(datasets, truncated=len(found) > query.offset + query.limit)
+    matched = {m.keyword for m in query.matches}
+    tags = [t for t in query.extended if t.name in matched]
+    counts = await asyncio.gather(*(index.error_count(t.key) for t in tags))
+    return SearchResult(
+        datasets,
+        truncated=len(found) > query.offset + query.limit,
+        erroneous=tuple(t.name for t, count in zip(tags, counts, strict=True) if count),
+    )
 
 
 def _needs(wanted: frozenset[str] | None, keywords: tuple[str, ...]) -> bool:

@@ -17,22 +17,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from pydicom import Dataset
 
 from shared.clients import Clients
 from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
-from shared.dicom.validation import validate_instance
+from shared.dicom.validation import FAILURE_VALIDATION, validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.services.htj2k_copy import write_htj2k_copy
 from shared.services.overlapped_parts import overlapped
+from shared.services.partitions import record_partition
+from shared.services.reindex import catch_up
 from shared.services.retrieve_scope import keep_sidecar
 from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.uid_index.store_protocol import Lease, store_copy
+from shared.uid_index.tag_index import TagRegistry
+from shared.uid_index.tag_values import TagValues
 from shared.web.media_types import MediaType, split_media_type
 from shared.web.multipart import MultipartError, read_parts
 
@@ -53,6 +58,8 @@ class StoreOptions:
     partition: str
     study_uid: str | None
     upsert: bool
+    htj2k_copy: bool = False
+    """Write an HTJ2K copy of the pixel data beside the file (``htj2k_copy``)."""
 
 
 @dataclass
@@ -178,23 +185,42 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         pass
 
 
+@dataclass
+class StoreRequest:
+    """What the parts of one request share."""
+
+    to_refresh: SeriesToRefresh
+    registry: TagRegistry
+    """The extended query tags as read when the request began."""
+    stored: list[InstanceRef] = field(default_factory=list)
+    """The instances the request committed (or found committed by an earlier attempt)."""
+
+
+class InvalidTagValue(Exception):
+    """API v1: an extended query tag's value does not fit its VR, so the instance is refused."""
+
+    def __init__(self, messages: tuple[str, ...]) -> None:
+        super().__init__(*messages)
+        self.messages = messages
+
+
 async def store_instance(
     chunks: AsyncIterator[bytes],
     options: StoreOptions,
     clients: Clients,
-    to_refresh: SeriesToRefresh,
+    request: StoreRequest,
     proceed: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Store one part; a problem with this instance alone becomes its failure reason.
 
-    The instance's series goes into ``to_refresh`` before its commit is sent: its aggregates, and
-    its study's, are refreshed before the request answers. ``proceed`` is called once the next
-    part may be read (``overlapped_parts``): when this part's body is read, if its file goes in
-    one upload; else once its blocks are committed, so that one large part at a time holds
-    blocks in memory.
+    The instance's series goes into ``request.to_refresh`` before its commit is sent: its
+    aggregates, and its study's, are refreshed before the request answers. ``proceed`` is
+    called once the next part may be read (``overlapped_parts``): when this part's body is read,
+    if its file goes in one upload; else once its blocks are committed, so that one large part
+    at a time holds blocks in memory.
     """
     with InstanceParser() as parser:
-        return await _store_parsed(parser, chunks, options, clients, to_refresh, proceed)
+        return await _store_parsed(parser, chunks, options, clients, request, proceed)
 
 
 async def _store_parsed(
@@ -202,7 +228,7 @@ async def _store_parsed(
     chunks: AsyncIterator[bytes],
     options: StoreOptions,
     clients: Clients,
-    to_refresh: SeriesToRefresh,
+    request: StoreRequest,
     proceed: Callable[[], None],
 ) -> Outcome:
     parsed: ParsedInstance | None = None
@@ -227,8 +253,10 @@ async def _store_parsed(
         *(str(_text(ds, k)) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")),
     )
     version = new_version()
+    tag_warnings: tuple[str, ...] = ()
 
     async def write_files(lease: Lease) -> Sidecar:
+        nonlocal tag_warnings
         writer = clients.blobs.writer(ref.file_blob(version), DICOM)
         try:
             for block in parser.buffered():
@@ -241,15 +269,34 @@ async def _store_parsed(
             if writer.in_one_upload:
                 proceed()
             sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
-            data, name = sidecar.to_bytes(), ref.sidecar_blob(version)
-            # At once: a copy counts only once both blobs exist (rebuild and verify ask for
-            # both), and the commit that makes it visible waits for both and for the series'
-            # refresh marker, which must be written before it (``refresh_due``).
-            await _together(
-                writer.commit(),
-                clients.blobs.put(name, data, "application/json"),
-                to_refresh.before_commit(ref.series),
-            )
+            tag_warnings = TagValues.of(request.registry.tags, sidecar.metadata).messages
+            if tag_warnings and options.api_version < 2:
+                # Refused before the file is committed: nothing of it is left to undo.
+                raise InvalidTagValue(tag_warnings)
+            name = ref.sidecar_blob(version)
+            # The series' refresh marker must be written before the commit (``refresh_due``):
+            # it goes with the last blob writes, which the commit waits for.
+            series = ref.series
+            if options.htj2k_copy:
+                # The copy is made from the stored file, and the sidecar names it: the file,
+                # then the copy, then the sidecar.
+                await writer.commit()
+                copy = await write_htj2k_copy(clients.blobs, sidecar, lease.keep)
+                sidecar = replace(sidecar, htj2k_frames=copy)
+                data = sidecar.to_bytes()
+                await _together(
+                    clients.blobs.put(name, data, "application/json"),
+                    request.to_refresh.before_commit(series),
+                )
+            else:
+                # At once: a copy counts only once both blobs exist (rebuild and verify ask
+                # for both), and the commit that makes it visible waits for both.
+                data = sidecar.to_bytes()
+                await _together(
+                    writer.commit(),
+                    clients.blobs.put(name, data, "application/json"),
+                    request.to_refresh.before_commit(series),
+                )
             proceed()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -258,6 +305,7 @@ async def _store_parsed(
         keep_sidecar(name, data)
         return sidecar
 
+    await record_partition(clients.index, options.partition)
     try:
         await store_copy(
             clients.index,
@@ -265,18 +313,23 @@ async def _store_parsed(
             ref,
             version,
             upsert=options.upsert,
+            registry=request.registry,
             write_files=write_files,
-            before_commit=lambda: to_refresh.before_commit(ref.series),
+            before_commit=lambda: request.to_refresh.before_commit(ref.series),
         )
     except InstanceConflict as exc:
         if exc.reason == ALREADY_EXISTS:
             # A retry of a request whose first attempt died after committing this instance.
-            to_refresh.add(ref.series)
+            request.to_refresh.add(ref.series)
+            request.stored.append(ref)
         await _drain(chunks)
         return _outcome_for(ds, failure=exc.reason)
     except InvalidInstance as exc:
         return _outcome_for(ds, failure=PROCESSING_FAILURE, comments=(str(exc),))
-    return _outcome_for(ds, comments=validation.warnings)
+    except InvalidTagValue as exc:
+        return _outcome_for(ds, failure=FAILURE_VALIDATION, comments=exc.messages)
+    request.stored.append(ref)
+    return _outcome_for(ds, comments=(*validation.warnings, *tag_warnings))
 
 
 async def _together(*steps: Awaitable[object]) -> None:
@@ -332,12 +385,15 @@ async def store(
     stored. With nothing stored, the request's own error is the answer. Storage unavailable and
     unexpected errors stay request errors (503, 500) whatever was stored: the outcome of the part
     in flight is unknown, and the retry reports the stored parts as 45070.
+
+    The instances are indexed on the extended query tags registered when the request began; any
+    added since are caught up on before it answers (``shared.services.reindex.catch_up``).
     """
     outcomes: list[Outcome] = []
-    to_refresh = SeriesToRefresh(clients.index)
+    request = StoreRequest(SeriesToRefresh(clients.index), await clients.index.registry())
 
     async def one(chunks: AsyncIterator[bytes], proceed: Callable[[], None]) -> Outcome:
-        return await store_instance(chunks, options, clients, to_refresh, proceed)
+        return await store_instance(chunks, options, clients, request, proceed)
 
     try:
         try:
@@ -351,5 +407,8 @@ async def store(
             raise
         outcomes.append(Outcome(failure=PROCESSING_FAILURE, comments=(exc.message,)))
     finally:
-        await to_refresh.refresh()
+        try:
+            await catch_up(clients, request.stored, request.registry)
+        finally:
+            await request.to_refresh.refresh()
     return outcomes

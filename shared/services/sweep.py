@@ -10,7 +10,9 @@ sweeps, or a sweep and a retried DELETE, never both purge one instance, and that
 takes an instance over meanwhile wins. Aggregates above what is swept are refreshed once it is
 hidden, in case the request that hid it died before it got that far. Last, it refreshes the
 series and study of every refresh-due marker whose lease ran out (``refresh_due``), so that what
-a store committed before it died becomes searchable with exact counts.
+a store committed before it died becomes searchable with exact counts. With the time left, it
+carries out the reindex operations of extended query tags whose lease ran out (``reindex``):
+new ones, and those of a host that died.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -22,10 +24,14 @@ import time
 from dataclasses import dataclass
 
 from shared.clients import Clients
+from shared.services import reindex
 from shared.services.delete import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
 from shared.uid_index.index import LEASE_SECONDS
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.refresh_due import refresh_marked
+from shared.uid_index.tag_index import OperationStatus
+
+COMPLETED = OperationStatus.COMPLETED
 
 
 @dataclass
@@ -34,6 +40,7 @@ class SweepSummary:
     deletes_finished: int = 0
     claims_released: int = 0
     series_refreshed: int = 0
+    reindexes_completed: int = 0
 
 
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
@@ -56,9 +63,19 @@ async def _refresh_overdue(clients: Clients, deadline: float, summary: SweepSumm
         summary.series_refreshed += len(markers)
 
 
+async def _reindex(clients: Clients, deadline: float, summary: SweepSummary) -> None:
+    for operation in await clients.index.due_operations(time.time()):
+        if time.monotonic() >= deadline:
+            return
+        taken = await reindex.take_over(clients, operation)
+        if taken is not None:
+            done = await reindex.run(clients, taken, deadline=deadline)
+            summary.reindexes_completed += done is not None and done.status is COMPLETED
+
+
 async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
-    """Purge expired ``deleting`` and ``pending`` instances, then refresh overdue series, for at
-    most about ``seconds``."""
+    """Purge expired ``deleting`` and ``pending`` instances, refresh overdue series, then carry
+    out due reindex operations, for at most about ``seconds``."""
     summary = SweepSummary()
     deadline = time.monotonic() + seconds
     await _carry_out_intents(clients, deadline, summary)
@@ -73,4 +90,5 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
         summary.claims_released += released
         summary.deletes_finished += len(taken) - released
     await _refresh_overdue(clients, deadline, summary)
+    await _reindex(clients, deadline, summary)
     return summary

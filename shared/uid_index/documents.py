@@ -10,6 +10,7 @@ component groups plus their words).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, NotRequired, TypedDict
@@ -22,10 +23,13 @@ from shared.dicom.attributes import (
     STUDY_ATTRIBUTES,
     tag_hex,
 )
-from shared.dicom.search_forms import name_groups, name_words, time_key
-from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id
+from shared.dicom.query_tags import QueryTag
+from shared.dicom.search_forms import time_key
+from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, partition_key
 from shared.uid_index.lifecycle import Lifecycle
+from shared.uid_index.person_names import person_names
 from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.tag_values import NO_TAG_VALUES, TagValues
 
 JsonDict = dict[str, Any]
 
@@ -33,8 +37,6 @@ SCHEMA = 2
 
 # The paths search filters on: every search key is under ``q``, and a person name's under these.
 SEARCH_KEYS: Final = "q"
-NAME_GROUPS = "groups"
-NAME_WORDS = "words"
 
 # Document types, one per kind of document in a study's partition.
 INSTANCE = "instance"
@@ -42,6 +44,24 @@ SERIES = "series"
 STUDY = "study"
 REFRESH = "refresh"
 INTENT = "delete"
+PARTITION = "partition"
+
+PARTITIONS_KEY = "partitions"
+"""The Cosmos partition key of the data partition registry: a few small documents, read whole."""
+
+QUERY_TAGS = "querytags"
+REINDEX = "reindex"
+
+# Extended query tags' values, by level name then registration key (``xq``: indexed, in search
+# forms), their DICOM JSON elements by level then tag path (``xjson``: returned, not indexed),
+# and the errors of the values that could not be indexed (``xerr``, ``xerrKeys``).
+TAG_KEYS: Final = "xq"
+TAG_JSON: Final = "xjson"
+TAG_ERRORS: Final = "xerr"
+TAG_ERROR_KEYS: Final = "xerrKeys"
+TAG_LEVELS = ("study", "series", "instance")
+TAGS_PARTITION = QUERY_TAGS
+"""The partition of the registry and the reindex operations (a study's is a 32-hex digest)."""
 
 
 class Document(TypedDict):
@@ -68,6 +88,8 @@ class StudyDocument(Document):
     modalities: NotRequired[list[str]]
     json: NotRequired[JsonDict]
     q: NotRequired[JsonDict]
+    xq: NotRequired[dict[str, JsonDict]]
+    xjson: NotRequired[dict[str, JsonDict]]
 
 
 class SeriesDocument(StudyDocument):
@@ -96,7 +118,50 @@ class InstanceDocument(SeriesDocument):
     leaseUntil: float
     transferSyntaxUID: NotRequired[str]
     size: NotRequired[int]
+    # The numbers retrieve reads, at the top level only in the rows ``visible_instances`` projects.
     InstanceNumber: NotRequired[int]
+    SeriesNumber: NotRequired[int]
+    xerr: NotRequired[list[TagErrorEntry]]
+    xerrKeys: NotRequired[list[str]]
+    tagsAt: NotRequired[str]
+    """The registry generation the extended tag values were computed at."""
+
+
+class PartitionDocument(Document):
+    """A data partition (``PARTITION``): its name, as the API spells it, and its creation time.
+
+    Partition names are chosen by the archive's owner to name tenants, not patients.
+    """
+
+    name: str
+    created: float
+
+
+class TagErrorEntry(TypedDict):
+    key: str
+    message: str
+    at: float
+
+
+class RegistryDocument(Document):
+    """The extended query tags (``QUERY_TAGS``), all in one document."""
+
+    tags: list[JsonDict]
+    generation: str
+
+
+class OperationDocument(Document):
+    """A reindex operation (``REINDEX``)."""
+
+    operationId: str
+    generation: str
+    tagPaths: list[str]
+    status: str
+    total: int
+    done: int
+    created: float
+    updated: float
+    leaseUntil: float
 
 
 class IntentDocument(Document):
@@ -108,19 +173,6 @@ class IntentDocument(Document):
     leaseUntil: float
 
 
-def _person_names(values: list[Any]) -> JsonDict:
-    """``groups`` for exact and wildcard matching, ``words`` for fuzzy (word-prefix) matching."""
-    groups = [
-        group
-        for v in values
-        if isinstance(v, dict)
-        for group in name_groups(
-            *(str(v.get(g, "")) for g in ("Alphabetic", "Ideographic", "Phonetic"))
-        )
-    ]
-    return {NAME_GROUPS: groups, NAME_WORDS: [w for g in groups for w in name_words(g)]}
-
-
 def _search_value(element: JsonDict) -> Any:
     values = element.get("Value")
     if not values:
@@ -129,7 +181,7 @@ def _search_value(element: JsonDict) -> Any:
     if vr == "SQ":
         return None
     if vr == "PN":
-        return _person_names(values)
+        return person_names(values)
     if vr == "TM":
         values = [time_key(str(v)) or str(v) for v in values]
     return values[0] if len(values) == 1 else list(values)
@@ -156,7 +208,7 @@ def _search_keys(json: JsonDict, keywords: Iterable[str]) -> JsonDict:
         element = json.get(tag_hex(keyword))
         value = None if element is None else _search_value(element)
         if value is None and dictionary_VR(keyword) == "PN":
-            value = _person_names([])
+            value = person_names([])
         if value is not None:
             q[keyword] = value
     return q
@@ -175,10 +227,16 @@ class IndexRecord:
     instance_json: JsonDict
     modality: str | None = None
     excluded_tags: tuple[str, ...] = field(default=())
+    tag_values: TagValues = NO_TAG_VALUES
+    tags_at: str = ""
+    """The registry generation ``tag_values`` were computed at."""
 
     @classmethod
-    def from_sidecar(cls, sidecar: Sidecar) -> IndexRecord:
-        """The record of a stored copy, from what store computed once for it."""
+    def from_sidecar(
+        cls, sidecar: Sidecar, tags: Iterable[QueryTag] = (), generation: str = ""
+    ) -> IndexRecord:
+        """The record of a stored copy, from what store computed once for it, with the values
+        of ``tags``, the registry at ``generation``."""
         metadata = sidecar.metadata
         excluded = frozenset(sidecar.excluded_tags)
         series_json = _subset(metadata, SERIES_ATTRIBUTES, excluded)
@@ -193,6 +251,8 @@ class IndexRecord:
             instance_json=_subset(metadata, INSTANCE_ATTRIBUTES, excluded),
             modality=modality if isinstance(modality, str) else None,
             excluded_tags=tuple(sorted(excluded)),
+            tag_values=TagValues.of(tags, metadata),
+            tags_at=generation,
         )
 
 
@@ -210,7 +270,39 @@ def instance_document(
     doc[SEARCH_KEYS] = _search_keys(
         json, (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES)
     )
-    return doc
+    return with_tag_values(doc, record.tag_values, record.tags_at, at=time.time())
+
+
+def with_tag_values(
+    doc: InstanceDocument, values: TagValues, generation: str, *, at: float
+) -> InstanceDocument:
+    """``doc`` with its extended query tag values, errors and generation replaced; every level
+    is present, empty or not, so the aggregates copy theirs by name."""
+    errors: list[TagErrorEntry] = [
+        {"key": key, "message": message, "at": at} for key, message in values.errors.items()
+    ]
+    return {
+        **doc,
+        TAG_KEYS: {level: dict(values.forms.get(level, {})) for level in TAG_LEVELS},
+        TAG_JSON: {level: dict(values.elements.get(level, {})) for level in TAG_LEVELS},
+        TAG_ERRORS: errors,
+        TAG_ERROR_KEYS: [e["key"] for e in errors],
+        "tagsAt": generation,
+    }
+
+
+def _tag_levels(doc: StudyDocument, levels: tuple[str, ...]) -> StudyDocument:
+    """The extended query tag fields of ``levels``, as an aggregate copies them from a child."""
+    return {  # type: ignore[typeddict-item]
+        TAG_KEYS: {level: doc.get(TAG_KEYS, {}).get(level, {}) for level in levels},
+        TAG_JSON: {level: doc.get(TAG_JSON, {}).get(level, {}) for level in levels},
+    }
+
+
+def returned_json(doc: StudyDocument) -> JsonDict:
+    """What search returns of a document: its attributes and its extended query tags'."""
+    extended = {k: v for elements in doc.get(TAG_JSON, {}).values() for k, v in elements.items()}
+    return {**doc.get("json", {}), **extended}
 
 
 def instance_ref(doc: InstanceDocument) -> InstanceRef:
@@ -280,6 +372,7 @@ def series_from_instance(instance: InstanceDocument, number_of_instances: int) -
         "numberOfInstances": number_of_instances,
         "json": {k: v for k, v in instance.get("json", {}).items() if k in keep},
         SEARCH_KEYS: {k: v for k, v in instance.get(SEARCH_KEYS, {}).items() if k in keep_q},
+        **_tag_levels(instance, ("study", "series")),
     }
 
 
@@ -298,6 +391,7 @@ def study_from_series(series: list[SeriesDocument]) -> StudyDocument:
         "modalities": modalities,
         "json": {k: v for k, v in newest.get("json", {}).items() if k in keep},
         SEARCH_KEYS: q,
+        **_tag_levels(newest, ("study",)),
     }
 
 
@@ -310,6 +404,16 @@ def _aggregate_base(child: StudyDocument, id_: str, kind: str) -> StudyDocument:
         "schema": child["schema"],
         "partition": child["partition"],
         "studyUID": child["studyUID"],
+    }
+
+
+def partition_document(name: str, created: float) -> PartitionDocument:
+    return {
+        "id": doc_id(PARTITION, partition_key(name)),
+        "pk": PARTITIONS_KEY,
+        "type": PARTITION,
+        "name": name,
+        "created": created,
     }
 
 

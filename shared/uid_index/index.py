@@ -44,6 +44,7 @@ from shared.storage.errors import StorageUnavailable
 from shared.uid_index.documents import IndexRecord
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 from shared.uid_index.lifecycle import Lifecycle
+from shared.uid_index.tag_index import TagIndex
 
 LEASE_SECONDS = 30.0
 """How long a claim, a hide or a refresh-due marker holds before the sweep may take it over."""
@@ -90,6 +91,8 @@ class StoredInstance:
     size: int
     instance_number: int | None = None
     """InstanceNumber, when the instance has a whole one: the order a viewer shows a series in."""
+    series_number: int | None = None
+    """SeriesNumber, when the instance's series has a whole one: how a reader knows the series."""
 
     @property
     def file_blob(self) -> str:
@@ -216,7 +219,15 @@ class StudyAggregate:
     counts: Counts
 
 
-class Index(Protocol):
+@dataclass(frozen=True)
+class DataPartition:
+    """A data partition: its name and when its first store recorded it (seconds since epoch)."""
+
+    name: str
+    created: float
+
+
+class Index(TagIndex, Protocol):
     """What the services ask of the index. Raises ``IndexUnavailable`` when it cannot answer."""
 
     # Store: claim, renew, commit, release.
@@ -234,6 +245,12 @@ class Index(Protocol):
 
     async def put_committed(self, record: IndexRecord) -> None:
         """Write the record as committed whatever is there (rebuild and repair from storage)."""
+
+    async def record_partition(self, name: str, created: float) -> None:
+        """Record a data partition at its first store; a partition already recorded is kept."""
+
+    async def partitions(self) -> list[DataPartition]:
+        """Every recorded data partition, oldest first."""
 
     # Retrieve and search.
     async def visible(self, scope: StudyRef | SeriesRef | InstanceRef) -> list[StoredInstance]:

@@ -12,7 +12,8 @@ Blob layout, inside one container::
     {partition}/{study}/{series}/{instance}/{version}.thumbnail.jpg   cached default thumbnail
 
 where each of study, series, instance is a 32-hex-digit digest. Listing ``{partition}/{study}/``
-yields a whole study, which is what rebuilding and deleting a study need.
+yields a whole study, which is what rebuilding and deleting a study need. Beside the partitions,
+``extendedquerytags.json`` mirrors the extended query tags (``QUERY_TAGS_BLOB``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar
 
 FILE_KIND = "dcm"
 SIDECAR_KIND = "json"
 THUMBNAIL_KIND = "thumbnail.jpg"
+HTJ2K_KIND = "htj2k"
+"""An optional HTJ2K copy of the pixel data, its frames one after the other, made at ingest."""
+
+QUERY_TAGS_BLOB = "extendedquerytags.json"
+"""The mirror of the extended query tags: at the container's root, outside every partition, so
+listing a partition never meets it and ``parse_blob_name`` takes it for no instance's."""
 COPY_KINDS = frozenset({FILE_KIND, SIDECAR_KIND})
 """The blobs that make a stored copy complete. A thumbnail is derived from them on demand, so
 a copy without one is whole, and one without them is left over."""
@@ -34,6 +42,11 @@ a copy without one is whole, and one without them is left over."""
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("ascii", "surrogateescape")).hexdigest()[:32]
+
+
+def partition_key(name: str) -> str:
+    """The digest that names a data partition in the index, whatever characters its name has."""
+    return _digest("partition", name)
 
 
 def blob_name(instance_prefix: str, version: str, kind: str) -> str:
@@ -132,10 +145,19 @@ class InstanceRef(_Level):
     def thumbnail_blob(self, version: str) -> str:
         return blob_name(self.blob_prefix, version, THUMBNAIL_KIND)
 
+    def htj2k_blob(self, version: str) -> str:
+        return blob_name(self.blob_prefix, version, HTJ2K_KIND)
+
     def version_blobs(self, version: str) -> list[str]:
-        """Every blob of one stored copy, deleted together. The thumbnail is made on first request,
-        so it may not exist; deletes tolerate missing blobs."""
-        return [self.file_blob(version), self.sidecar_blob(version), self.thumbnail_blob(version)]
+        """Every blob of one stored copy, deleted together. The thumbnail is made on first
+        request and the HTJ2K copy only when configured, so they may not exist; deletes tolerate
+        missing blobs."""
+        return [
+            self.file_blob(version),
+            self.sidecar_blob(version),
+            self.thumbnail_blob(version),
+            self.htj2k_blob(version),
+        ]
 
 
 def new_version() -> str:
@@ -148,9 +170,23 @@ def new_version() -> str:
     return f"{time.time_ns() // 1000:016x}{os.urandom(4).hex()}"
 
 
+def version_time(version: str) -> datetime:
+    """When a stored copy was written, read from its version id (``new_version``)."""
+    return datetime.fromtimestamp(int(version[:16], 16) / 1e6, UTC)
+
+
+def version_after(previous: str) -> str:
+    """A new version id that sorts after ``previous`` even if this host's clock is behind the
+    one that made it (an empty ``previous`` is before every version)."""
+    fresh = new_version()
+    if fresh > previous:
+        return fresh
+    return f"{int(previous[:16], 16) + 1:016x}{os.urandom(4).hex()}"
+
+
 _BLOB_NAME = re.compile(
     r"^(?P<partition>[A-Za-z0-9._-]+)/(?P<study>[0-9a-f]{32})/(?P<series>[0-9a-f]{32})/"
-    r"(?P<instance>[0-9a-f]{32})/(?P<version>[0-9a-f]{24})\.(?P<kind>dcm|json|thumbnail\.jpg)$"
+    r"(?P<instance>[0-9a-f]{32})/(?P<version>[0-9a-f]{24})\.(?P<kind>dcm|json|thumbnail\.jpg|htj2k)$"
 )
 
 

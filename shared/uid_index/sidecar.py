@@ -3,8 +3,10 @@
 Stored as ``{version}.json`` beside ``{version}.dcm``. It holds the UIDs (so the index can be
 rebuilt from blob storage alone), the DICOM JSON metadata without bulk data (BulkDataURIs are kept
 relative to the instance and made absolute when served), the transfer syntax, and each frame's
-byte ranges in the file (so one frame is read with a ranged GET). Store writes it while the file's
-last request is sent: a copy is durable in blob storage once both blobs exist, and rebuild and
+byte ranges in the file (so one frame is read with a ranged GET), and, when the store made an
+HTJ2K copy of the pixel data, each frame's byte range in it. Store writes it while the file's
+last request is sent (after the HTJ2K copy, when it makes one, so a sidecar names only a copy
+already written): a copy is durable in blob storage once both blobs exist, and rebuild and
 verify take a version as stored only when both are there.
 """
 
@@ -35,6 +37,8 @@ class Sidecar:
     frames: list[list[list[int]]] | None
     pixel_data: dict[str, Any] | None
     excluded_tags: tuple[str, ...]
+    htj2k_frames: list[list[int]] | None = None
+    """Each frame's (offset, length) in the HTJ2K copy (``InstanceRef.htj2k_blob``), if made."""
 
     def to_bytes(self) -> bytes:
         ref = self.ref
@@ -53,6 +57,8 @@ class Sidecar:
             "frames": self.frames,
             "metadata": self.metadata,
         }
+        if self.htj2k_frames is not None:
+            body["htj2kFrames"] = self.htj2k_frames
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @classmethod
@@ -76,4 +82,5 @@ class Sidecar:
             frames=body["frames"],
             pixel_data=body["pixelData"],
             excluded_tags=tuple(body["excludedTags"]),
+            htj2k_frames=body.get("htj2kFrames"),
         )

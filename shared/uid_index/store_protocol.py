@@ -17,6 +17,7 @@ from shared.uid_index.documents import IndexRecord
 from shared.uid_index.index import LEASE_SECONDS, Claim, Index, InstanceConflict
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.tag_index import TagRegistry
 
 
 class Lease:
@@ -43,22 +44,23 @@ async def store_copy(
     version: str,
     *,
     upsert: bool,
+    registry: TagRegistry,
     write_files: WriteFiles,
     before_commit: Callable[[], Awaitable[None]],
 ) -> None:
     """Claim ``ref``, write its files under ``version``, commit them; undo whatever fails.
 
-    ``write_files`` writes the file and the sidecar, keeping the lease, and returns the sidecar;
-    ``before_commit`` runs just before the commit is sent (``write_files`` may run it earlier,
-    beside its last writes: it writes again only when the last mark runs out soon). Raises
-    InstanceConflict when the instance cannot be stored now (at claim, renew or commit), and
-    whatever else ended it.
+    The instance is indexed on the extended query tags of ``registry``. ``write_files`` writes
+    the file and the sidecar, keeping the lease, and returns the sidecar; ``before_commit`` runs
+    just before the commit is sent (``write_files`` may run it earlier, beside its last writes:
+    it writes again only when the last mark runs out soon). Raises InstanceConflict when the
+    instance cannot be stored now (at claim, renew or commit), and whatever else ended it.
     """
     claim = await index.claim(ref, version, upsert=upsert)
     committing = False
     try:
         sidecar = await write_files(Lease(index, claim))
-        record = IndexRecord.from_sidecar(sidecar)
+        record = IndexRecord.from_sidecar(sidecar, registry.tags, registry.generation)
         await before_commit()
         committing = True
         leftover = await index.commit(claim, record)
@@ -92,4 +94,5 @@ async def _undo(index: Index, blobs: BlobStore, claim: Claim, *, keep_files: boo
 async def commit_sidecar(index: Index, sidecar: Sidecar) -> None:
     """Index a copy whose files are in storage as committed: what a store that died after
     writing them would have made visible."""
-    await index.put_committed(IndexRecord.from_sidecar(sidecar))
+    registry = await index.registry()
+    await index.put_committed(IndexRecord.from_sidecar(sidecar, registry.tags, registry.generation))

@@ -21,11 +21,17 @@ Rules the choosers follow:
   rendition of compressed frames, then uncompressed; for instances it is ``application/dicom``.
 - Members that do not parse, that name types retrieve never produces, or that have ``q=0`` are
   passed over; ties in weight keep the client's order.
+- ``application/zip`` (Supplement 211) packs a study, series or instance as a zip of Part 10
+  files. Without a transfer syntax they are the files as stored (a download of the archive's
+  files, the reason to ask for a zip), with one they are converted as multipart parts are. Only
+  the type named exactly asks for it: ``application/*`` and ``*/*`` keep meaning DICOM.
+- An ``accept`` query parameter (PS3.18 §8.3.3.1) is tried before the Accept header: a link in
+  a browser can set the one and not the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from shared.dicom.transfer_syntaxes import (
@@ -37,6 +43,8 @@ from shared.errors import BadRequest, NotAcceptable
 from shared.web.media_types import MediaType, parse_accept
 
 DICOM = "application/dicom"
+ZIP = "application/zip"
+ACCEPT_PARAMETER = "accept"
 OCTET_STREAM = "application/octet-stream"
 MULTIPART = "multipart/related"
 
@@ -111,8 +119,25 @@ class Rendition:
 
     multipart: bool
     media_type: str
+    """The part media type, or ``application/zip`` for instances packed in a zip."""
     transfer_syntax: str
     """A UID, or ``*`` for instances each kept in its own stored syntax."""
+
+    @property
+    def zipped(self) -> bool:
+        return self.media_type == ZIP
+
+
+def request_wishes(
+    header: str | None, parameter: Sequence[str], default_part_type: str
+) -> list[Wish]:
+    """The wishes of the ``accept`` query parameter, then those of the Accept header
+    (PS3.18 §8.7.8.1, as rendered resources read them): the parameter's are tried first, the
+    header's when none of those can be produced. A repeated parameter is a 400."""
+    if len(parameter) > 1:
+        raise BadRequest(f"{ACCEPT_PARAMETER} is given more than once")
+    first = wishes(parameter[0], default_part_type) if parameter and parameter[0].strip() else []
+    return first + wishes(header, default_part_type)
 
 
 def wishes(accept: str | None, default_part_type: str) -> list[Wish]:
@@ -158,14 +183,17 @@ def instance_renditions(found: list[Wish], *, single_part: bool) -> list[Renditi
     """
     renditions: list[Rendition] = []
     for wish in found:
+        if not wish.multipart and wish.part_type.type == ZIP:
+            renditions.append(Rendition(False, ZIP, wish.transfer_syntax or AS_STORED))
+            continue
         if not _covers(wish, DICOM) or (not wish.multipart and not single_part):
             continue
         syntax = wish.transfer_syntax or EXPLICIT_VR_LITTLE_ENDIAN
         renditions.append(Rendition(wish.multipart, DICOM, syntax))
     if not renditions:
         raise NotAcceptable(
-            f'instances are given as multipart/related; type="{DICOM}" with a transfer-syntax'
-            f" (or {DICOM} for one instance); the Accept header allows neither"
+            f'instances are given as multipart/related; type="{DICOM}" with a transfer-syntax,'
+            f" as {ZIP}, or as {DICOM} for one instance; the Accept header allows none of these"
         )
     return renditions
 

@@ -8,12 +8,12 @@ attribute or parameter at fault and never repeat the value, which may be patient
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-from pydicom.valuerep import MAX_VALUE_LEN
 
 from shared.dicom.query import (
     DEFAULT_LIMIT,
@@ -25,7 +25,8 @@ from shared.dicom.query import (
     WordPrefixMatch,
 )
 from shared.dicom.query_levels import Level
-from shared.dicom.search_forms import fold_text, name_words, time_key
+from shared.dicom.query_tags import QueryStatus, QueryTag, TagStatus, find
+from shared.dicom.search_forms import datetime_key, fold_text, name_words, time_key
 from shared.dicom.validation import is_valid_uid
 from shared.dicom.wildcard import WILDCARDS
 from shared.errors import BadRequest
@@ -45,7 +46,10 @@ _TAG = re.compile(r"[0-9A-Fa-f]{8}")
 _DATE = re.compile(r"[0-9]{8}")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,10}")
 _COUNT = re.compile(r"[0-9]{1,9}")
-_STRING_VRS = frozenset({"CS", "LO", "SH"})
+_STRING_VRS = {"AE": 16, "AS": 4, "CS": 16, "LO": 64, "SH": 16}
+"""The string VRs matched by value or wildcard, with their longest value (PS3.5 Table 6.2-1)."""
+_INTEGER_VRS = frozenset({"IS", "SL", "SS", "UL", "US"})
+_DECIMAL_VRS = frozenset({"DS", "FD", "FL"})
 
 
 def parse_search(
@@ -54,12 +58,16 @@ def parse_search(
     *,
     study_uid: str | None = None,
     series_uid: str | None = None,
+    tags: Sequence[QueryTag] = (),
 ) -> SearchQuery:
-    """Parse the (already percent-decoded) query parameters of a search at ``level``."""
+    """Parse the (already percent-decoded) query parameters of a search at ``level``; ``tags``
+    are the registered extended query tags, searchable beside the built-in attributes."""
     attributes: dict[str, str] = {}
     options: dict[str, str] = {}
     include: set[str] = set()
     include_all = False
+    extended: dict[str, QueryTag] = {}
+    ignored: list[str] = []
     for name, value in params:
         option = name.lower()
         if option == "includefield":
@@ -67,21 +75,31 @@ def parse_search(
                 if field.strip().lower() == "all":
                     include_all = True
                 else:
-                    include.add(_includefield_keyword(field.strip()))
+                    include.add(_includefield_keyword(field.strip(), tags))
         elif option in ("limit", "offset", "fuzzymatching"):
             if option in options:
                 raise BadRequest(f"{option} is given more than once")
             options[option] = value
+        elif (tag := _extended_tag(name, tags)) is not None:
+            _check_searchable(tag, level)
+            if tag.name in attributes or tag.name in ignored:
+                raise BadRequest(f"{tag.name} is given more than once")
+            if tag.query_status is QueryStatus.DISABLED:
+                ignored.append(tag.name)
+                continue
+            extended[tag.name] = tag
+            attributes[tag.name] = value
         else:
             keyword = _matching_keyword(name, level)
             if keyword in attributes:
                 raise BadRequest(f"{keyword} is given more than once")
             attributes[keyword] = value
     fuzzy = _boolean("fuzzymatching", options.get("fuzzymatching", "false"))
+    vrs = {name: tag.vr for name, tag in extended.items()}
     matches = tuple(
         match
         for keyword, value in attributes.items()
-        if (match := parse_match(keyword, value, fuzzy=fuzzy)) is not None
+        if (match := parse_match(keyword, value, fuzzy=fuzzy, vr=vrs.get(keyword))) is not None
     )
     return SearchQuery(
         level=level,
@@ -90,9 +108,36 @@ def parse_search(
         matches=matches,
         include=frozenset(include | attributes.keys()),
         include_all=include_all,
-        limit=_integer("limit", options.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=_integer("offset", options.get("offset"), 0, 0, MAX_OFFSET),
+        limit=bounded_integer("limit", options.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=bounded_integer("offset", options.get("offset"), 0, 0, MAX_OFFSET),
+        extended=tuple(extended.values()),
+        ignored=tuple(ignored),
     )
+
+
+def _extended_tag(name: str, tags: Sequence[QueryTag]) -> QueryTag | None:
+    """The registered extended query tag a parameter names, by keyword or by tag."""
+    if not tags:
+        return None
+    if _TAG.fullmatch(name):
+        return find(tags, name.upper())
+    tag = tag_for_keyword(name)
+    return None if tag is None else find(tags, f"{tag:08X}")
+
+
+def _check_searchable(tag: QueryTag, level: Level) -> None:
+    """A tag is searched at its level and below (child documents repeat their parents'), and
+    once its reindex has brought every stored instance up to it."""
+    if tag.status is not TagStatus.READY:
+        raise BadRequest(
+            f"{tag.label}: the extended query tag is being added; search on it once its "
+            "reindex completes"
+        )
+    if tag.level.query_level.depth > level.depth:
+        raise BadRequest(
+            f"{tag.label}: a {tag.level.value.lower()}-level extended query tag, not a search "
+            f"key at the {level} level"
+        )
 
 
 def _keyword(name: str) -> str | None:
@@ -111,7 +156,10 @@ def _matching_keyword(name: str, level: Level) -> str:
     return keyword
 
 
-def _includefield_keyword(field: str) -> str:
+def _includefield_keyword(field: str, tags: Sequence[QueryTag]) -> str:
+    tag = _extended_tag(field, tags)
+    if tag is not None:
+        return tag.name
     keyword = _keyword(field)
     if keyword is None:
         raise BadRequest("includefield names neither a DICOM attribute keyword nor a tag")
@@ -124,7 +172,8 @@ def _boolean(name: str, value: str) -> bool:
     return value.lower() == "true"
 
 
-def _integer(name: str, value: str | None, default: int, low: int, high: int) -> int:
+def bounded_integer(name: str, value: str | None, default: int, low: int, high: int) -> int:
+    """The integer parameter ``name`` (``default`` when absent), or BadRequest naming it."""
     if value is None:
         return default
     if not _COUNT.fullmatch(value) or not low <= int(value) <= high:
@@ -132,30 +181,45 @@ def _integer(name: str, value: str | None, default: int, low: int, high: int) ->
     return int(value)
 
 
-def parse_match(keyword: str, value: str, *, fuzzy: bool = False) -> Match | None:
-    """How ``value`` matches ``keyword``; None for universal matching (no constraint)."""
-    vr = dictionary_VR(keyword)
-    if value == "" or (set(value) == {"*"} and vr not in ("UI", "DA", "TM")):
+def parse_match(
+    keyword: str, value: str, *, fuzzy: bool = False, vr: str | None = None
+) -> Match | None:
+    """How ``value`` matches ``keyword`` (of ``vr``, by default the dictionary's); None for
+    universal matching (no constraint)."""
+    vr = vr or dictionary_VR(keyword)
+    if value == "" or (set(value) == {"*"} and vr not in ("UI", "DA", "TM", "DT")):
         return None
     if vr == "UI":
         return _uid_list(keyword, value)
     if vr == "DA":
         return _date(keyword, value)
-    if vr == "TM":
-        return _time(keyword, value)
-    if vr == "IS":
+    if vr in _SPANS:
+        return _span(keyword, value, vr)
+    if vr in _INTEGER_VRS:
         if not _INTEGER.fullmatch(value.strip()):
             raise BadRequest(f"{keyword} must be an integer")
         return ValueMatch(keyword, (int(value),))
+    if vr in _DECIMAL_VRS:
+        return ValueMatch(keyword, (_decimal(keyword, value),))
     if vr == "PN":
         for group in value.split("="):
             _check_length(keyword, group, vr, PN_GROUP_LENGTH)
         return _person_name(keyword, value, fuzzy=fuzzy)
     if vr in _STRING_VRS:
-        _check_length(keyword, value, vr, MAX_VALUE_LEN[vr])
+        _check_length(keyword, value, vr, _STRING_VRS[vr])
         return _string(keyword, value)
-    # Reached only if a matching key of another VR is added to shared.dicom.attributes.
+    # Reached only if a key of another VR is added to shared.dicom.attributes or query_tags.
     raise BadRequest(f"{keyword} cannot be searched on")
+
+
+def _decimal(keyword: str, value: str) -> float:
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise BadRequest(f"{keyword} must be a number")
+    return number
 
 
 def _check_length(keyword: str, value: str, vr: str, limit: int) -> None:
@@ -224,21 +288,28 @@ def _checked_date(keyword: str, text: str) -> str:
     raise BadRequest(f"{keyword} must be a date (YYYYMMDD) or a range of dates")
 
 
-def _time(keyword: str, value: str) -> RangeMatch:
+_SPANS = {
+    "TM": (time_key, "a time (HH[MM[SS[.FFFFFF]]]) or a range of times"),
+    "DT": (datetime_key, "a date and time (YYYY[MM[DD[HH[MM[SS[.FFFFFF]]]]]]) or a range of them"),
+}
+
+
+def _span(keyword: str, value: str, vr: str) -> RangeMatch:
     """A single time stands for the span of its precision; a range spans its bounds' spans."""
     if "-" in value:
-        low, high = _range(keyword, value, "TM")
+        low, high = _range(keyword, value, vr)
     else:
         low = high = value.strip()
-    low_key = None if low is None else _checked_time(keyword, low, upper=False)
-    high_key = None if high is None else _checked_time(keyword, high, upper=True)
+    low_key = None if low is None else _checked_span(keyword, low, vr, upper=False)
+    high_key = None if high is None else _checked_span(keyword, high, vr, upper=True)
     if low_key is not None and high_key is not None and low_key > high_key:
         raise BadRequest(f"{keyword}: the range ends before it starts")
     return RangeMatch(keyword, low_key, high_key)
 
 
-def _checked_time(keyword: str, text: str, *, upper: bool) -> str:
-    key = time_key(text, upper=upper)
+def _checked_span(keyword: str, text: str, vr: str, *, upper: bool) -> str:
+    key_of, form = _SPANS[vr]
+    key = key_of(text, upper=upper)
     if key is None:
-        raise BadRequest(f"{keyword} must be a time (HH[MM[SS[.FFFFFF]]]) or a range of times")
+        raise BadRequest(f"{keyword} must be {form}")
     return key

@@ -59,3 +59,16 @@ def series_url(root: str, study_uid: str, series_uid: str) -> str:
 
 def instance_url(root: str, study_uid: str, series_uid: str, sop_uid: str) -> str:
     return f"{series_url(root, study_uid, series_uid)}/instances/{quote(sop_uid)}"
+
+
+# Resources of the Azure DICOM service beside PS3.18's, as it names them.
+OPERATIONS = "operations"
+EXTENDED_QUERY_TAGS = "extendedquerytags"
+
+
+def operation_url(root: str, operation_id: str) -> str:
+    return f"{root}/{OPERATIONS}/{operation_id}"
+
+
+def query_tag_url(root: str, path: str) -> str:
+    return f"{root}/{EXTENDED_QUERY_TAGS}/{path}"

@@ -91,13 +91,14 @@ async def test_preflight_is_answered_by_the_host(client: httpx.AsyncClient) -> N
     )
     assert {"authorization", "accept", "content-type", "range"} <= allowed
     assert "DELETE" in response.headers["access-control-allow-methods"]
+    assert "PATCH" in response.headers["access-control-allow-methods"]
 
 
 @pytest.mark.parametrize(
     "headers",
     [
         {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
-        {"Origin": ORIGIN, "Access-Control-Request-Method": "PATCH"},
+        {"Origin": ORIGIN, "Access-Control-Request-Method": "TRACE"},
         {
             "Origin": ORIGIN,
             "Access-Control-Request-Method": "GET",

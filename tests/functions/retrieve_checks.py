@@ -17,8 +17,8 @@ from tests.functions.test_store import post, stored_uids
 EXPLICIT = "1.2.840.10008.1.2.1"
 
 
-async def store_all(http: httpx.AsyncClient, files: list[bytes]) -> None:
-    response = await post(http, multipart(files))
+async def store_all(http: httpx.AsyncClient, files: list[bytes], path: str = "/v2/studies") -> None:
+    response = await post(http, multipart(files), path=path)
     assert response.status_code in (200, 202), response.text
     assert len(stored_uids(response)) == len(files)
 

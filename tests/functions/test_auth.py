@@ -368,6 +368,7 @@ async def test_cors_preflight_needs_no_token_and_refusals_stay_readable(
         "Location",
         "Content-Range",
         "Accept-Ranges",
+        "erroneous-dicom-attributes",
     }
 
 

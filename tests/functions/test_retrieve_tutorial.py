@@ -1,4 +1,5 @@
-"""The retrieve requests of the Azure DICOM service's cURL tutorial (R1 to R7).
+"""The retrieve requests of the Azure DICOM service's cURL tutorial (R1 to R7), without a data
+partition and in one.
 
 The tutorial's instances are stored re-identified (same study and series structure, fresh UIDs),
 so that the store tutorial test still finds its own UIDs unused.
@@ -32,8 +33,11 @@ class Tutorial:
     series_size: int
 
 
-@pytest.fixture(scope="module")
-async def tutorial(base_url: str) -> Tutorial:
+@pytest.fixture(
+    scope="module", params=["", "/partitions/tutorial-retrieve"], ids=["default", "partition"]
+)
+async def tutorial(request: pytest.FixtureRequest, base_url: str) -> Tutorial:
+    v2 = f"/v2{request.param}"
     study = generate_uid()
     series = {SERIES_1: generate_uid(), SERIES_2: generate_uid()}
     made = {
@@ -43,9 +47,9 @@ async def tutorial(base_url: str) -> Tutorial:
         for name, spec in TUTORIAL.items()
     }
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
-        await store_all(http, [data for data, _ in made.values()])
+        await store_all(http, [data for data, _ in made.values()], f"{v2}/studies")
     red = made["red-triangle"][1]
-    study_path = f"/v2/studies/{study}"
+    study_path = f"{v2}/studies/{study}"
     series_path = f"{study_path}/series/{red.SeriesInstanceUID}"
     return Tutorial(
         files={str(ds.SOPInstanceUID): data for data, ds in made.values()},

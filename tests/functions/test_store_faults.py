@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -192,12 +193,23 @@ async def test_rebuilt_index_equals_the_live_one(
                 d.pop(system, None)
         return sorted(docs, key=lambda d: d["id"])
 
+    partition = f"rebuilt-{uuid.uuid4().hex[:8]}"
+    in_partition = multipart([d for d, _ in files[:1]])
+    response = await post(http, in_partition, path=f"/v2/partitions/{partition}/studies")
+    assert response.status_code == 200
+
     live = await documents()
     assert len(live) == 5 + 4 + 1
+    live_partitions = {p.name: p.created for p in await storage.index.partitions()}
     stack.restart_cosmos()
     output = stack.prepare()
     assert "index rebuilt" in output
     assert await documents() == live
+    # Partitions with files come back, with their oldest file's time: here the store made it
+    # just before it recorded the partition. (One whose every instance was deleted does not.)
+    rebuilt = {p.name: p.created for p in await storage.index.partitions()}
+    assert rebuilt.keys() <= live_partitions.keys() and partition in rebuilt
+    assert 0 <= live_partitions[partition] - rebuilt[partition] < 5
 
 
 async def test_azurite_stopped_during_a_study_delete_then_retry(

@@ -21,17 +21,15 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from azure.core import MatchConditions
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.cosmos import PartitionKey
-from azure.cosmos.aio import ContainerProxy, CosmosClient
+from azure.cosmos.aio import CosmosClient
 from azure.cosmos.exceptions import (
-    CosmosAccessConditionFailedError,
     CosmosResourceExistsError,
-    CosmosResourceNotFoundError,
 )
 
 from shared.config import Settings
@@ -39,6 +37,8 @@ from shared.dicom.query import SearchQuery
 from shared.uid_index.container import PARTITION_KEY_PATH, indexing_policy
 from shared.uid_index.cosmos import sql
 from shared.uid_index.cosmos.guard import query_deadline, unavailable
+from shared.uid_index.cosmos.items import CHANGED, Row, body
+from shared.uid_index.cosmos.query_tags import CosmosTags
 from shared.uid_index.cosmos.search_sql import (
     CosmosQuery,
     aggregates_query,
@@ -46,6 +46,7 @@ from shared.uid_index.cosmos.search_sql import (
     search_query,
 )
 from shared.uid_index.documents import (
+    PARTITIONS_KEY,
     REFRESH,
     SERIES,
     STUDY,
@@ -60,8 +61,10 @@ from shared.uid_index.documents import (
     instance_document,
     instance_ref,
     intent_document,
+    partition_document,
     refresh_due_document,
     refresh_due_series,
+    returned_json,
     series_from_instance,
     study_from_series,
 )
@@ -71,6 +74,7 @@ from shared.uid_index.index import (
     LEASE_SECONDS,
     Claim,
     Counts,
+    DataPartition,
     DeleteIntent,
     DeleteScope,
     InstanceConflict,
@@ -85,17 +89,6 @@ from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_
 from shared.uid_index.lifecycle import Lifecycle
 
 _ATTEMPTS = 50
-_CHANGED = (CosmosAccessConditionFailedError, CosmosResourceNotFoundError)
-"""A conditional write that failed because someone else got there first."""
-
-
-Row = dict[str, Any]
-"""A document or projection as the SDK hands it out; typed at the first look."""
-
-
-def _body(doc: Document) -> Row:
-    """A document as the SDK takes it."""
-    return cast(Row, doc)
 
 
 def _entry(doc: InstanceDocument) -> InstanceEntry:
@@ -110,13 +103,18 @@ def _entry(doc: InstanceDocument) -> InstanceEntry:
 
 
 def _stored(ref: InstanceRef, doc: InstanceDocument) -> StoredInstance:
-    number = doc.get("InstanceNumber", doc.get("q", {}).get("InstanceNumber"))
+    """A visible instance from its whole document or from the row ``sql.visible_instances``
+    projects (whose numbers sit at the top level)."""
+    q = doc.get("q", {})
+    instance_number = doc.get("InstanceNumber", q.get("InstanceNumber"))
+    series_number = doc.get("SeriesNumber", q.get("SeriesNumber"))
     return StoredInstance(
         ref,
         str(doc["version"]),
         str(doc["transferSyntaxUID"]),
         int(doc["size"]),
-        number if isinstance(number, int) else None,
+        instance_number if isinstance(instance_number, int) else None,
+        series_number if isinstance(series_number, int) else None,
     )
 
 
@@ -138,7 +136,7 @@ def search_hit(row: Row) -> SearchHit:
         sop_uid=doc.get("sopUID"),
         study_key=doc["pk"],
         series_key=doc.get("seriesKey"),
-        json=doc["json"],
+        json=returned_json(doc),
         counts=counts_of(doc) if "numberOfInstances" in doc else None,
     )
 
@@ -162,15 +160,13 @@ async def _backoff(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0.002, 0.01) * min(attempt + 1, 10))
 
 
-class CosmosIndex:
+class CosmosIndex(CosmosTags):
     """``shared.uid_index.index.Index`` on one Cosmos DB container."""
 
     def __init__(self, client: CosmosClient, database: str, container: str) -> None:
+        super().__init__(client.get_database_client(database).get_container_client(container))
         self.client = client
         self.database = database
-        self.container: ContainerProxy = client.get_database_client(database).get_container_client(
-            container
-        )
         self._container_name = container
 
     async def close(self) -> None:
@@ -187,46 +183,6 @@ class CosmosIndex:
                 indexing_policy=indexing_policy(),
             )
 
-    # Primitives -------------------------------------------------------------------------------
-
-    async def _read(self, id_: str, key: str) -> Row | None:
-        """A point read; None when the document is not there."""
-        try:
-            doc: Row = await self.container.read_item(id_, partition_key=key)
-            return doc
-        except CosmosResourceNotFoundError:
-            return None
-
-    async def _read_instance(self, ref: InstanceRef) -> InstanceDocument | None:
-        return cast(InstanceDocument | None, await self._read(ref.doc_id, ref.study.key))
-
-    async def _replace(self, doc: Document, etag: str) -> Row:
-        result: Row = await self.container.replace_item(
-            doc["id"], _body(doc), etag=etag, match_condition=MatchConditions.IfNotModified
-        )
-        return result
-
-    async def _replace_unless_changed(self, doc: Row, **changes: object) -> Row | None:
-        try:
-            return await self._replace(cast(Document, {**doc, **changes}), doc["_etag"])
-        except _CHANGED:
-            return None
-
-    async def _delete_unless_changed(self, id_: str, key: str, etag: str) -> None:
-        with contextlib.suppress(*_CHANGED):
-            await self.container.delete_item(
-                id_, partition_key=key, etag=etag, match_condition=MatchConditions.IfNotModified
-            )
-
-    def _rows(self, query: sql.Query, key: str | None = None, **options: Any) -> AsyncIterator[Any]:
-        parameters = [{"name": f"@{name}", "value": value} for name, value in query.params.items()]
-        return self.container.query_items(
-            query=query.text, parameters=parameters, partition_key=key, **options
-        )
-
-    async def _all(self, query: sql.Query, key: str | None = None) -> list[Any]:
-        return [row async for row in self._rows(query, key)]
-
     # Store ------------------------------------------------------------------------------------
 
     async def claim(self, ref: InstanceRef, version: str, *, upsert: bool) -> Claim:
@@ -235,7 +191,7 @@ class CosmosIndex:
                 now = time.time()
                 doc = claim_document(ref, version, lease_until=now + LEASE_SECONDS)
                 try:
-                    created: Row = await self.container.create_item(_body(doc))
+                    created: Row = await self.container.create_item(body(doc))
                     return Claim(ref, version, created["_etag"])
                 except CosmosResourceExistsError:
                     pass
@@ -256,7 +212,7 @@ class CosmosIndex:
                     raise InstanceConflict(BEING_CREATED)
                 try:
                     taken = await self._replace(doc, existing["_etag"])
-                except _CHANGED:
+                except CHANGED:
                     await _backoff(attempt)
                     continue
                 return Claim(ref, version, taken["_etag"], leftover_version=existing["version"])
@@ -269,7 +225,7 @@ class CosmosIndex:
         with unavailable():
             try:
                 renewed = await self._replace(doc, claim.etag)
-            except _CHANGED as exc:
+            except CHANGED as exc:
                 raise InstanceConflict(BEING_CREATED) from exc
         claim.etag = renewed["_etag"]
 
@@ -281,7 +237,7 @@ class CosmosIndex:
                 try:
                     await self._replace(doc, etag)
                     return leftover
-                except _CHANGED:
+                except CHANGED:
                     if not claim.replacing:
                         # Our lease ran out and another store took the instance over.
                         raise InstanceConflict(BEING_CREATED) from None
@@ -301,8 +257,18 @@ class CosmosIndex:
     async def put_committed(self, record: IndexRecord) -> None:
         with unavailable():
             await self.container.upsert_item(
-                _body(instance_document(record, status=Lifecycle.CREATED, lease_until=0.0))
+                body(instance_document(record, status=Lifecycle.CREATED, lease_until=0.0))
             )
+
+    async def record_partition(self, name: str, created: float) -> None:
+        with unavailable(), contextlib.suppress(CosmosResourceExistsError):
+            await self.container.create_item(body(partition_document(name, created)))
+
+    async def partitions(self) -> list[DataPartition]:
+        with unavailable():
+            rows = await self._all(sql.data_partitions(), PARTITIONS_KEY)
+        found = [DataPartition(str(row["name"]), float(row["created"])) for row in rows]
+        return sorted(found, key=lambda p: (p.created, p.name))
 
     # Retrieve and search ----------------------------------------------------------------------
 
@@ -389,11 +355,11 @@ class CosmosIndex:
                             )
                         return
                     if current is None:
-                        await self.container.create_item(_body(desired))
+                        await self.container.create_item(body(desired))
                     else:
                         await self._replace(desired, current["_etag"])
                     return
-                except (*_CHANGED, CosmosResourceExistsError):
+                except (*CHANGED, CosmosResourceExistsError):
                     await _backoff(attempt)
         raise RuntimeError("index aggregate did not converge")
 
@@ -424,7 +390,7 @@ class CosmosIndex:
     async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
         with unavailable():
             await self.container.upsert_item(
-                _body(refresh_due_document(series, lease_until=lease_until))
+                body(refresh_due_document(series, lease_until=lease_until))
             )
 
     async def overdue_markers(self) -> list[RefreshMarker]:
@@ -477,7 +443,7 @@ class CosmosIndex:
             lease_until=lease_until,
         )
         with unavailable():
-            return _intent(await self.container.upsert_item(_body(doc)))
+            return _intent(await self.container.upsert_item(body(doc)))
 
     async def take_over_intent(
         self, intent: DeleteIntent, lease_until: float

@@ -33,9 +33,10 @@ from shared.dicom.query import (
 )
 from shared.dicom.query_levels import Level
 from shared.dicom.wildcard import index_terms, matches
-from shared.uid_index.documents import NAME_GROUPS, NAME_WORDS, SEARCH_KEYS
+from shared.uid_index.documents import SEARCH_KEYS, TAG_JSON, TAG_KEYS
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
 from shared.uid_index.lifecycle import Lifecycle
+from shared.uid_index.person_names import NAME_GROUPS, NAME_WORDS
 
 # What shaping a result needs; the search keys in ``q`` stay in the database, but for the values
 # a wildcard check reads (``_Checks``).
@@ -47,6 +48,7 @@ _FIELDS = (
     "sopUID",
     "seriesKey",
     "json",
+    TAG_JSON,
     "numberOfSeries",
     "numberOfInstances",
     "modalities",
@@ -136,7 +138,7 @@ def search_query(query: SearchQuery, partition: str) -> CosmosQuery:
         conditions.append(f"c.seriesKey = {params.add(series.key)}")
     checks = _Checks()
     for match in query.matches:
-        conditions.append(_condition(match, partition, params, checks))
+        conditions.append(_condition(match, query, partition, params, checks))
     columns = ", ".join([*(f"c.{name}" for name in _FIELDS), *checks.columns])
     top = "" if checks.checks else f"TOP {params.add(page_size(query))} "
     text = f"SELECT {top}{columns} FROM c WHERE {' AND '.join(conditions)} ORDER BY c.id"
@@ -164,21 +166,34 @@ def aggregates_query(
     return CosmosQuery(text, params.values)
 
 
-def _condition(match: Match, partition: str, params: _Parameters, checks: _Checks) -> str:
+def _path_and_vr(match: Match, query: SearchQuery) -> tuple[str, str]:
+    """Where a match's values are, and their VR: an extended query tag's under its level and
+    registration key, a built-in attribute's under its keyword."""
+    tag = query.extended_tag(match.keyword)
+    if tag is not None:
+        return f"c.{TAG_KEYS}.{tag.level.query_level.value}.{tag.key}", tag.vr
+    return f"c.{SEARCH_KEYS}.{match.keyword}", dictionary_VR(match.keyword)
+
+
+def _condition(
+    match: Match, query: SearchQuery, partition: str, params: _Parameters, checks: _Checks
+) -> str:
+    # No extended query tag is a built-in search key (``shared.dicom.query_tags``), so the
+    # keywords tested here are built-in ones.
     if isinstance(match, ValueMatch) and match.keyword == "StudyInstanceUID":
         # The partition key is the study's digest: matching on it routes the query.
         keys = [StudyRef(partition, str(uid)).key for uid in match.values]
         return _in("c.pk", keys, params)
     if isinstance(match, ValueMatch) and match.keyword in _UID_FIELDS:
         return _in(_UID_FIELDS[match.keyword], match.values, params)
-    path = f"c.{SEARCH_KEYS}.{match.keyword}"
+    path, vr = _path_and_vr(match, query)
     if isinstance(match, WordPrefixMatch):
         return " AND ".join(
             f"EXISTS(SELECT VALUE w FROM w IN {path}.{NAME_WORDS} "
             f"WHERE STARTSWITH(w, {params.add(word)}))"
             for word in match.words
         )
-    if dictionary_VR(match.keyword) == "PN":
+    if vr == "PN":
         path, any_element = f"{path}.{NAME_GROUPS}", True
     else:
         any_element = match.keyword in _ARRAY_KEYS

@@ -9,7 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.uid_index.documents import INSTANCE, INTENT, REFRESH, SERIES
+from shared.uid_index.documents import (
+    INSTANCE,
+    INTENT,
+    PARTITION,
+    PARTITIONS_KEY,
+    REFRESH,
+    REINDEX,
+    SERIES,
+    TAG_ERROR_KEYS,
+    TAG_ERRORS,
+    TAGS_PARTITION,
+)
 from shared.uid_index.index import DeleteScope
 from shared.uid_index.keys import doc_id
 from shared.uid_index.lifecycle import Lifecycle
@@ -35,7 +46,10 @@ _VISIBLE = f"c.type = '{INSTANCE}' AND c.status = {_CREATED}"
 
 
 def visible_instances(study_key: str, series_key: str | None) -> Query:
-    select = "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber"
+    select = (
+        "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber, "
+        "c.q.SeriesNumber"
+    )
     if series_key is None:
         return _in_study(study_key, _VISIBLE, select)
     return _in_study(study_key, f"{_VISIBLE} AND c.seriesKey = @series", select, series=series_key)
@@ -133,3 +147,51 @@ def any_with_series(series_key: str) -> Query:
 def any_in_study(study_key: str) -> Query:
     """Any document of the study that names its UID (delete intents do not)."""
     return _in_study(study_key, "IS_DEFINED(c.studyUID)", "TOP 1 c.partition, c.studyUID")
+
+
+def data_partitions() -> Query:
+    return _in_study(PARTITIONS_KEY, "c.type = @type", "c.name, c.created", type=PARTITION)
+
+
+# Extended query tags --------------------------------------------------------------------------
+
+VISIBLE_COUNT = Query(f"SELECT VALUE COUNT(1) FROM c WHERE {_VISIBLE}")
+
+
+def _built_before(generation: str) -> tuple[str, dict[str, Any]]:
+    """Documents built before ``generation``: those written before tags existed have no
+    ``tagsAt`` at all."""
+    return "(NOT IS_DEFINED(c.tagsAt) OR c.tagsAt < @generation)", {"generation": generation}
+
+
+def stale_instances(generation: str, limit: int) -> Query:
+    condition, params = _built_before(generation)
+    return Query(f"SELECT TOP {int(limit)} * FROM c WHERE {_VISIBLE} AND {condition}", params)
+
+
+def due_operations(now: float) -> Query:
+    return Query(
+        f"SELECT * FROM c WHERE c.pk = @pk AND c.type = '{REINDEX}' "
+        "AND c.status != @completed AND c.leaseUntil < @now",
+        {"pk": TAGS_PARTITION, "completed": "completed", "now": now},
+    )
+
+
+def _with_error(key: str) -> tuple[str, dict[str, Any]]:
+    return f"{_VISIBLE} AND ARRAY_CONTAINS(c.{TAG_ERROR_KEYS}, @key)", {"key": key}
+
+
+def tag_errors(key: str, wanted: int) -> Query:
+    """The first ``wanted`` instances with an error for ``key`` in id order (no OFFSET: an
+    emulator workaround, see ``index``)."""
+    condition, params = _with_error(key)
+    return Query(
+        f"SELECT TOP {int(wanted)} c.studyUID, c.seriesUID, c.sopUID, c.{TAG_ERRORS} FROM c "
+        f"WHERE {condition} ORDER BY c.id",
+        params,
+    )
+
+
+def error_count(key: str) -> Query:
+    condition, params = _with_error(key)
+    return Query(f"SELECT VALUE COUNT(1) FROM c WHERE {condition}", params)

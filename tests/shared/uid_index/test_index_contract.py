@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -54,13 +55,19 @@ def fresh_instance(series: SeriesRef | None = None) -> InstanceRef:
     return InstanceRef(series or fresh_series(), generate_uid())
 
 
-def record(ref: InstanceRef, version: str, modality: str = "CT") -> IndexRecord:
+def record(
+    ref: InstanceRef, version: str, modality: str = "CT", numbers: tuple[int, int] | None = None
+) -> IndexRecord:
+    """An instance's record; ``numbers`` are its Series Number and Instance Number, if any."""
     metadata = {
         "0020000D": {"vr": "UI", "Value": [ref.study.study_uid]},
         "0020000E": {"vr": "UI", "Value": [ref.series.series_uid]},
         "00080018": {"vr": "UI", "Value": [ref.sop_instance_uid]},
         "00080060": {"vr": "CS", "Value": [modality]},
     }
+    if numbers is not None:
+        metadata["00200011"] = {"vr": "IS", "Value": [numbers[0]]}
+        metadata["00200013"] = {"vr": "IS", "Value": [numbers[1]]}
     sidecar = Sidecar(ref, version, "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1", 10,
                       metadata, None, None, ())  # fmt: skip
     return IndexRecord.from_sidecar(sidecar)
@@ -107,6 +114,20 @@ async def test_a_claim_is_invisible_until_committed_and_then_already_exists(inde
     with pytest.raises(InstanceConflict) as third:
         await index.claim(ref, new_version(), upsert=False)
     assert third.value.reason == ALREADY_EXISTS
+
+
+async def test_visible_instances_carry_their_series_and_instance_numbers(index: Index) -> None:
+    numbered = fresh_instance()
+    unnumbered = fresh_instance(numbered.series)
+    for ref, numbers in ((numbered, (7, 3)), (unnumbered, None)):
+        version = new_version()
+        claim = await index.claim(ref, version, upsert=False)
+        await index.commit(claim, record(ref, version, numbers=numbers))
+    for scope in (numbered.series, numbered.study):
+        found = {i.ref: (i.series_number, i.instance_number) for i in await index.visible(scope)}
+        assert found == {numbered: (7, 3), unnumbered: (None, None)}
+    ((alone,),) = [await index.visible(numbered)]
+    assert (alone.series_number, alone.instance_number) == (7, 3)
 
 
 async def test_a_released_claim_frees_the_instance_at_once(index: Index) -> None:
@@ -303,3 +324,11 @@ async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_co
         await r1
     _, series_counts = await counts(index, series)
     assert series_counts.number_of_instances == 2
+
+
+async def test_a_partition_is_recorded_once_and_keeps_its_first_time(index: Index) -> None:
+    name = f"contract-{uuid.uuid4().hex[:8]}"
+    await asyncio.gather(*(index.record_partition(name, 1000.0 + n) for n in range(5)))
+    await index.record_partition(name, 1.0)
+    [found] = [p for p in await index.partitions() if p.name == name]
+    assert 1000.0 <= found.created <= 1004.0

@@ -1,7 +1,15 @@
+import time
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.uid_index.keys import InstanceRef, new_version, parse_blob_name
+from shared.uid_index.keys import (
+    InstanceRef,
+    new_version,
+    parse_blob_name,
+    version_after,
+    version_time,
+)
 
 uids = st.from_regex(r"[1-9][0-9]{0,5}(\.[1-9][0-9]{0,5}){1,8}", fullmatch=True)
 
@@ -41,23 +49,39 @@ def test_versions_sort_by_creation_time() -> None:
     assert len(set(versions)) == 50
 
 
+def test_a_version_says_when_its_copy_was_written() -> None:
+    before = time.time()
+    written = version_time(new_version()).timestamp()
+    assert before - 1e-3 <= written <= time.time()
+
+
 def test_foreign_blob_names_are_ignored() -> None:
     assert parse_blob_name("readme.txt") is None
     assert parse_blob_name("p/abc/def/ghi/v.dcm") is None
 
 
-def test_a_thumbnail_is_a_blob_of_its_stored_copy() -> None:
+def test_a_thumbnail_and_an_htj2k_copy_are_blobs_of_their_stored_copy() -> None:
     ref = InstanceRef.of("Microsoft.Default", "1.2", "1.2.3", "1.2.3.4")
     version = new_version()
-    name = ref.thumbnail_blob(version)
-    parsed = parse_blob_name(name)
-    assert parsed is not None
-    assert (parsed.instance_prefix, parsed.version) == (ref.blob_prefix, version)
-    assert parsed.kind == "thumbnail.jpg"
-    assert name.endswith(f"/{version}.thumbnail.jpg")
+    name, copy = ref.thumbnail_blob(version), ref.htj2k_blob(version)
+    for blob, kind in ((name, "thumbnail.jpg"), (copy, "htj2k")):
+        parsed = parse_blob_name(blob)
+        assert parsed is not None
+        assert (parsed.instance_prefix, parsed.version) == (ref.blob_prefix, version)
+        assert parsed.kind == kind
+        assert blob.endswith(f"/{version}.{kind}")
     assert set(ref.version_blobs(version)) == {
         ref.file_blob(version),
         ref.sidecar_blob(version),
         name,
+        copy,
     }
     assert parse_blob_name(f"{ref.blob_prefix}{version}.thumbnail.png") is None
+
+
+@given(st.integers(0, 2**63), st.binary(min_size=4, max_size=4))
+def test_a_version_after_another_sorts_after_it(micros: int, noise: bytes) -> None:
+    previous = f"{micros:016x}{noise.hex()}"
+    later = version_after(previous)
+    assert later > previous and len(later) == len(previous)
+    assert version_after("") > ""

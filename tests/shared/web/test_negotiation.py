@@ -6,17 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.dicom.transfer_syntaxes import EXPLICIT_VR_LITTLE_ENDIAN
+from shared.dicom.transfer_syntaxes import AS_STORED, EXPLICIT_VR_LITTLE_ENDIAN
 from shared.errors import BadRequest, NotAcceptable
 from shared.pixels.encoders import ENCODINGS, is_lossy
 from shared.web.negotiation import (
     DICOM,
     OCTET_STREAM,
+    ZIP,
     Rendition,
     frame_media_type,
     frame_rendition,
     instance_renditions,
     parse_frame_list,
+    request_wishes,
     wishes,
 )
 
@@ -81,6 +83,36 @@ def test_instance_renditions_keep_weight_order() -> None:
 def test_instance_renditions_refused(accept: str) -> None:
     with pytest.raises(NotAcceptable):
         _instances(accept)
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_a_zip_is_the_files_as_stored_unless_a_syntax_is_named(single: bool) -> None:
+    assert _instances(ZIP, single=single) == [Rendition(False, ZIP, AS_STORED)]
+    assert _instances(f"{ZIP}; transfer-syntax=*", single=single)[0].zipped
+    named = _instances(f"{ZIP}; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}", single=single)
+    assert named == [Rendition(False, ZIP, EXPLICIT_VR_LITTLE_ENDIAN)]
+
+
+def test_only_a_zip_named_exactly_is_a_zip() -> None:
+    assert not any(r.zipped for r in _instances("application/*, */*"))
+    accept = f'{ZIP}; q=0.4, multipart/related; type="application/dicom"'
+    assert [r.zipped for r in _instances(accept, single=False)] == [False, True]
+    with pytest.raises(NotAcceptable, match="zip"):
+        _instances(f"{ZIP}; q=0", single=False)
+
+
+def test_the_accept_parameter_is_tried_before_the_header() -> None:
+    def first(header: str | None, parameter: list[str]) -> Rendition:
+        return instance_renditions(request_wishes(header, parameter, DICOM), single_part=False)[0]
+
+    multipart = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    assert first(multipart, [ZIP]).zipped
+    assert first(ZIP, [multipart]) == Rendition(True, DICOM, AS_STORED)
+    assert first(ZIP, ["text/html"]).zipped
+    assert first(ZIP, [" "]).zipped
+    assert not first(None, []).zipped
+    with pytest.raises(BadRequest, match="accept"):
+        request_wishes(None, [ZIP, ZIP], DICOM)
 
 
 def test_single_part_only_for_one_instance() -> None:

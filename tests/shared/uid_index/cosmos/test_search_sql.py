@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from shared.dicom.query import SearchQuery
 from shared.dicom.query_levels import Level
+from shared.dicom.query_tags import QueryTag, TagLevel, TagStatus
 from shared.errors import BadRequest
 from shared.uid_index.cosmos.search_sql import aggregates_query, page_size, search_query
 from shared.uid_index.keys import SeriesRef, StudyRef
@@ -152,3 +153,17 @@ def test_name_groups_are_checked_element_by_element() -> None:
     assert "c.q.PatientName.groups AS w0" in query.text
     assert query.admits({"w0": ["yamada^tarou", "doe^john"]})
     assert not query.admits({"w0": ["de^john"]}) and not query.admits({"w0": "doe"})
+
+
+def test_extended_query_tags_are_matched_under_their_level_and_key() -> None:
+    age = QueryTag("00101010", "AS", TagLevel.STUDY, "0" * 24, status=TagStatus.READY)
+    name = QueryTag("00081050", "PN", TagLevel.SERIES, "1" * 24, status=TagStatus.READY)
+    parsed = parse_search(
+        Level.INSTANCE,
+        [("PatientAge", "042Y"), ("PerformingPhysicianName", "doe*")],
+        tags=(age, name),
+    )
+    query = search_query(parsed, PARTITION)
+    assert f"c.xq.study.{age.key} = @p2" in query.text
+    assert f"c.xq.series.{name.key}.groups" in query.text
+    assert "c.xjson" in query.text
