@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import (
     allow,
     delete,
+    export,
     operations,
     partitions,
     query_tags,
@@ -16,7 +17,7 @@ from functions import (
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-OPERATIONS = (store.bp, retrieve.bp, render.bp, search.bp, delete.bp, operations.bp)
+OPERATIONS = (store.bp, retrieve.bp, render.bp, search.bp, delete.bp, export.bp, operations.bp)
 """The operations served in every data partition too; extended query tags are the service's."""
 IN_PARTITIONS = partitions.in_partitions(*OPERATIONS)
 SERVICE_WIDE = (partitions.bp, query_tags.bp)

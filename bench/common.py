@@ -9,7 +9,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -81,13 +81,16 @@ async def multipart_body(
 
 
 @contextmanager
-def bench_stack(prefix: str, workers: int = 1) -> Iterator[LocalStack]:
+def bench_stack(
+    prefix: str, workers: int = 1, env: Mapping[str, str] | None = None
+) -> Iterator[LocalStack]:
     """A local stack of the benchmark's own, on free ports, that takes requests of any size,
-    its host running ``workers`` worker processes."""
+    its host running ``workers`` worker processes, with ``env``'s settings besides."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         stack = LocalStack(ROOT, Path(tmp))
         stack.env["DICOMWEB_MAX_REQUEST_BYTES"] = str(8 * 2**30)
         stack.env[WORKER_PROCESS_COUNT] = str(workers)
+        stack.env.update(env or {})
         with stack:
             yield stack
 

@@ -53,7 +53,7 @@ QUERY_TAG = f"{QUERY_TAGS}/{{tagPath}}"
 # Access-Control-Allow-Origin but has no setting for these, so every response names them itself.
 EXPOSED_HEADERS = (
     "ETag, Warning, Content-Type, Content-Location, Location, Content-Range, Accept-Ranges, "
-    "erroneous-dicom-attributes"
+    "erroneous-dicom-attributes, Content-Disposition"
 )
 
 

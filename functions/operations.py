@@ -1,5 +1,6 @@
 """Operation status (the Azure DICOM service's ``/operations/{id}``): how far a DELETE that
-answered 202, or the reindex of added extended query tags, has got in the background."""
+answered 202, an export, or the reindex of added extended query tags, has got in the
+background."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from functions.http import OPERATION, http_errors, json_response, versioned_root
 from shared.clients import clients
 from shared.errors import NotFound
 from shared.services.delete import progress
+from shared.services.export import export_status, is_export_id, read_job
 from shared.services.reindex import find_operation, operation_json
 from shared.uid_index.tag_index import OperationStatus
 
@@ -21,6 +23,11 @@ bp = func.Blueprint()
 async def operation_status(req: Request) -> Response:
     operation_id = str(req.path_params["operation"])
     ours = await clients()
+    # A study's delete id is 32 hexadecimal digits too: an id without a job is a delete's.
+    job = await read_job(ours, operation_id) if is_export_id(operation_id) else None
+    if job is not None:
+        errors = f"{job.destination.rstrip('/')}/{job.errors_log}"
+        return json_response(export_status(job, errors))
     reindex = await find_operation(ours.index, operation_id)
     if reindex is not None:
         # As the Azure DICOM service answers: 202 while the operation runs, 200 once it is done.

@@ -37,10 +37,11 @@ async def sweep_expired_leases(timer: func.TimerRequest) -> None:
         summary.claims_released,
         summary.series_refreshed,
         summary.reindexes_completed,
+        summary.exports_finished,
     )
     if any(counts):
         log.info(
             "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed, "
-            "%d reindexes completed",
+            "%d reindexes completed, %d exports finished",
             *counts,
         )

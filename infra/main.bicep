@@ -63,6 +63,9 @@ param enableDataPartitions bool = false
 @description('Write an HTJ2K lossless copy of each instance\'s pixel data at ingest, from which frames asked for in HTJ2K are served (more storage and ingest CPU, cheaper HTJ2K frames).')
 param htj2kCopy bool = false
 
+@description('Storage accounts exports may write to, each { resourceGroup: ..., account: ... }: the app identity gets Storage Blob Data Contributor on each.')
+param exportDestinations array = []
+
 var tags = { 'azd-env-name': environmentName }
 var issuer = empty(authIssuer) ? 'https://sts.windows.net/${authTenantId}/' : authIssuer
 var token = toLower(uniqueString(subscription().id, environmentName, location))
@@ -148,6 +151,17 @@ module app 'modules/functionapp.bicep' = {
     authOwnerRole: authOwnerRole
   }
 }
+
+module exportDestination 'modules/exportdestination.bicep' = [
+  for (destination, i) in exportDestinations: {
+    name: 'exportdestination-${i}'
+    scope: resourceGroup(destination.resourceGroup)
+    params: {
+      accountName: destination.account
+      principalId: identity.outputs.principalId
+    }
+  }
+]
 
 output AZURE_RESOURCE_GROUP string = group.name
 output DICOMWEB_URL string = app.outputs.url

@@ -44,6 +44,9 @@ SWEEP_SCHEDULE = "DICOMWEB_SWEEP_SCHEDULE"
 # How long a DELETE purges files itself before it answers 202 and leaves the rest to the sweep:
 # well inside the 230 s that Azure's front end waits for an HTTP answer.
 DEFAULT_DELETE_INLINE_SECONDS = 30.0
+# How long an export copies files before it answers 202 and leaves the rest to the sweep: a
+# cohort of a few studies is done by the time the operation is first read.
+DEFAULT_EXPORT_INLINE_SECONDS = 20.0
 
 # How long a request body may pause between two chunks, and how long it may take in all, before
 # the answer is 408. The whole-body bound lets a large STOW-RS upload through at about 7 MB/s to
@@ -77,6 +80,7 @@ class Settings:
     max_request_bytes: int
     managed_identity_client_id: str | None
     delete_inline_seconds: float
+    export_inline_seconds: float
     body_idle_seconds: float
     body_timeout_seconds: float
     auth: AuthSettings
@@ -98,6 +102,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "DICOMWEB_MAX_REQUEST_BYTES",
     "AZURE_CLIENT_ID",
     "DICOMWEB_DELETE_INLINE_SECONDS",
+    "DICOMWEB_EXPORT_INLINE_SECONDS",
     "DICOMWEB_BODY_IDLE_SECONDS",
     "DICOMWEB_BODY_TIMEOUT_SECONDS",
     DATA_PARTITIONS,
@@ -188,6 +193,9 @@ def load_settings() -> Settings:
         managed_identity_client_id=_get("AZURE_CLIENT_ID"),
         delete_inline_seconds=float(
             _get("DICOMWEB_DELETE_INLINE_SECONDS") or DEFAULT_DELETE_INLINE_SECONDS
+        ),
+        export_inline_seconds=float(
+            _get("DICOMWEB_EXPORT_INLINE_SECONDS") or DEFAULT_EXPORT_INLINE_SECONDS
         ),
         body_idle_seconds=float(_get("DICOMWEB_BODY_IDLE_SECONDS") or DEFAULT_BODY_IDLE_SECONDS),
         body_timeout_seconds=float(

@@ -214,10 +214,10 @@ async def store_instance(
     """Store one part; a problem with this instance alone becomes its failure reason.
 
     The instance's series goes into ``request.to_refresh`` before its commit is sent: its
-    aggregates, and its study's, are refreshed before the request answers. ``proceed`` is
-    called once the next part may be read (``overlapped_parts``): when this part's body is read,
-    if its file goes in one upload; else once its blocks are committed, so that one large part
-    at a time holds blocks in memory.
+    aggregates, and its study's, are refreshed before the request answers. ``proceed`` is called
+    once the next part may be read (``overlapped_parts``): when this part's body is read, if its
+    file goes in one upload; else once its blocks are committed, so that one large part at a
+    time holds blocks in memory.
     """
     with InstanceParser() as parser:
         return await _store_parsed(parser, chunks, options, clients, request, proceed)
@@ -274,28 +274,23 @@ async def _store_parsed(
                 # Refused before the file is committed: nothing of it is left to undo.
                 raise InvalidTagValue(tag_warnings)
             name = ref.sidecar_blob(version)
-            # The series' refresh marker must be written before the commit (``refresh_due``):
-            # it goes with the last blob writes, which the commit waits for.
-            series = ref.series
             if options.htj2k_copy:
                 # The copy is made from the stored file, and the sidecar names it: the file,
                 # then the copy, then the sidecar.
-                await writer.commit()
+                await _together(writer.commit(), request.to_refresh.before_commit(ref.series))
                 copy = await write_htj2k_copy(clients.blobs, sidecar, lease.keep)
                 sidecar = replace(sidecar, htj2k_frames=copy)
                 data = sidecar.to_bytes()
-                await _together(
-                    clients.blobs.put(name, data, "application/json"),
-                    request.to_refresh.before_commit(series),
-                )
+                await clients.blobs.put(name, data, "application/json")
             else:
-                # At once: a copy counts only once both blobs exist (rebuild and verify ask
-                # for both), and the commit that makes it visible waits for both.
                 data = sidecar.to_bytes()
+                # At once: a copy counts only once both blobs exist (rebuild and verify ask for
+                # both), and the commit that makes it visible waits for both and for the
+                # series' refresh marker, which must be written before it (``refresh_due``).
                 await _together(
                     writer.commit(),
                     clients.blobs.put(name, data, "application/json"),
-                    request.to_refresh.before_commit(series),
+                    request.to_refresh.before_commit(ref.series),
                 )
             proceed()
         except BaseException:

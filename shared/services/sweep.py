@@ -12,7 +12,8 @@ hidden, in case the request that hid it died before it got that far. Last, it re
 series and study of every refresh-due marker whose lease ran out (``refresh_due``), so that what
 a store committed before it died becomes searchable with exact counts. With the time left, it
 carries out the reindex operations of extended query tags whose lease ran out (``reindex``):
-new ones, and those of a host that died.
+new ones, and those of a host that died; and it takes over every export whose lease ran out
+(``export``): a large export's remainder, or one whose host died.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from shared.clients import Clients
 from shared.services import reindex
 from shared.services.delete import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
+from shared.services.export import resume_exports
 from shared.uid_index.index import LEASE_SECONDS
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.refresh_due import refresh_marked
@@ -41,6 +43,7 @@ class SweepSummary:
     claims_released: int = 0
     series_refreshed: int = 0
     reindexes_completed: int = 0
+    exports_finished: int = 0
 
 
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
@@ -75,7 +78,7 @@ async def _reindex(clients: Clients, deadline: float, summary: SweepSummary) -> 
 
 async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
     """Purge expired ``deleting`` and ``pending`` instances, refresh overdue series, then carry
-    out due reindex operations, for at most about ``seconds``."""
+    out due reindex operations and exports, for at most about ``seconds``."""
     summary = SweepSummary()
     deadline = time.monotonic() + seconds
     await _carry_out_intents(clients, deadline, summary)
@@ -91,4 +94,7 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
         summary.deletes_finished += len(taken) - released
     await _refresh_overdue(clients, deadline, summary)
     await _reindex(clients, deadline, summary)
+    left = deadline - time.monotonic()
+    if left > 0:
+        summary.exports_finished = await resume_exports(clients, seconds=left)
     return summary

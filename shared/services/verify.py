@@ -44,6 +44,7 @@ from shared.uid_index.keys import (
     blob_name,
     doc_id,
     parse_blob_name,
+    version_time,
 )
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
@@ -69,7 +70,7 @@ class Report:
 
 
 def _version_age(version: str) -> float:
-    return time.time() - int(version[:16], 16) / 1e6
+    return time.time() - version_time(version).timestamp()
 
 
 async def verify(clients: Clients, *, repair: bool, progress: Progress | None = None) -> Report:

@@ -11,8 +11,10 @@ import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import ContainerClient
 
@@ -121,6 +123,47 @@ class BlobStore:
             data: bytes = await stream.readall()
             return data
 
+    async def get_tagged(self, name: str) -> tuple[bytes, str] | None:
+        """A small blob and its etag, for a later ``put_if``; None when there is none."""
+        with unavailable_as_storage_error():
+            try:
+                stream = await self.container.download_blob(name)
+            except ResourceNotFoundError:
+                return None
+            data: bytes = await stream.readall()
+            return data, str(stream.properties.etag)
+
+    async def put_if(
+        self,
+        name: str,
+        data: bytes,
+        content_type: str,
+        etag: str | None,
+        metadata: dict[str, str] | None = None,
+    ) -> str | None:
+        """Write ``name`` only if it is still as read (``etag``), or absent (None): the new
+        etag, or None when another writer changed or created it first. ``metadata`` is what
+        ``listed`` shows of the blob without reading it."""
+        blob = self.container.get_blob_client(name)
+        conditions: dict[str, Any] = {"overwrite": False}
+        if etag is not None:
+            conditions = {
+                "overwrite": True,
+                "etag": etag,
+                "match_condition": MatchConditions.IfNotModified,
+            }
+        with unavailable_as_storage_error():
+            try:
+                written = await blob.upload_blob(
+                    data,
+                    content_settings=ContentSettings(content_type=content_type),
+                    metadata=metadata,
+                    **conditions,
+                )
+            except (ResourceExistsError, ResourceModifiedError):
+                return None
+        return str(written["etag"])
+
     async def exists(self, name: str) -> bool:
         with unavailable_as_storage_error():
             found: bool = await self.container.get_blob_client(name).exists()
@@ -173,6 +216,14 @@ class BlobStore:
         with unavailable_as_storage_error():
             async for name in self.container.list_blob_names(name_starts_with=prefix):
                 yield name
+
+    async def listed(self, prefix: str) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        """The blobs under ``prefix`` with their metadata, in one listing."""
+        with unavailable_as_storage_error():
+            async for blob in self.container.list_blobs(
+                name_starts_with=prefix, include=["metadata"]
+            ):
+                yield blob.name, dict(blob.metadata or {})
 
     async def delete(self, names: Iterable[str]) -> None:
         """Delete blobs, ignoring those already gone (deletes are retried and may race).

@@ -369,6 +369,7 @@ async def test_cors_preflight_needs_no_token_and_refusals_stay_readable(
         "Content-Range",
         "Accept-Ranges",
         "erroneous-dicom-attributes",
+        "Content-Disposition",
     }
 
 

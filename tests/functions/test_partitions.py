@@ -19,6 +19,7 @@ from pydicom import dcmread
 
 import function_app
 from functions.routes import http_functions
+from shared.clients import Clients
 from tests.data.builders import tutorial_file, with_fresh_uids
 from tests.functions.test_store import post, stored_uids
 
@@ -36,6 +37,7 @@ CHANGING = {
     ("DELETE", "studies/{study}"),
     ("DELETE", "studies/{study}/series/{series}"),
     ("DELETE", "studies/{study}/series/{series}/instances/{instance}"),
+    ("POST", "export"),
 }
 """The routes that change data, each checked below by name."""
 
@@ -232,3 +234,30 @@ async def test_names_outside_the_rule_are_a_400(http: httpx.AsyncClient, name: s
     assert response.status_code in (400, 404)
     if response.status_code == 400:
         assert "1 to 64" in response.text
+
+
+async def test_an_export_in_a_partition_copies_that_partition_s_files(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    data, ds = with_fresh_uids(tutorial_file("red-triangle"))
+    for partition, patient in ((f"export-a-{tag}", "Alpha^A"), (f"export-b-{tag}", "Beta^B")):
+        path = f"/v2/partitions/{partition}/studies"
+        response = await post(http, _named(partition, patient, data), "application/dicom", path)
+        assert response.status_code == 200, response.text
+    name = f"export-{tag}"
+    await storage.blob_service.create_container(name)
+    destination = storage.blobs.container.url.rsplit("/", 1)[0] + "/" + name
+    body = {
+        "source": {"type": "identifiers", "settings": {"values": [str(ds.StudyInstanceUID)]}},
+        "destination": {"type": "azureblob", "settings": {"blobContainerUri": destination}},
+    }
+    response = await http.post(f"/v2/partitions/export-b-{tag}/export", json=body)
+    assert response.status_code == 202, response.text
+    operation = response.json()["id"]
+    status = (await http.get(response.json()["href"])).json()
+    assert (status["status"], status["results"]["exported"]) == ("completed", 1)
+    container = storage.blob_service.get_container_client(name)
+    uids = f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}"
+    copied = await (await container.download_blob(f"{operation}/results/{uids}.dcm")).readall()
+    assert str(dcmread(io.BytesIO(copied)).PatientName) == "Beta^B"

@@ -7,6 +7,7 @@ Header values are any text without line breaks or surrounding whitespace; everyt
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from pydicom.datadict import tag_for_keyword
 from shared.dicom.attributes import INSTANCE_ATTRIBUTES, SERIES_ATTRIBUTES, STUDY_ATTRIBUTES
 from tests.fuzz.corpus import mutated_file, uid
 
-KINDS = ("store", "retrieve", "search", "delete")
+KINDS = ("store", "retrieve", "search", "delete", "export")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ _PART_TYPES = (
     "image/dicom-rle",
     "image/*",
     "*/*",
+    "application/zip",
 )
 
 
@@ -386,9 +388,70 @@ def delete_request(draw: st.DrawFn, pool: Pool) -> Request:
     return Request("delete", "DELETE", path)
 
 
+# -- export --------------------------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_DESTINATIONS = st.one_of(
+    # The emulator's account: containers that do not exist; other hosts and accounts, refused
+    # before any connection is made.
+    st.sampled_from(
+        (
+            "http://127.0.0.1:10000/devstoreaccount1/missing",
+            "http://127.0.0.1:9/devstoreaccount1/export",
+            "http://127.0.0.1:10000/otheraccount/export",
+            "https://collector.example.com/export",
+        )
+    ),
+    any_text,
+    _JSON,
+)
+
+
+@st.composite
+def export_request(draw: st.DrawFn, pool: Pool) -> Request:
+    """POST /export: JSON of any shape, Azure's shape with junk in it, or bytes not JSON."""
+    study, series, sop = draw(_target(pool))
+    identifiers = st.sampled_from((study, f"{study}/{series}", f"{study}/{series}/{sop}"))
+    values = draw(st.one_of(st.lists(st.one_of(identifiers, _UID_JUNK), max_size=4), _JSON))
+    shaped = {
+        "source": {
+            "type": draw(st.sampled_from(("identifiers", "query"))),
+            "settings": {"values": values},
+        },
+        "destination": {
+            "type": draw(st.sampled_from(("azureblob", "AzureBlob", "other"))),
+            "settings": {"blobContainerUri": draw(_DESTINATIONS)},
+        },
+    }
+    body = draw(
+        st.one_of(
+            st.just(json.dumps(shaped).encode()),
+            _JSON.map(lambda value: json.dumps(value).encode()),
+            st.binary(max_size=200),
+        )
+    )
+    content_type = draw(
+        st.sampled_from(("application/json", "application/json; charset=utf-8", "text/plain", None))
+    )
+    return Request(
+        "export",
+        "POST",
+        f"/{draw(_VERSION)}/export",
+        headers=_headers(content_type=content_type),
+        body=body,
+    )
+
+
 STRATEGIES = {
     "store": store_request,
     "retrieve": retrieve_request,
     "search": search_request,
     "delete": delete_request,
+    "export": export_request,
 }
