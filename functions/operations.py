@@ -12,8 +12,7 @@ from shared.clients import clients
 from shared.errors import NotFound
 from shared.services.delete import progress
 from shared.services.export import export_status, is_export_id, read_job
-from shared.services.reindex import find_operation, operation_json
-from shared.uid_index.tag_index import OperationStatus
+from shared.services.reindex import find_operation, is_completed, operation_json
 
 bp = func.Blueprint()
 
@@ -26,8 +25,8 @@ async def operation_status(req: Request) -> Response:
     reindex = await find_operation(ours.index, operation_id)
     if reindex is not None:
         # As the Azure DICOM service answers: 202 while the operation runs, 200 once it is done.
-        done = reindex.status is OperationStatus.COMPLETED
-        return json_response(operation_json(reindex, versioned_root(req)), 200 if done else 202)
+        code = 200 if is_completed(reindex) else 202
+        return json_response(operation_json(reindex, versioned_root(req)), code)
     # A study's delete id is 32 hexadecimal digits too: an id without a job is a delete's.
     job = await read_job(ours, operation_id) if is_export_id(operation_id) else None
     if job is not None:

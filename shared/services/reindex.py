@@ -178,6 +178,11 @@ def operation_json(operation: ReindexOperation, root: str) -> dict[str, Any]:
     }
 
 
+def is_completed(operation: ReindexOperation) -> bool:
+    """Whether the operation has finished: the Azure DICOM service answers 200 then, else 202."""
+    return operation.status is OperationStatus.COMPLETED
+
+
 async def find_operation(index: Index, operation_id: str) -> ReindexOperation | None:
     """The reindex operation an id names; None for anything this service did not hand out."""
     try:

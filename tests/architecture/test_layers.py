@@ -152,3 +152,8 @@ def test_no_module_imports_itself_through_others() -> None:
     for module in sorted(edges):
         visit(module, [])
     assert cycles == []
+
+
+def test_functions_speak_the_services_not_the_index() -> None:
+    """``functions/`` turn requests into service calls; index types stay below the services."""
+    assert offenders(modules("functions"), "shared.uid_index") == []
