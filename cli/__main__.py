@@ -2,9 +2,9 @@
 
 - ``prepare-local``: create the container and index on the local emulators, and rebuild the index
   from blob storage when the Cosmos emulator came up empty (it keeps nothing across restarts).
-- ``reindex``: rebuild the whole index from blob storage.
-- ``verify [--repair]``: compare blob storage with the index; report (and repair) orphans,
-  ghosts, stale claims and wrong aggregates.
+- ``reindex [--partition NAME]``: rebuild the index from blob storage (one data partition's).
+- ``verify [--repair] [--partition NAME]``: compare blob storage with the index (one data
+  partition's); report (and repair) orphans, ghosts, stale claims and wrong aggregates.
 - ``token [--role reader|owner] --local``: print a bearer token of the local issuer of
   ``DICOMWEB_LOCAL_AUTH=1 make run`` (Entra ID tokens come from ``az account get-access-token``).
 - ``import PATH... [--url BASE] [--token TOKEN | --local] [--batch N] [--concurrency N]
@@ -43,7 +43,7 @@ def _report(summary: RebuildSummary) -> None:
     )
 
 
-async def _with_clients(action: str, repair: bool) -> int:
+async def _with_clients(action: str, repair: bool, partition: str | None) -> int:
     config = load_settings()
     clients: Clients = make_clients(config)
     try:
@@ -54,9 +54,11 @@ async def _with_clients(action: str, repair: bool) -> int:
                 if summary.instances:
                     _report(summary)
         elif action == "reindex":
-            _report(await rebuild_index(clients, ProgressLine()))
+            _report(await rebuild_index(clients, ProgressLine(), partition))
         elif action == "verify":
-            report = await verify(clients, repair=repair, progress=ProgressLine())
+            report = await verify(
+                clients, repair=repair, progress=ProgressLine(), partition=partition
+            )
             for finding in report.findings:
                 print(f"{finding.kind}: {finding.subject} ({finding.detail})")
             kinds = ("orphan", "ghost", "stale-claim", "aggregate")
@@ -88,9 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare-local", help="create the local container and index; rebuild if empty")
-    sub.add_parser("reindex", help="rebuild the whole index from blob storage")
+    rebuild = sub.add_parser("reindex", help="rebuild the index from blob storage")
     check = sub.add_parser("verify", help="compare blob storage with the index")
     check.add_argument("--repair", action="store_true", help="fix every finding")
+    for command in (rebuild, check):
+        command.add_argument(
+            "--partition", metavar="NAME", help="only this data partition (default: all of them)"
+        )
     token = sub.add_parser("token", help="print a bearer token of the local issuer")
     token.add_argument("--role", choices=("reader", "owner"), default="owner")
     # Also accepted after the command; SUPPRESS keeps it from resetting a --local given before.
@@ -111,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return download_command.run(args)
     if args.local:
         os.environ.update(service_env(Ports.from_env()))
-    return asyncio.run(_with_clients(args.command, getattr(args, "repair", False)))
+    repair, partition = getattr(args, "repair", False), getattr(args, "partition", None)
+    return asyncio.run(_with_clients(args.command, repair, partition))
 
 
 if __name__ == "__main__":

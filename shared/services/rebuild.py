@@ -62,10 +62,13 @@ async def committed_versions(clients: Clients, prefix: str | None = None) -> dic
     return newest
 
 
-async def rebuild_index(clients: Clients, progress: Progress | None = None) -> RebuildSummary:
+async def rebuild_index(
+    clients: Clients, progress: Progress | None = None, partition: str | None = None
+) -> RebuildSummary:
+    """Index every stored instance again: of every data partition, or only of ``partition``."""
     # The extended query tags first, so every instance is indexed on them as it is put back.
     await restore_tags(clients)
-    versions = await committed_versions(clients)
+    versions = await committed_versions(clients, None if partition is None else f"{partition}/")
     total = len(versions)
     done = skipped = 0
     refs: list[InstanceRef] = []

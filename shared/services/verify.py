@@ -80,15 +80,28 @@ def _version_age(version: str) -> float:
     return time.time() - version_time(version).timestamp()
 
 
-async def verify(clients: Clients, *, repair: bool, progress: Progress | None = None) -> Report:
+async def verify(
+    clients: Clients,
+    *,
+    repair: bool,
+    progress: Progress | None = None,
+    partition: str | None = None,
+) -> Report:
+    """Compare blob storage with the index: every data partition, or only ``partition``."""
     report = Report()
     versions: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    async for name in clients.blobs.names():
+    studies: set[str] = set()
+    series_keys: set[str] = set()
+    async for name in clients.blobs.names(None if partition is None else f"{partition}/"):
         parsed = parse_blob_name(name)
         if parsed is not None:
             versions[parsed.instance_prefix][parsed.version].add(parsed.kind)
+            studies.add(parsed.study_key)
+            series_keys.add(parsed.series_key)
             report.blobs += 1
-    entries = await clients.index.all_entries()
+    entries = _in_partition(await clients.index.all_entries(), partition)
+    studies |= {e.ref.study.key for e in entries}
+    series_keys |= {e.ref.series.key for e in entries}
     report.instances = len(entries)
     by_prefix = {e.ref.blob_prefix: e for e in entries}
     touched: dict[str, SeriesRef] = {}
@@ -137,14 +150,16 @@ async def verify(clients: Clients, *, repair: bool, progress: Progress | None = 
 
     if repair:
         await refresh_aggregates(clients.index, touched.values())
-    aggregates = await _check_aggregates(clients)
+    scope = None if partition is None else (studies, series_keys)
+    aggregates = await _check_aggregates(clients, scope)
     report.findings += aggregates
     if repair:
         for finding in aggregates:
             await _refresh_by_id(clients, finding.subject)
             report.repaired += 1
-    entries = await clients.index.all_entries()
-    unfed, feed_findings = check_feed(entries, await clients.index.all_changes())
+    entries = _in_partition(await clients.index.all_entries(), partition)
+    changes = [c for c in await clients.index.all_changes() if partition in (None, c.partition)]
+    unfed, feed_findings = check_feed(entries, changes)
     report.findings += feed_findings
     if repair:
         for entry in unfed:
@@ -215,12 +230,26 @@ async def _repair_orphan(
     return None
 
 
-async def _check_aggregates(clients: Clients) -> list[Finding]:
-    """Compare every series and study aggregate with a recount of its children."""
+def _in_partition(entries: list[InstanceEntry], partition: str | None) -> list[InstanceEntry]:
+    return [e for e in entries if partition in (None, e.ref.study.partition)]
+
+
+async def _check_aggregates(
+    clients: Clients, scope: tuple[set[str], set[str]] | None
+) -> list[Finding]:
+    """Compare every series and study aggregate with a recount of its children; with ``scope``,
+    only those of its studies and series (digests: one data partition's)."""
     findings: list[Finding] = []
     counts = await clients.index.visible_counts()
     by_study: dict[str, list[SeriesAggregate]] = defaultdict(list)
-    for series in await clients.index.series_aggregates():
+    series_aggregates = await clients.index.series_aggregates()
+    study_aggregates = await clients.index.study_aggregates()
+    if scope is not None:
+        studies, series_keys = scope
+        counts = {key: n for key, n in counts.items() if key in series_keys}
+        series_aggregates = [s for s in series_aggregates if s.study_key in studies]
+        study_aggregates = [s for s in study_aggregates if s.study_key in studies]
+    for series in series_aggregates:
         by_study[series.study_key].append(series)
         if counts.pop(series.series_key, 0) != series.number_of_instances:
             findings.append(
@@ -229,7 +258,7 @@ async def _check_aggregates(clients: Clients) -> list[Finding]:
     findings += [
         Finding("aggregate", doc_id("series", key), "series document missing") for key in counts
     ]
-    for study in await clients.index.study_aggregates():
+    for study in study_aggregates:
         children = by_study.pop(study.study_key, [])
         expected = (
             len(children),

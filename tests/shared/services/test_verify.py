@@ -12,11 +12,12 @@ from pydicom.uid import generate_uid
 
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
-from shared.services.rebuild import committed_versions
+from shared.services.rebuild import committed_versions, rebuild_index
 from shared.services.verify import check_feed, verify
 from shared.uid_index.changes import Action, History, State
 from shared.uid_index.documents import change_id, claim_document
 from shared.uid_index.index import ChangeRecord, InstanceEntry
+from shared.uid_index.keys import InstanceRef
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
 from tests.data.builders import multipart, with_fresh_uids
@@ -194,3 +195,26 @@ def test_feed_findings_name_what_disagrees() -> None:
         ("change-b-1", "sequence given twice"),
     ]
     assert check_feed([entry], changes[1:2]) == ([], [])
+
+
+async def test_verify_and_rebuild_one_data_partition(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    """Damage in one data partition is found when that partition is checked, and only then."""
+    data, ds = with_fresh_uids("CT_small.dcm")
+    tag = generate_uid()[-8:]
+    damaged, intact = f"verify-{tag}-a", f"verify-{tag}-b"
+    for partition in (damaged, intact):
+        path = f"/v2/partitions/{partition}/studies"
+        assert (await post(http, data, "application/dicom", path)).status_code == 200
+    uids = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    [entry] = await storage.index.visible(InstanceRef.of(damaged, *uids))
+    await storage.blobs.delete([entry.file_blob])
+
+    assert (await verify(storage, repair=False, partition=intact)).findings == []
+    found = await verify(storage, repair=False, partition=damaged)
+    assert [f.kind for f in found.findings] == ["ghost"] and found.instances == 1
+    rebuilt = await rebuild_index(storage, partition=intact)
+    assert (rebuilt.instances, rebuilt.skipped) == (1, 0)
+    assert (await verify(storage, repair=True, partition=damaged)).repaired == 1
+    assert (await verify(storage, repair=False, partition=damaged)).findings == []
