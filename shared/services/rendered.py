@@ -45,9 +45,7 @@ async def retrieve_rendered(
     params: RenderParams,
     if_none_match: str | None,
 ) -> Answer:
-    number = one_frame(frame_list)
-    instances = await visible_instances(clients.index, scope)
-    etag = entity_tag(f"rendered {scope.level}", instances, number, params)
+    number, instances, etag = await image_resource(clients, "rendered", scope, frame_list, params)
     if not_modified(if_none_match, etag):
         return not_modified_answer(etag, RENDERED_CACHE)
     (instance,) = instances
@@ -60,8 +58,7 @@ async def retrieve_rendered_instances(
     clients: Clients, scope: Scope, params: RenderParams, if_none_match: str | None
 ) -> Answer:
     """A rendered study or series: the first part is rendered before this returns."""
-    instances = await visible_instances(clients.index, scope)
-    etag = entity_tag(f"rendered {scope.level}", instances, 1, params)
+    _, instances, etag = await image_resource(clients, "rendered", scope, None, params)
     if not_modified(if_none_match, etag):
         return not_modified_answer(etag, RENDERED_CACHE)
     decodable = [i for i in instances if can_decode(i.transfer_syntax_uid)]
@@ -100,11 +97,16 @@ def one_frame(frame_list: str | None) -> int:
     return numbers[0]
 
 
-def entity_tag(
-    kind: str, instances: list[StoredInstance], number: int, params: RenderParams
-) -> str:
-    """Changes with the resource, its parameters, and any store, replace or delete in scope."""
-    return versions_tag(f"{kind}\n{number}\n{params.key}", instances)
+async def image_resource(
+    clients: Clients, kind: str, scope: Scope, frame_list: str | None, params: RenderParams
+) -> tuple[int, list[StoredInstance], str]:
+    """What a rendered or thumbnail resource shows (its frame and instances), and its entity
+    tag, which changes with the resource, its parameters, and any store, replace or delete in
+    scope."""
+    number = one_frame(frame_list)
+    instances = await visible_instances(clients.index, scope)
+    tag = versions_tag(f"{kind} {scope.level}\n{number}\n{params.key}", instances)
+    return number, instances, tag
 
 
 async def render_frame(

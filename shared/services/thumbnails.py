@@ -25,13 +25,12 @@ from shared.pixels.transcode import can_decode
 from shared.services.metadata import not_modified
 from shared.services.render_source import has_pixels
 from shared.services.rendered import (
-    entity_tag,
     image_answer,
+    image_resource,
     not_modified_answer,
-    one_frame,
     render_frame,
 )
-from shared.services.retrieve_scope import Scope, read_sidecar, visible_instances
+from shared.services.retrieve_scope import Scope, read_sidecar
 from shared.storage.blob_store import BlobStore
 from shared.storage.errors import StorageUnavailable
 from shared.uid_index.index import StoredInstance
@@ -50,9 +49,7 @@ async def retrieve_thumbnail(
     params: RenderParams,
     if_none_match: str | None,
 ) -> Answer:
-    number = one_frame(frame_list)
-    instances = await visible_instances(clients.index, scope)
-    etag = entity_tag(f"thumbnail {scope.level}", instances, number, params)
+    number, instances, etag = await image_resource(clients, "thumbnail", scope, frame_list, params)
     if not_modified(if_none_match, etag):
         return not_modified_answer(etag, THUMBNAIL_CACHE)
     cached = frame_list is None and is_default_thumbnail(params)
