@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
 import statistics
 import tempfile
 import time
@@ -33,9 +32,7 @@ from pydicom.uid import HTJ2KLosslessRPCL, generate_uid
 from bench.common import ROOT, report
 from bench.cpu import accounting
 from bench.progressive import resolution_stages
-from devhost.stack import LocalStack
-from shared.clients import make_clients
-from shared.config import load_settings
+from devhost.stack import LocalStack, clients_of
 
 IMAGES = ("RG1_UNCR.dcm", "US1_UNCR.dcm", "CT_small.dcm")
 SINGLE = f"image/jphc; transfer-syntax={HTJ2KLosslessRPCL}"
@@ -77,20 +74,11 @@ async def _store(http: httpx.AsyncClient, data: bytes) -> str:
     return url
 
 
-async def _blob_bytes(env: dict[str, str]) -> int:
+async def _blob_bytes(stack: LocalStack) -> int:
     """The bytes of every blob the stack holds."""
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        clients = make_clients(load_settings())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    try:
+    async with clients_of(stack) as clients:
         container = clients.blobs.container
         return sum([int(blob.size) async for blob in container.list_blobs()])
-    finally:
-        await clients.close()
 
 
 async def _one(image: str, copy: bool, instances: int) -> Result:
@@ -109,7 +97,7 @@ async def _measure(stack: LocalStack, image: str, copy: bool, instances: int) ->
         with accounting(host) as stored_cpu:
             urls = [await _store(http, data) for data in files]
         store_seconds = time.perf_counter() - started
-        stored = await _blob_bytes(stack.env)
+        stored = await _blob_bytes(stack)
         first_times, frame_times = [], []
         first_size = frame_size = 0
         with accounting(host) as frame_cpu:

@@ -4,15 +4,18 @@ which is why it can pick free ports, stay quiet (output goes to log files) and r
 emulators on their own.
 """
 
+import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from devhost.children import Child, StackError, port_in_use, run_to_completion
 from devhost.settings import AZURITE_ACCOUNT, LOOPBACK, PORT_VARIABLES, Ports, base_url, service_env
+from shared.clients import Clients, make_clients
+from shared.config import load_settings
 
 SERVICES = ("azurite", "cosmos", "prepare", "host")
 # The field of Ports each listening service uses.
@@ -259,3 +262,20 @@ class LocalStack:
         if node is None:
             raise StackError("`node` is not on PATH; install Node.js 20 or later")
         return node
+
+
+@contextlib.asynccontextmanager
+async def clients_of(stack: LocalStack) -> AsyncIterator[Clients]:
+    """SDK clients for a stack's emulators, made from the same settings the service reads: for
+    tests and benchmarks that look at what the service wrote."""
+    saved = dict(os.environ)
+    os.environ.update(stack.env)
+    try:
+        clients = make_clients(load_settings())
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        yield clients
+    finally:
+        await clients.close()

@@ -3,17 +3,14 @@ on free ports in a temporary directory, shared by every integration test."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devhost.stack import LocalStack
-from shared.clients import Clients, make_clients
-from shared.config import load_settings
+from devhost.stack import LocalStack, clients_of
+from shared.clients import Clients
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,31 +27,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield running
 
 
-@pytest.fixture(scope="session")
+def own_stack(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **env: str
+) -> Iterator[LocalStack]:
+    """A stack of a module's own, with settings the session's does not have. A module that
+    needs one overrides ``stack`` with it; ``base_url``, ``http`` and ``storage`` follow."""
+    local = LocalStack(ROOT, tmp_path_factory.mktemp(name))
+    local.env.update(env)
+    with local as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def base_url(stack: LocalStack) -> str:
     return stack.base_url
 
 
 @pytest.fixture
 async def http(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=300) as client:
         yield client
-
-
-@contextlib.asynccontextmanager
-async def clients_of(stack: LocalStack) -> AsyncIterator[Clients]:
-    """SDK clients for a stack's emulators, made from the same settings the service reads."""
-    saved = dict(os.environ)
-    os.environ.update(stack.env)
-    try:
-        clients = make_clients(load_settings())
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    try:
-        yield clients
-    finally:
-        await clients.close()
 
 
 @pytest.fixture

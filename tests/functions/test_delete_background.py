@@ -20,7 +20,7 @@ from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.services.verify import verify
 from shared.uid_index.keys import StudyRef
-from tests.conftest import ROOT, clients_of
+from tests.conftest import own_stack
 from tests.data.builders import multipart, with_fresh_uids
 from tests.functions.storage_checks import blob_names, instance_doc, ref_of, series_doc, study_doc
 from tests.functions.test_store import RELATED, ct, post
@@ -30,24 +30,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def background_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("background"))
-    local.env["DICOMWEB_DELETE_INLINE_SECONDS"] = "0"
-    local.env["DICOMWEB_SWEEP_SCHEDULE"] = "*/1 * * * * *"
-    with local as running:
-        yield running
-
-
-@pytest.fixture
-async def http(background_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=background_stack.base_url, timeout=120) as client:
-        yield client
-
-
-@pytest.fixture
-async def storage(background_stack: LocalStack) -> AsyncIterator[Clients]:
-    async with clients_of(background_stack) as clients:
-        yield clients
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    yield from own_stack(
+        tmp_path_factory,
+        "background",
+        DICOMWEB_DELETE_INLINE_SECONDS="0",
+        DICOMWEB_SWEEP_SCHEDULE="*/1 * * * * *",
+    )
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 120) -> None:
@@ -168,7 +157,7 @@ async def test_unknown_operations_are_404(http: httpx.AsyncClient) -> None:
 
 
 async def test_a_delete_killed_midway_is_carried_out_by_the_sweep(
-    http: httpx.AsyncClient, storage: Clients, background_stack: LocalStack
+    http: httpx.AsyncClient, storage: Clients, stack: LocalStack
 ) -> None:
     study, _, _ = await store_study(http, series_count=4, per_series=50)
     attempt = asyncio.create_task(http.delete(f"/v2/studies/{study}"))
@@ -177,10 +166,10 @@ async def test_a_delete_killed_midway_is_carried_out_by_the_sweep(
         return any(d["type"] == "delete" for d in await partition_documents(storage, study))
 
     await eventually(intent_written, within=60)
-    background_stack.kill_host()
+    stack.kill_host()
     with contextlib.suppress(httpx.HTTPError):
         await attempt
-    background_stack.start_host()
+    stack.start_host()
 
     # A store into the same study after the failed DELETE is not undone when it is carried out.
     _, (later_series,), (later,) = await store_study(http, 1, 1, study=study)
@@ -200,7 +189,7 @@ async def test_a_delete_killed_midway_is_carried_out_by_the_sweep(
 
 
 async def test_a_store_killed_midway_is_cleared_by_the_sweep(
-    http: httpx.AsyncClient, storage: Clients, background_stack: LocalStack
+    http: httpx.AsyncClient, storage: Clients, stack: LocalStack
 ) -> None:
     data, ds = with_fresh_uids("RG3_UNCI.dcm")
     ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
@@ -219,12 +208,12 @@ async def test_a_store_killed_midway_is_cleared_by_the_sweep(
         return [d["status"] for d in docs if d["type"] == "instance"] == ["pending"]
 
     await eventually(claimed, within=60)
-    background_stack.kill_host()
+    stack.kill_host()
     # The client is stuck in its own body, not reading: end it as a vanished client would end.
     upload.cancel()
     with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
         await upload
-    background_stack.start_host()
+    stack.start_host()
 
     async def cleared() -> bool:
         docs = await partition_documents(storage, ds.StudyInstanceUID)
@@ -237,7 +226,7 @@ async def test_a_store_killed_midway_is_cleared_by_the_sweep(
 
 
 async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
-    http: httpx.AsyncClient, storage: Clients, background_stack: LocalStack
+    http: httpx.AsyncClient, storage: Clients, stack: LocalStack
 ) -> None:
     """The host dies after a request committed into series ``s`` and ``t`` and before it
     refreshed their aggregates, while another request stored into ``s`` and finished in between.
@@ -270,7 +259,7 @@ async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
 
     upload = asyncio.create_task(post(http, body()))
     await eventually(lambda: claimed(a3[1]), within=60)
-    background_stack.kill_host()
+    stack.kill_host()
     upload.cancel()
     with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
         await upload
@@ -280,7 +269,7 @@ async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
     study_ref = StudyRef("Microsoft.Default", study)
     before = await study_doc(storage, study_ref)
     assert before is not None and (before["numberOfSeries"], before["numberOfInstances"]) == (1, 2)
-    background_stack.start_host()
+    stack.start_host()
 
     async def nothing_left_to_sweep() -> bool:
         docs = await partition_documents(storage, study)

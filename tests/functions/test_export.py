@@ -16,12 +16,12 @@ import httpx
 import pytest
 from pydicom.uid import generate_uid
 
-from devhost.stack import LocalStack
+from devhost.stack import LocalStack, clients_of
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.services.export import ExportJob, job_blob
 from shared.uid_index.keys import InstanceRef
-from tests.conftest import ROOT, clients_of
+from tests.conftest import ROOT
 from tests.data.builders import SERIES_1, SERIES_2, TUTORIAL, tutorial_file, with_fresh_uids
 from tests.functions.retrieve_checks import store_all
 

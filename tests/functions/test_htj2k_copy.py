@@ -5,8 +5,7 @@ the file as stored, and the copy goes with its version."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -19,36 +18,24 @@ from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.services.verify import verify
 from shared.uid_index.sidecar import Sidecar
-from tests.conftest import clients_of
+from tests.conftest import own_stack
 from tests.data.builders import corpus_path, with_fresh_uids
 from tests.functions.retrieve_checks import parts_of, store_all
 from tests.functions.storage_checks import ref_of
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 MULTIFRAME = "emri_small.dcm"  # 10 frames, 16-bit MR, stored uncompressed
 JPEG_LS = "MR_small_jpeg_ls_lossless.dcm"  # one frame, stored compressed
 
 
 @pytest.fixture(scope="module")
-def copy_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("htj2k-copy"))
-    local.env["DICOMWEB_HTJ2K_COPY"] = "true"
-    with local as running:
-        yield running
-
-
-@pytest.fixture
-async def http(copy_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=copy_stack.base_url, timeout=120) as client:
-        yield client
-
-
-@pytest.fixture
-async def storage(copy_stack: LocalStack) -> AsyncIterator[Clients]:
-    async with clients_of(copy_stack) as clients:
-        yield clients
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    yield from own_stack(
+        tmp_path_factory,
+        "htj2k-copy",
+        DICOMWEB_HTJ2K_COPY="true",
+    )
 
 
 async def _stored(

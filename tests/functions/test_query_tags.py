@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ from shared.clients import Clients
 from shared.dicom.query_tags import QueryTag, TagLevel, TagStatus
 from shared.services.reindex import catch_up
 from shared.uid_index.keys import new_version
-from tests.conftest import ROOT, clients_of
+from tests.conftest import own_stack
 from tests.data.builders import multipart, to_bytes, with_fresh_uids
 from tests.functions.storage_checks import (
     blob_names,
@@ -43,23 +43,12 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def tags_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("tags"))
-    local.env["DICOMWEB_SWEEP_SCHEDULE"] = "*/1 * * * * *"
-    with local as running:
-        yield running
-
-
-@pytest.fixture
-async def http(tags_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=tags_stack.base_url, timeout=120) as client:
-        yield client
-
-
-@pytest.fixture
-async def storage(tags_stack: LocalStack) -> AsyncIterator[Clients]:
-    async with clients_of(tags_stack) as clients:
-        yield clients
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    yield from own_stack(
+        tmp_path_factory,
+        "tags",
+        DICOMWEB_SWEEP_SCHEDULE="*/1 * * * * *",
+    )
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 180) -> None:
@@ -460,15 +449,15 @@ async def test_a_store_catches_up_on_a_tag_added_while_it_ran(
 
 
 async def test_a_rebuilt_index_gets_its_tags_back(
-    http: httpx.AsyncClient, tags_stack: LocalStack
+    http: httpx.AsyncClient, stack: LocalStack
 ) -> None:
     """The Cosmos DB emulator keeps nothing: the index is rebuilt from blob storage, where the
     registry is mirrored, and every instance is indexed on the tags again."""
     await ready(http, {"Path": "ProtocolName", "Level": "Series"})
     data, ds = instance(ProtocolName="Rebuilt")
     assert (await post(http, multipart([data]))).status_code == 200
-    tags_stack.restart_cosmos()
-    assert "index rebuilt" in tags_stack.prepare()
+    stack.restart_cosmos()
+    assert "index rebuilt" in stack.prepare()
     tag = (await http.get("/v2/extendedquerytags/ProtocolName")).json()
     assert (tag["status"], tag["queryStatus"]) == ("Ready", "Enabled") and "operation" not in tag
     within = f"/v2/studies/{ds.StudyInstanceUID}/series"
@@ -495,8 +484,8 @@ _BODIES = st.one_of(st.lists(_ENTRY, max_size=4), _ENTRY, _JUNK)
 
 
 @pytest.fixture(scope="module")
-def sync_http(tags_stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=tags_stack.base_url, timeout=120) as client:
+def sync_http(stack: LocalStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=120) as client:
         yield client
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
@@ -16,8 +16,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from devhost.stack import LocalStack
-from shared.clients import Clients
-from tests.conftest import ROOT, clients_of
+from tests.conftest import own_stack
 from tests.data.builders import multipart
 from tests.functions.test_query_tags import JSON, eventually, found
 from tests.functions.test_store import post
@@ -31,23 +30,12 @@ STATIONS = ("NORTH", "SOUTH", "EAST", "WEST")
 
 
 @pytest.fixture(scope="module")
-def reindex_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("reindex"))
-    local.env["DICOMWEB_SWEEP_SCHEDULE"] = "*/1 * * * * *"
-    with local as running:
-        yield running
-
-
-@pytest.fixture
-async def http(reindex_stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=reindex_stack.base_url, timeout=300) as client:
-        yield client
-
-
-@pytest.fixture
-async def storage(reindex_stack: LocalStack) -> AsyncIterator[Clients]:
-    async with clients_of(reindex_stack) as clients:
-        yield clients
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    yield from own_stack(
+        tmp_path_factory,
+        "reindex",
+        DICOMWEB_SWEEP_SCHEDULE="*/1 * * * * *",
+    )
 
 
 def small_instance(study: str, series: str, number: int) -> tuple[bytes, str]:
@@ -70,10 +58,10 @@ def small_instance(study: str, series: str, number: int) -> tuple[bytes, str]:
 
 
 @pytest.fixture(scope="module")
-async def archive(reindex_stack: LocalStack) -> dict[int, str]:
+async def archive(stack: LocalStack) -> dict[int, str]:
     """2,000 instances in 20 studies of 100, stored before any tag is added: number -> UID."""
     uids: dict[int, str] = {}
-    async with httpx.AsyncClient(base_url=reindex_stack.base_url, timeout=300) as client:
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=300) as client:
         semaphore = asyncio.Semaphore(4)
 
         async def one(batch: int) -> None:
@@ -136,7 +124,7 @@ async def test_a_reindex_of_2000_instances_completes_with_exact_results(
 
 
 async def test_a_reindex_resumes_after_the_host_is_killed_and_ends_exact(
-    http: httpx.AsyncClient, archive: dict[int, str], reindex_stack: LocalStack
+    http: httpx.AsyncClient, archive: dict[int, str], stack: LocalStack
 ) -> None:
     href = await add(http, "StationName")
     give_up = time.monotonic() + 300
@@ -147,8 +135,8 @@ async def test_a_reindex_resumes_after_the_host_is_killed_and_ends_exact(
             break
         assert time.monotonic() < give_up
         await asyncio.sleep(0.05)
-    reindex_stack.kill_host()
-    reindex_stack.start_host()
+    stack.kill_host()
+    stack.start_host()
     # Searching on the tag waits for its reindex: until then it is refused.
     early = await http.get("/v2/instances", params={"StationName": "NORTH"})
     assert early.status_code == 400 and "being added" in early.text

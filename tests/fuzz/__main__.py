@@ -23,9 +23,9 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from devhost.stack import LocalStack
+from devhost.stack import LocalStack, clients_of
 from shared.services.verify import verify
-from tests.conftest import MAX_REQUEST_BYTES, ROOT, clients_of
+from tests.conftest import MAX_REQUEST_BYTES, ROOT
 from tests.fuzz.requests import STRATEGIES, Pool
 from tests.fuzz.surface import Tally, seed, send
 
