@@ -11,6 +11,7 @@ the Bicep template deploys (``tests/infra`` holds them equal).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -19,6 +20,9 @@ import sys
 from collections.abc import Callable, Mapping
 
 from devhost.children import _die_with_parent
+from shared.failure_log import log_failure
+
+log = logging.getLogger("dicomweb")
 
 WORKER_PROCESS_COUNT = "FUNCTIONS_WORKER_PROCESS_COUNT"
 PER_INSTANCE_CONCURRENCY = "DICOMWEB_HTTP_PER_INSTANCE_CONCURRENCY"
@@ -78,10 +82,17 @@ def run_workers(
         pid = os.fork()
         if pid == 0:
             _die_with_parent()
+            code = 1
             try:
                 serve(listener, number)
+                code = 0
+            except BaseException as exc:
+                # Its own status, so the host sees a crashed worker; where, never the message.
+                log_failure(log, f"worker {number}", exc)
             finally:
-                os._exit(0)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
         workers.append(pid)
     # Listening only now that every worker exists: whoever sees the port open sees them all.
     listener.listen(2048)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -102,3 +104,18 @@ async def test_two_workers_serve_one_port_and_end_with_the_host() -> None:
             stack.kill_host()
             _, alive = psutil.wait_procs(workers, timeout=10)
             assert alive == []
+
+
+def test_a_worker_that_fails_ends_the_host_with_a_failure_and_no_message() -> None:
+    script = (
+        "from devhost.workers import run_workers\n"
+        "def serve(listener, number):\n"
+        "    raise RuntimeError('1.2.840.99 Doe^Jane')\n"
+        "raise SystemExit(run_workers('127.0.0.1', 0, 2, serve))\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 1
+    assert "RuntimeError" in child.stderr and "worker 0 failed" in child.stderr
+    assert "Doe^Jane" not in child.stderr + child.stdout
