@@ -386,6 +386,9 @@ class Index(TagIndex, Protocol):
         """Number the entries committed since the last round (one round at most); the last
         sequence readers may see."""
 
+    async def published_sequence(self, partition: str) -> int:
+        """The last sequence readers may see now (0 before any entry is numbered)."""
+
     async def changes_after(self, partition: str, after: int, limit: int) -> list[Change]:
         """Readable entries with sequences from ``after + 1`` to ``after + limit``, in order."""
 
@@ -433,7 +436,8 @@ async def refresh_aggregates(
 async def number_all(index: Index, partition: str, deadline: float | None = None) -> int:
     """Number the partition's new change feed entries round after round, until none is left or
     ``time.monotonic()`` passes ``deadline``; how many were numbered."""
-    first = watermark = await index.number_changes(partition)
+    first = await index.published_sequence(partition)
+    watermark = await index.number_changes(partition)
     while deadline is None or time.monotonic() < deadline:
         numbered = await index.number_changes(partition)
         if numbered == watermark:

@@ -102,7 +102,7 @@ class CosmosChangeFeed:
         except CosmosResourceNotFoundError:
             return None
 
-    async def _watermark(self, partition: str) -> int:
+    async def watermark(self, partition: str) -> int:
         state = await self._state(partition)
         return 0 if state is None else state["watermark"]
 
@@ -128,7 +128,7 @@ class CosmosChangeFeed:
                 created = await self.container.create_item(dict(feed_document(partition)))
                 state = cast(FeedDocument, created)
             except CosmosResourceExistsError:
-                return await self._watermark(partition)
+                return await self.watermark(partition)
         now = time.time()
         if state["plan"]:
             if state["leaseUntil"] > now:
@@ -147,13 +147,13 @@ class CosmosChangeFeed:
             ]
             taken = await self._write_state(state, plan=plan, leaseUntil=now + LEASE_SECONDS)
         if taken is None:
-            return await self._watermark(partition)
+            return await self.watermark(partition)
         plan = [(str(key), str(id_), int(seq)) for key, id_, seq in taken["plan"]]
         await _bounded(self._set_sequence(key, id_, seq) for key, id_, seq in plan)
         published = await self._write_state(
             taken, watermark=max(seq for _, _, seq in plan), plan=[], leaseUntil=0.0
         )
-        return published["watermark"] if published else await self._watermark(partition)
+        return published["watermark"] if published else await self.watermark(partition)
 
     async def _set_sequence(self, study_key: str, entry_id: str, seq: int) -> None:
         # An entry gone (its container emptied by hand) leaves its number unused, not the feed
@@ -168,7 +168,7 @@ class CosmosChangeFeed:
     # Reading ----------------------------------------------------------------------------------
 
     async def after(self, partition: str, after: int, limit: int) -> list[Change]:
-        upto = min(after + limit, await self._watermark(partition))
+        upto = min(after + limit, await self.watermark(partition))
         if upto <= after:
             return []
         return await self._changes(await self._rows(sql.changes_numbered(partition, after, upto)))
@@ -178,12 +178,12 @@ class CosmosChangeFeed:
     ) -> list[Change]:
         if offset + limit > _MOST_READ:
             return []
-        watermark = await self._watermark(partition)
+        watermark = await self.watermark(partition)
         query = sql.changes_stamped(partition, watermark, start, end, offset + limit)
         return await self._changes((await self._rows(query))[offset:])
 
     async def latest(self, partition: str) -> Change | None:
-        watermark = await self._watermark(partition)
+        watermark = await self.watermark(partition)
         if watermark == 0:
             return None
         rows = await self._rows(sql.changes_numbered(partition, watermark - 1, watermark))

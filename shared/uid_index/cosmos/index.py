@@ -695,6 +695,10 @@ class CosmosIndex(CosmosTags):
         with unavailable():
             return await self._feed.number(partition)
 
+    async def published_sequence(self, partition: str) -> int:
+        with unavailable():
+            return await self._feed.watermark(partition)
+
     async def changes_after(self, partition: str, after: int, limit: int) -> list[Change]:
         async with query_deadline():
             with unavailable():

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from types import SimpleNamespace
 
 import pytest
+from pydicom.uid import generate_uid
 
 from shared.clients import Clients
 from shared.uid_index.changes import Action, State
 from shared.uid_index.cosmos import feed as cosmos_feed
-from shared.uid_index.index import LEASE_SECONDS, Change, Index, InstanceConflict
+from shared.uid_index.index import (
+    LEASE_SECONDS,
+    Change,
+    DeleteScope,
+    Index,
+    InstanceConflict,
+    number_all,
+)
 from shared.uid_index.keys import InstanceRef, new_version
 from tests.shared.uid_index.test_index_contract import PARTITION, fresh_instance, record
 
@@ -37,8 +46,6 @@ async def store(index: Index, ref: InstanceRef, *, upsert: bool = False) -> str:
 
 
 async def delete(index: Index, ref: InstanceRef) -> None:
-    from shared.uid_index.index import DeleteScope
-
     for entry in await index.in_scope(DeleteScope.of_instance(ref)):
         hidden = await index.hide(entry, time.time() + LEASE_SECONDS)
         assert hidden is not None
@@ -47,7 +54,7 @@ async def delete(index: Index, ref: InstanceRef) -> None:
 
 async def everything(index: Index) -> list[Change]:
     """The whole readable feed, read as a poller does, after numbering what is there."""
-    await index.number_changes(PARTITION)
+    await number_all(index, PARTITION)
     seen: list[Change] = []
     while page := await index.changes_after(PARTITION, seen[-1].sequence if seen else 0, 100):
         seen += page
@@ -112,7 +119,6 @@ async def test_a_round_that_died_is_finished_as_planned(
     index: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await index.number_changes(PARTITION)
-    before = await index.changes_after(PARTITION, 0, 1)  # noqa: F841 - warms the state
     refs = [fresh_instance() for _ in range(3)]
     for ref in refs:
         await store(index, ref)
@@ -173,3 +179,16 @@ async def test_a_poller_sees_every_entry_once_while_stores_commit_concurrently(
         own = [c for c in mine if c.ref.key == ref.key]
         assert [c.state for c in own] == [State.REPLACED, State.CURRENT]
         assert own[0].sequence < own[1].sequence
+
+
+async def test_numbering_counts_what_it_numbered(index: Index) -> None:
+    partition = f"numbering-{uuid.uuid4().hex[:8]}"
+    refs = [
+        InstanceRef.of(partition, generate_uid(), generate_uid(), generate_uid()) for _ in "abc"
+    ]
+    for ref in refs:
+        await store(index, ref)
+    assert await index.published_sequence(partition) == 0
+    assert await number_all(index, partition) == 3
+    assert await number_all(index, partition) == 0
+    assert await index.published_sequence(partition) == 3
