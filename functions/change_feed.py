@@ -3,9 +3,6 @@ the latest entry, of one data partition (the default one for a path without a pa
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
@@ -14,6 +11,7 @@ from functions.http import (
     CHANGE_FEED_LATEST,
     api_version,
     http_errors,
+    json_response,
     path_partition,
     versioned_root,
 )
@@ -24,17 +22,13 @@ from shared.web.change_feed_params import include_metadata, parse_feed_page
 bp = func.Blueprint()
 
 
-def _json(body: Any) -> Response:
-    return Response(content=json.dumps(body, ensure_ascii=False), media_type="application/json")
-
-
 @bp.route(route=CHANGE_FEED, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @http_errors
 async def change_feed(req: Request) -> Response:
     partition = path_partition(req)
     page = parse_feed_page(api_version(req), req.query_params.multi_items())
     entries = await read_changes(await clients(), partition, page, versioned_root(req))
-    return _json(entries)
+    return json_response(entries)
 
 
 @bp.route(route=CHANGE_FEED_LATEST, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -44,4 +38,4 @@ async def change_feed_latest(req: Request) -> Response:
     partition = path_partition(req)
     metadata = include_metadata(req.query_params.multi_items())
     latest = await read_latest(await clients(), partition, metadata, versioned_root(req))
-    return Response(status_code=204) if latest is None else _json(latest)
+    return Response(status_code=204) if latest is None else json_response(latest)

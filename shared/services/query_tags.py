@@ -13,7 +13,6 @@ each document is next rewritten (``shared.dicom.query_tags``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -32,6 +31,7 @@ from shared.dicom.query_tags import (
     with_query_status,
 )
 from shared.errors import NotFound
+from shared.services.delete import bounded, first_failure
 from shared.uid_index.index import Index, IndexUnavailable
 from shared.uid_index.keys import QUERY_TAGS_BLOB, version_after
 from shared.uid_index.tag_index import OperationStatus, ReindexOperation, TagError, TagRegistry
@@ -138,7 +138,11 @@ async def _state(index: Index, tag: QueryTag) -> TagState:
 async def list_tags(index: Index, offset: int, limit: int) -> list[TagState]:
     registry = await index.registry()
     page = registry.tags[offset : offset + limit]
-    return list(await asyncio.gather(*(_state(index, t) for t in page)))
+    # One error count per tag, a bounded number at once: a page holds up to 128 tags.
+    results = await bounded([_state(index, t) for t in page])
+    if (failure := first_failure(results)) is not None:
+        raise failure
+    return [r for r in results if isinstance(r, TagState)]
 
 
 async def get_tag(index: Index, tag_path: str) -> TagState:

@@ -18,7 +18,6 @@ from typing import Any
 
 BLOB = "blob"
 INDEX = "index"
-KINDS = (INDEX, BLOB)
 
 _tally: ContextVar[Counter[str] | None] = ContextVar("storage_calls", default=None)
 
