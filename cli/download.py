@@ -30,6 +30,7 @@ from typing import IO
 import httpx
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from cli.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from shared.config import DEFAULT_PARTITION
@@ -235,10 +236,8 @@ def _numbers(path: Path, study_uid: str) -> _Numbered:
 
 
 def _whole(value: object) -> int | None:
-    """An IS value as the index keeps it: a whole number, or None when absent or empty."""
-    if value is None or value == "":
-        return None
-    try:
-        return int(str(value))
-    except ValueError:
-        return None
+    """An IS value as the index keeps it: its first value as the whole number pydicom reads
+    (``IS`` is an ``int``; "1.0" is 1), or None when absent, empty or not a number."""
+    if isinstance(value, MultiValue):
+        value = value[0] if len(value) else None
+    return int(value) if isinstance(value, int) else None

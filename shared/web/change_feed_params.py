@@ -12,6 +12,7 @@ what is wrong in Azure's words, never echoing the value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,11 @@ def _first(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return found
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+"""What ASP.NET's binding takes as an integer: ASCII digits, no ``_`` separators (``int`` takes
+both)."""
+
+
 def _invalid(name: str, problem: str) -> BadRequest:
     return BadRequest(f"The query parameter '{name}' is invalid. {problem}")
 
@@ -60,10 +66,9 @@ def _integer(params: dict[str, str], name: str, default: int, low: int, high: in
     text = params.get(name.lower())
     if text is None:
         return default
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise _invalid(name, f"The value is not valid for {name}.") from None
+    if not _INTEGER.fullmatch(text.strip()):
+        raise _invalid(name, f"The value is not valid for {name}.")
+    value = int(text.strip())
     if not low <= value <= high:
         raise _invalid(name, f"The field {name} must be between {low} and {high}.")
     return value

@@ -42,6 +42,8 @@ def test_a_v2_window_is_read_with_its_time_zone() -> None:
         (2, [("limit", "201")], "The field limit must be between 1 and 200."),
         (2, [("offset", "-1")], "The query parameter 'offset' is invalid."),
         (2, [("limit", "1.5")], "The value is not valid for limit."),
+        (2, [("limit", "1_0")], "The value is not valid for limit."),
+        (2, [("offset", "\u0663")], "The value is not valid for offset."),
         (2, [("includemetadata", "1")], "The value is not valid for includeMetadata."),
         (2, [("startTime", "2023-05-10T16:00:00")], "must specify a time zone"),
         (2, [("endTime", "yesterday")], "The value is not valid for endTime."),
