@@ -203,16 +203,17 @@ MAX_JSON_BYTES = 1024 * 1024
 """A management request's JSON body: 128 tag entries take a few kilobytes."""
 
 
-async def json_body(req: Request) -> Any:
-    """The request's JSON body; 415 unless it is declared as JSON, 400 when it is not JSON."""
+async def json_body(req: Request, limit: int = MAX_JSON_BYTES) -> Any:
+    """The request's JSON body, at most ``limit`` bytes; 415 unless it is declared as JSON, 400
+    when it is not JSON."""
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
     body = b""
     async for chunk in within_deadline(req.stream(), _deadline()):
         body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"the JSON body is larger than {MAX_JSON_BYTES} bytes")
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
     try:
         return json.loads(body)
     except ValueError:
