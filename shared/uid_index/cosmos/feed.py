@@ -26,16 +26,14 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import Any, cast
 
-from azure.core import MatchConditions
-from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
-    CosmosAccessConditionFailedError,
     CosmosResourceExistsError,
     CosmosResourceNotFoundError,
 )
 
 from shared.uid_index.changes import Action, Unnumbered, number_round, state_of
 from shared.uid_index.cosmos import sql
+from shared.uid_index.cosmos.items import Items, Row
 from shared.uid_index.documents import (
     ChangeDocument,
     FeedDocument,
@@ -53,8 +51,6 @@ ROUND = 500
 _MOST_READ = 2**31 - 1
 """The most entries a v2 page reads through (``TOP`` takes a 32-bit count)."""
 _CONCURRENCY = 32
-
-Row = dict[str, Any]
 
 
 async def _bounded(calls: Iterable[Awaitable[Any]]) -> list[Any]:
@@ -83,24 +79,12 @@ def stored_instance(ref: InstanceRef, doc: InstanceDocument) -> StoredInstance:
     )
 
 
-class CosmosChangeFeed:
+class CosmosChangeFeed(Items):
     """Numbering and reading the change feed entries of one Cosmos DB container."""
-
-    def __init__(self, container: ContainerProxy) -> None:
-        self.container = container
-
-    async def _rows(self, query: sql.Query) -> list[Row]:
-        parameters = [{"name": f"@{name}", "value": value} for name, value in query.params.items()]
-        return [
-            row async for row in self.container.query_items(query=query.text, parameters=parameters)
-        ]
 
     async def _state(self, partition: str) -> FeedDocument | None:
         id_ = feed_id(partition)
-        try:
-            return cast(FeedDocument, await self.container.read_item(id_, partition_key=id_))
-        except CosmosResourceNotFoundError:
-            return None
+        return cast(FeedDocument | None, await self._read(id_, id_))
 
     async def watermark(self, partition: str) -> int:
         state = await self._state(partition)
@@ -108,16 +92,8 @@ class CosmosChangeFeed:
 
     async def _write_state(self, state: FeedDocument, **changes: Any) -> FeedDocument | None:
         """The state with ``changes``, if nobody changed it since it was read; else None."""
-        try:
-            written = await self.container.replace_item(
-                state["id"],
-                {**state, **changes},
-                etag=state["_etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-            return None
-        return cast(FeedDocument, written)
+        written = await self._replace_unless_changed(cast(Row, state), **changes)
+        return cast(FeedDocument | None, written)
 
     # Numbering --------------------------------------------------------------------------------
 
@@ -135,7 +111,7 @@ class CosmosChangeFeed:
                 return state["watermark"]
             taken = await self._write_state(state, leaseUntil=now + LEASE_SECONDS)
         else:
-            rows = await self._rows(sql.unnumbered_changes(partition, ROUND))
+            rows = await self._all(sql.unnumbered_changes(partition, ROUND))
             if not rows:
                 return state["watermark"]
             unnumbered = [
@@ -171,7 +147,7 @@ class CosmosChangeFeed:
         upto = min(after + limit, await self.watermark(partition))
         if upto <= after:
             return []
-        return await self._changes(await self._rows(sql.changes_numbered(partition, after, upto)))
+        return await self._changes(await self._all(sql.changes_numbered(partition, after, upto)))
 
     async def between(
         self, partition: str, start: float, end: float, offset: int, limit: int
@@ -180,13 +156,13 @@ class CosmosChangeFeed:
             return []
         watermark = await self.watermark(partition)
         query = sql.changes_stamped(partition, watermark, start, end, offset + limit)
-        return await self._changes((await self._rows(query))[offset:])
+        return await self._changes((await self._all(query))[offset:])
 
     async def latest(self, partition: str) -> Change | None:
         watermark = await self.watermark(partition)
         if watermark == 0:
             return None
-        rows = await self._rows(sql.changes_numbered(partition, watermark - 1, watermark))
+        rows = await self._all(sql.changes_numbered(partition, watermark - 1, watermark))
         changes = await self._changes(rows)
         return changes[-1] if changes else None
 
@@ -194,7 +170,7 @@ class CosmosChangeFeed:
         """The entries with the State their instances give them now (one read per instance)."""
         entries = cast(list[ChangeDocument], rows)
         refs = {e["instanceKey"]: change_ref(e) for e in entries}
-        docs = await _bounded(self._instance(ref) for ref in refs.values())
+        docs = await _bounded(self._read_instance(ref) for ref in refs.values())
         instances = dict(zip(refs, docs, strict=True))
         changes = []
         for entry in entries:
@@ -207,10 +183,3 @@ class CosmosChangeFeed:
                 Change(seq, ref, Action(entry["action"]), entry["timestamp"], state, stored)
             )
         return changes
-
-    async def _instance(self, ref: InstanceRef) -> InstanceDocument | None:
-        try:
-            doc = await self.container.read_item(ref.doc_id, partition_key=ref.study.key)
-        except CosmosResourceNotFoundError:
-            return None
-        return cast(InstanceDocument, doc)
