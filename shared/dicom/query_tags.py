@@ -160,14 +160,21 @@ class QueryTag:
         )
 
 
-def parse_tag_path(text: str) -> str:
-    """The 8-hex-digit path that a tagPath names, by tag or by dictionary keyword."""
+def tag_path(text: str) -> str | None:
+    """The 8-hex-digit path that ``text`` names, by tag or by dictionary keyword; None if
+    neither."""
     if _HEX_PATH.fullmatch(text):
         return text.upper()
     tag = tag_for_keyword(text)
-    if tag is None:
+    return None if tag is None else f"{tag:08X}"
+
+
+def parse_tag_path(text: str) -> str:
+    """The path a tagPath names, or BadRequest."""
+    path = tag_path(text)
+    if path is None:
         raise BadRequest("the tag path is neither 8 hex digits nor a DICOM keyword")
-    return f"{tag:08X}"
+    return path
 
 
 def find(tags: Iterable[QueryTag], path: str) -> QueryTag | None:
@@ -201,9 +208,9 @@ def new_tag(entry: Any, generation: str, operation_id: str) -> QueryTag:
     path_text = _text_field(entry, "Path", "an extended query tag")
     if path_text is None:
         raise BadRequest("an extended query tag has no Path")
-    if not _HEX_PATH.fullmatch(path_text) and tag_for_keyword(path_text) is None:
+    path = tag_path(path_text)
+    if path is None:
         raise BadRequest("an extended query tag's Path is neither 8 hex digits nor a DICOM keyword")
-    path = parse_tag_path(path_text)
     where = _label(path)
     level_text = _text_field(entry, "Level", where)
     levels = {level.value.lower(): level for level in TagLevel}

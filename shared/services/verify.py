@@ -157,7 +157,9 @@ async def verify(
         for finding in aggregates:
             await _refresh_by_id(clients, finding.subject)
             report.repaired += 1
-    entries = _in_partition(await clients.index.all_entries(), partition)
+    if repair:
+        # Read again: repairs changed entries (and their etags) since the first read.
+        entries = _in_partition(await clients.index.all_entries(), partition)
     changes = [c for c in await clients.index.all_changes() if partition in (None, c.partition)]
     unfed, feed_findings = check_feed(entries, changes)
     report.findings += feed_findings

@@ -25,7 +25,7 @@ from shared.dicom.query import (
     WordPrefixMatch,
 )
 from shared.dicom.query_levels import Level
-from shared.dicom.query_tags import QueryStatus, QueryTag, TagStatus, find
+from shared.dicom.query_tags import QueryStatus, QueryTag, TagStatus, find, tag_path
 from shared.dicom.search_forms import datetime_key, fold_text, name_words, time_key
 from shared.dicom.validation import is_valid_uid
 from shared.dicom.wildcard import WILDCARDS
@@ -117,12 +117,8 @@ def parse_search(
 
 def _extended_tag(name: str, tags: Sequence[QueryTag]) -> QueryTag | None:
     """The registered extended query tag a parameter names, by keyword or by tag."""
-    if not tags:
-        return None
-    if _TAG.fullmatch(name):
-        return find(tags, name.upper())
-    tag = tag_for_keyword(name)
-    return None if tag is None else find(tags, f"{tag:08X}")
+    path = tag_path(name) if tags else None
+    return None if path is None else find(tags, path)
 
 
 def _check_searchable(tag: QueryTag, level: Level) -> None:
