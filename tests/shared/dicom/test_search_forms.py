@@ -1,11 +1,11 @@
 """The normalised forms shared by the index and the queries."""
 
-from datetime import time
+from datetime import datetime, time
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.dicom.search_forms import fold_text, name_groups, name_words, time_key
+from shared.dicom.search_forms import datetime_key, fold_text, name_groups, name_words, time_key
 
 
 def test_fold_text_ignores_case_accents_and_width() -> None:
@@ -46,3 +46,14 @@ def test_time_key_orders_as_time(a: time, b: time) -> None:
     key_a, key_b = time_key(text(a)), time_key(text(b))
     assert key_a is not None and key_b is not None
     assert (key_a < key_b) == (a < b)
+
+
+@given(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.sampled_from((4, 6, 8, 10, 12, 14)),
+)
+def test_datetime_keys_bound_the_times_a_value_names(when: datetime, length: int) -> None:
+    digits = when.strftime("%Y%m%d%H%M%S").zfill(14)[:length]
+    low, high = datetime_key(digits), datetime_key(digits, upper=True)
+    assert low is not None and high is not None
+    assert low <= high and len(low) == len(high) == 21

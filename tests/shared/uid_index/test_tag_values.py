@@ -7,8 +7,6 @@ import struct
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from shared.dicom.query_tags import QueryTag, TagLevel
 from shared.dicom.search_forms import datetime_key, time_key
@@ -136,10 +134,3 @@ def test_values_are_grouped_by_level_and_errors_by_key() -> None:
         "series": {"00181030": metadata["00181030"]},
     }
     assert list(values.errors) == [broken.key]
-
-
-@given(st.text(alphabet="0123456789", min_size=4, max_size=14))
-def test_datetime_keys_order_as_times(digits: str) -> None:
-    low, high = datetime_key(digits), datetime_key(digits, upper=True)
-    if low is not None:
-        assert high is not None and low <= high and len(low) == len(high) == 21
