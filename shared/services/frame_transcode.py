@@ -27,6 +27,7 @@ from pydicom.tag import ItemTag, SequenceDelimiterTag, Tag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from shared.dicom.unreadable import UNCONVERTIBLE, carry_unreadable_as_un, decoded
+from shared.errors import NotAcceptable
 from shared.pixels.encoders import ENCODINGS, PixelFormat, decoded_attributes, describe_encoding
 from shared.pixels.transcode import make_writable, pixel_attributes, swap_binary_values
 from shared.services.frames import FrameSource, frame_bodies
@@ -58,7 +59,12 @@ async def converted_by_frame(
 
 async def _pieces(blobs: BlobStore, source: FrameSource, syntax: UID) -> AsyncIterator[bytes]:
     stored = UID(source.sidecar.transfer_syntax_uid)
-    fmt = PixelFormat.of(decoded_attributes(pixel_attributes(source.sidecar.metadata), stored))
+    try:
+        fmt = PixelFormat.of(decoded_attributes(pixel_attributes(source.sidecar.metadata), stored))
+    except ValueError:
+        # Image Pixel attributes kept as v2 stored them, but not usable: a 406, as for a file
+        # converted whole.
+        raise NotAcceptable(UNCONVERTIBLE) from None
     rendition = Rendition(False, "application/octet-stream", syntax)
     frames = frame_bodies(blobs, source, rendition, list(range(1, source.count + 1)))
     try:

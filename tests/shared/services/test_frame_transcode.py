@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydicom import dcmread
@@ -16,10 +17,12 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     HTJ2KLossless,
     ImplicitVRLittleEndian,
+    RLELossless,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
 
+from shared.errors import NotAcceptable
 from shared.pixels.encoders import PixelFormat
 from shared.services.frame_transcode import (
     _Body,
@@ -27,7 +30,10 @@ from shared.services.frame_transcode import (
     _pixel_data_end,
     _pixel_data_header,
     _pixel_data_piece,
+    converted_by_frame,
 )
+from shared.services.frames import FrameSource
+from tests.shared.services.test_frames import RecordingBlobs, _sidecar
 
 
 def _dataset(rows: int, columns: int, frames: int, syntax: UID) -> Dataset:
@@ -90,3 +96,14 @@ def test_a_deflated_body_inflates_to_its_pieces_and_is_even(pieces: list[bytes])
     assert inflater.decompress(out) == b"".join(pieces)
     assert inflater.unused_data in (b"", b"\0")
     assert len(out) % 2 == 0
+
+
+async def test_pixels_described_unusably_are_406_before_any_read() -> None:
+    """v2 keeps Image Pixel attributes it cannot use (here: no Rows or Columns); converting such
+    an instance frame by frame is a 406, as converting it whole is, not a server error."""
+    blobs = RecordingBlobs()
+    source = FrameSource(_sidecar(), "file.dcm")
+    with pytest.raises(NotAcceptable):
+        async for _ in converted_by_frame(blobs, source, RLELossless):  # type: ignore[arg-type]
+            pass
+    assert blobs.reads == []

@@ -73,7 +73,9 @@ async def test_verify_finds_and_repairs_each_kind(
     assert ("ghost", refs[0].doc_id) in mine
     assert ("orphan", f"{refs[1].blob_prefix}{stale}") in mine
     assert ("orphan", f"{refs[2].blob_prefix}{moved}") in mine
-    assert ("stale-claim", dead.doc_id) in mine
+    # The host's sweep (every minute locally) purges an expired claim too, and may get there
+    # first; a claim still there must be reported.
+    assert ("stale-claim", dead.doc_id) in mine or await instance_doc(storage, dead) is None
     assert ("aggregate", refs[0].study.doc_id) in mine
 
     repaired = await verify(storage, repair=True)
