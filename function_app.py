@@ -4,6 +4,7 @@ import azure.functions as func
 
 from functions import (
     allow,
+    bulk_update,
     change_feed,
     delete,
     export,
@@ -25,6 +26,7 @@ OPERATIONS = (
     search.bp,
     delete.bp,
     export.bp,
+    bulk_update.bp,
     operations.bp,
     change_feed.bp,
 )

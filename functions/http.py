@@ -89,14 +89,20 @@ def path_uid(req: Request, name: str) -> str:
     return value
 
 
+REQUEST_ORIGINAL = "msdicom-request-original"
+"""The Azure DICOM service's header that asks for instances as first stored, before any bulk
+update changed them."""
+
+
 def path_scope(req: Request) -> Scope:
-    """The study, series or instance the path names."""
+    """The study, series or instance the path names, as first stored if the request asks."""
     params = req.path_params
     return Scope(
         partition=path_partition(req),
         study_uid=path_uid(req, "study"),
         series_uid=path_uid(req, "series") if "series" in params else None,
         sop_uid=path_uid(req, "instance") if "instance" in params else None,
+        original=req.headers.get(REQUEST_ORIGINAL, "").strip().lower() == "true",
     )
 
 

@@ -39,10 +39,12 @@ async def sweep_expired_leases(timer: func.TimerRequest) -> None:
         summary.changes_numbered,
         summary.reindexes_completed,
         summary.exports_finished,
+        summary.updates_finished,
     )
     if any(counts):
         log.info(
             "sweep: %d deleted instances purged, %d dead claims released, %d series refreshed, "
-            "%d change feed entries numbered, %d reindexes completed, %d exports finished",
+            "%d change feed entries numbered, %d reindexes completed, %d exports finished, "
+            "%d bulk updates finished",
             *counts,
         )

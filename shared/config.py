@@ -47,6 +47,9 @@ DEFAULT_DELETE_INLINE_SECONDS = 30.0
 # How long an export copies files before it answers 202 and leaves the rest to the sweep: a
 # cohort of a few studies is done by the time the operation is first read.
 DEFAULT_EXPORT_INLINE_SECONDS = 20.0
+# How long a bulk update changes instances before it answers 202 and leaves the rest to the
+# sweep: a few studies are done by the time the operation is first read.
+DEFAULT_UPDATE_INLINE_SECONDS = 20.0
 
 # How long a request body may pause between two chunks, and how long it may take in all, before
 # the answer is 408. The whole-body bound lets a large STOW-RS upload through at about 7 MB/s to
@@ -81,6 +84,7 @@ class Settings:
     managed_identity_client_id: str | None
     delete_inline_seconds: float
     export_inline_seconds: float
+    update_inline_seconds: float
     body_idle_seconds: float
     body_timeout_seconds: float
     auth: AuthSettings
@@ -103,6 +107,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "AZURE_CLIENT_ID",
     "DICOMWEB_DELETE_INLINE_SECONDS",
     "DICOMWEB_EXPORT_INLINE_SECONDS",
+    "DICOMWEB_UPDATE_INLINE_SECONDS",
     "DICOMWEB_BODY_IDLE_SECONDS",
     "DICOMWEB_BODY_TIMEOUT_SECONDS",
     DATA_PARTITIONS,
@@ -196,6 +201,9 @@ def load_settings() -> Settings:
         ),
         export_inline_seconds=float(
             _get("DICOMWEB_EXPORT_INLINE_SECONDS") or DEFAULT_EXPORT_INLINE_SECONDS
+        ),
+        update_inline_seconds=float(
+            _get("DICOMWEB_UPDATE_INLINE_SECONDS") or DEFAULT_UPDATE_INLINE_SECONDS
         ),
         body_idle_seconds=float(_get("DICOMWEB_BODY_IDLE_SECONDS") or DEFAULT_BODY_IDLE_SECONDS),
         body_timeout_seconds=float(

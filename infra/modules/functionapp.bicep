@@ -105,6 +105,8 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
     DICOMWEB_DELETE_INLINE_SECONDS: '30'
     // An export copies files for this long before it answers 202; the sweep does the rest.
     DICOMWEB_EXPORT_INLINE_SECONDS: '20'
+    // A bulk update changes instances for this long before it answers 202; the sweep does the rest.
+    DICOMWEB_UPDATE_INLINE_SECONDS: '20'
     // Routes under /v{n}/partitions/{name}/; off unless chosen when the service is deployed.
     DICOMWEB_DATA_PARTITIONS: enableDataPartitions ? 'true' : 'false'
     // An HTJ2K copy of the pixel data at ingest, for frames asked for in HTJ2K.

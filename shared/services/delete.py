@@ -112,7 +112,10 @@ async def purge(
             break
         chunk = hidden[start : start + PURGE_CHUNK]
         await clients.blobs.delete(
-            name for entry in chunk for name in entry.ref.version_blobs(entry.version)
+            name
+            for entry in chunk
+            for version in entry.versions
+            for name in entry.ref.version_blobs(version)
         )
         failure = first_failure(await bounded([clients.index.forget(e) for e in chunk]))
         if failure is not None:

@@ -14,8 +14,7 @@ renews the lease with a conditional write, and the counts and cursor of a source
 together once all its copies are done, so a host that dies mid-source leaves the cursor at that
 source and the next worker copies it again: copies overwrite, so the result converges and nothing
 is counted twice. The request works for its inline time; the sweep takes over every job whose
-lease has run out, as it does a large delete's remainder. Each job's status and lease are also
-its blob's metadata, so the sweep finds the due jobs in one listing, without reading finished ones.
+lease has run out, as it does a large delete's remainder (``jobs``).
 """
 
 from __future__ import annotations
@@ -24,15 +23,15 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.dicom.validation import is_valid_uid
 from shared.errors import BadRequest, NotFound
+from shared.services import jobs
+from shared.services.jobs import COMPLETED, FAILED, RUNNING, now_text
 from shared.services.retrieve_scope import Scope, visible_instances
 from shared.storage.errors import StorageUnavailable
 from shared.storage.export_target import (
@@ -46,7 +45,6 @@ from shared.storage.export_target import (
 from shared.uid_index.index import StoredInstance
 
 JOBS = "exports/"
-JOB_TYPE = "application/json"
 MAX_SOURCES = 10_000
 LEASE_SECONDS = 120.0
 """How long a worker holds a job between two writes of it: past this the sweep takes it over."""
@@ -56,10 +54,6 @@ COPIES_IN_FLIGHT = 16
 """Copies a worker has the destination carry out at once."""
 MAX_ATTEMPTS = 12
 """Sweeps that may take a job over (an hour at the 5-minute schedule) before it fails."""
-
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -99,31 +93,13 @@ class ExportJob:
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
 
-    @property
-    def listing(self) -> dict[str, str]:
-        """What the sweep reads from the listing to pass over a job without reading it."""
-        return {"status": self.status, "leaseuntil": repr(self.lease_until)}
-
     @classmethod
     def from_bytes(cls, data: bytes) -> ExportJob:
         return cls(**json.loads(data))
 
 
-def _due(listing: dict[str, str], now: float) -> bool:
-    """Whether a listed job may be due for a takeover (a job listed without its state may)."""
-    try:
-        return listing["status"] == RUNNING and float(listing["leaseuntil"]) <= now
-    except (KeyError, ValueError):
-        return True
-
-
 def job_blob(operation_id: str) -> str:
     return f"{JOBS}{operation_id}.json"
-
-
-def is_export_id(operation_id: str) -> bool:
-    """Whether an operation id is one an export hands out: 32 hexadecimal digits, as Azure's."""
-    return len(operation_id) == 32 and all(c in "0123456789abcdef" for c in operation_id)
 
 
 def parse_export_request(body: Any, partition: str = DEFAULT_PARTITION) -> ExportRequest:
@@ -152,16 +128,13 @@ def parse_export_request(body: Any, partition: str = DEFAULT_PARTITION) -> Expor
     return ExportRequest(list(values), uri, partition)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def _scope(partition: str, identifier: str) -> Scope:
-    return Scope(partition, *identifier.split("/"))
+    uids: list[str | None] = [*identifier.split("/"), None, None]
+    return Scope(partition, str(uids[0]), uids[1], uids[2])
 
 
 def _error_line(identifier: str, reason: str) -> str:
-    return json.dumps({"Timestamp": _now(), "Identifier": identifier, "Error": reason})
+    return json.dumps({"Timestamp": now_text(), "Identifier": identifier, "Error": reason})
 
 
 async def start_export(clients: Clients, request: ExportRequest, *, inline_seconds: float) -> str:
@@ -172,12 +145,12 @@ async def start_export(clients: Clients, request: ExportRequest, *, inline_secon
         await open_target(clients.blobs, request.destination).close()
     except ExportTargetError as exc:
         raise BadRequest(str(exc)) from None
-    now = _now()
-    job = ExportJob(uuid.uuid4().hex, request.sources, request.destination, now, now)
+    now = now_text()
+    job = ExportJob(jobs.new_id(), request.sources, request.destination, now, now)
     job.partition = request.partition
     if inline_seconds > 0:  # held while the request works; otherwise the sweep's at once
         job.lease_until = time.time() + inline_seconds + COPY_SECONDS
-    etag = await clients.blobs.put_if(job.blob, job.to_bytes(), JOB_TYPE, None, job.listing)
+    etag = await jobs.create(clients, job)
     if etag is not None and inline_seconds > 0:
         with contextlib.suppress(StorageUnavailable):
             await _work(clients, job, etag, time.monotonic() + inline_seconds)
@@ -185,34 +158,29 @@ async def start_export(clients: Clients, request: ExportRequest, *, inline_secon
 
 
 async def read_job(clients: Clients, operation_id: str) -> ExportJob | None:
-    found = await clients.blobs.get_tagged(job_blob(operation_id))
-    return None if found is None else ExportJob.from_bytes(found[0])
+    return await jobs.read(clients, job_blob(operation_id), ExportJob.from_bytes)
+
+
+def _give_up(job: ExportJob) -> None:
+    job.status, job.failure = FAILED, "the destination did not answer"
 
 
 async def resume_exports(clients: Clients, *, seconds: float) -> int:
     """Take over every running job whose lease has run out and work on it; jobs finished."""
-    deadline = time.monotonic() + seconds
-    finished = 0
-    now = time.time()
-    names = [name async for name, listing in clients.blobs.listed(JOBS) if _due(listing, now)]
-    for name in names:
-        if time.monotonic() >= deadline:
-            break
-        found = await clients.blobs.get_tagged(name)
-        if found is None:
-            continue
-        job = ExportJob.from_bytes(found[0])
-        if job.status != RUNNING or job.lease_until > time.time():
-            continue
-        job.attempts += 1
-        if job.attempts > MAX_ATTEMPTS:
-            job.status, job.failure = FAILED, "the destination did not answer"
-        job.lease_until = time.time() + (deadline - time.monotonic()) + COPY_SECONDS
-        etag = await clients.blobs.put_if(name, job.to_bytes(), JOB_TYPE, found[1], job.listing)
-        if etag is not None and job.status == RUNNING:
-            with contextlib.suppress(StorageUnavailable):  # tried again once its lease is out
-                finished += await _work(clients, job, etag, deadline)
-    return finished
+
+    async def work(job: ExportJob, etag: str, deadline: float) -> bool:
+        return await _work(clients, job, etag, deadline)
+
+    return await jobs.take_over_due(
+        clients,
+        JOBS,
+        ExportJob.from_bytes,
+        work,
+        seconds=seconds,
+        margin=COPY_SECONDS,
+        max_attempts=MAX_ATTEMPTS,
+        give_up=_give_up,
+    )
 
 
 async def _work(clients: Clients, job: ExportJob, etag: str, deadline: float) -> bool:
@@ -254,9 +222,8 @@ async def _work(clients: Clients, job: ExportJob, etag: str, deadline: float) ->
 
 
 async def _save(clients: Clients, job: ExportJob, etag: str, deadline: float) -> str | None:
-    job.updated = _now()
-    job.lease_until = time.time() + max(0.0, deadline - time.monotonic()) + COPY_SECONDS
-    return await clients.blobs.put_if(job.blob, job.to_bytes(), JOB_TYPE, etag, job.listing)
+    lease_until = time.time() + max(0.0, deadline - time.monotonic()) + COPY_SECONDS
+    return await jobs.save(clients, job, etag, lease_until)
 
 
 async def _export_source(

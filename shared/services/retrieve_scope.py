@@ -33,6 +33,9 @@ class Scope:
     study_uid: str
     series_uid: str | None = None
     sop_uid: str | None = None
+    original: bool = False
+    """Each instance as first stored, not as a bulk update changed it (Azure's
+    ``msdicom-request-original: true``)."""
 
     @property
     def level(self) -> str:
@@ -51,11 +54,12 @@ def index_scope(scope: Scope) -> StudyRef | SeriesRef | InstanceRef:
 
 
 async def visible_instances(index: Index, scope: Scope) -> list[StoredInstance]:
-    """The scope's created instances; 404 when there are none."""
+    """The scope's created instances, as first stored if the scope asks; 404 when there are
+    none."""
     found = await index.visible(index_scope(scope))
     if not found:
         raise NotFound(f"the {scope.level} is not stored")
-    return found
+    return [i.as_original() for i in found] if scope.original else found
 
 
 def keep_sidecar(name: str, data: bytes) -> None:

@@ -31,10 +31,10 @@ from shared.services.overlapped_parts import overlapped
 from shared.services.partitions import record_partition
 from shared.services.reindex import catch_up
 from shared.services.retrieve_scope import keep_sidecar
-from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict
+from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict, StoredInstance
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
-from shared.uid_index.sidecar import Sidecar, bulk_data_path
+from shared.uid_index.sidecar import OriginalCopy, Sidecar, bulk_data_path
 from shared.uid_index.store_protocol import Lease, store_copy
 from shared.uid_index.tag_index import TagRegistry
 from shared.uid_index.tag_values import TagValues
@@ -60,6 +60,9 @@ class StoreOptions:
     upsert: bool
     htj2k_copy: bool = False
     """Write an HTJ2K copy of the pixel data beside the file (``htj2k_copy``)."""
+    updating: StoredInstance | None = None
+    """The stored copy a bulk update's changed file replaces (``bulk_update``): the new copy
+    is committed only while that one is still the instance's, and names its original."""
 
 
 @dataclass
@@ -268,7 +271,9 @@ async def _store_parsed(
             finished = parsed or parser.finish()
             if writer.in_one_upload:
                 proceed()
-            sidecar = _sidecar(ref, version, finished, validation.invalid_tags)
+            sidecar = _sidecar(
+                ref, version, finished, validation.invalid_tags, _original(options.updating)
+            )
             tag_warnings = TagValues.of(request.registry.tags, sidecar.metadata).messages
             if tag_warnings and options.api_version < 2:
                 # Refused before the file is committed: nothing of it is left to undo.
@@ -311,6 +316,7 @@ async def _store_parsed(
             registry=request.registry,
             write_files=write_files,
             before_commit=lambda: request.to_refresh.before_commit(ref.series),
+            updating=options.updating,
         )
     except InstanceConflict as exc:
         if exc.reason == ALREADY_EXISTS:
@@ -335,8 +341,19 @@ async def _together(*steps: Awaitable[object]) -> None:
             raise result
 
 
+def _original(updating: StoredInstance | None) -> OriginalCopy | None:
+    """The original an update's copy names: the one the updated copy names, or itself."""
+    if updating is None:
+        return None
+    return updating.original or OriginalCopy(updating.version, updating.size)
+
+
 def _sidecar(
-    ref: InstanceRef, version: str, parsed: ParsedInstance, invalid_tags: frozenset[int]
+    ref: InstanceRef,
+    version: str,
+    parsed: ParsedInstance,
+    invalid_tags: frozenset[int],
+    original: OriginalCopy | None = None,
 ) -> Sidecar:
     metadata = to_dicom_json(parsed.dataset, bulk_data_path, pixel_data=parsed.pixel_data)
     frames = (
@@ -362,6 +379,7 @@ def _sidecar(
             "encapsulated": pixel.encapsulated,
         },
         excluded_tags=tuple(sorted(f"{t:08X}" for t in invalid_tags)),
+        original=original,
     )
 
 

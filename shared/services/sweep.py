@@ -14,8 +14,8 @@ a store committed before it died becomes searchable with exact counts. Then it n
 feed's new entries (``shared.uid_index.changes``), so that they are numbered close to when they
 committed even when nobody reads the feed. With the time left, it carries out the reindex
 operations of extended query tags whose lease ran out (``reindex``): new ones, and those of a
-host that died; and it takes over every export whose lease ran out (``export``): a large
-export's remainder, or one whose host died.
+host that died; and it takes over every export (``export``) and bulk update (``bulk_update``)
+whose lease ran out: a large one's remainder, or one whose host died.
 
 Orphan files that no document names at all are found only by ``verify``, which lists the whole
 container: too costly for a schedule.
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.services import reindex
+from shared.services.bulk_update import resume_updates
 from shared.services.delete import PURGE_CHUNK, PURGE_OVERRUN_SECONDS, carry_out, hide_all, purge
 from shared.services.export import resume_exports
 from shared.uid_index.index import LEASE_SECONDS, number_all
@@ -48,6 +49,7 @@ class SweepSummary:
     changes_numbered: int = 0
     reindexes_completed: int = 0
     exports_finished: int = 0
+    updates_finished: int = 0
 
 
 async def _carry_out_intents(clients: Clients, deadline: float, summary: SweepSummary) -> None:
@@ -82,7 +84,8 @@ async def _reindex(clients: Clients, deadline: float, summary: SweepSummary) -> 
 
 async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
     """Purge expired ``deleting`` and ``pending`` instances, refresh overdue series, number new
-    change feed entries, then carry out due reindex operations and exports, for at most about
+    change feed entries, then carry out due reindex operations, exports and bulk updates, for at
+    most about
     ``seconds``."""
     summary = SweepSummary()
     deadline = time.monotonic() + seconds
@@ -105,4 +108,7 @@ async def sweep(clients: Clients, *, seconds: float) -> SweepSummary:
     left = deadline - time.monotonic()
     if left > 0:
         summary.exports_finished = await resume_exports(clients, seconds=left)
+    left = deadline - time.monotonic()
+    if left > 0:
+        summary.updates_finished = await resume_updates(clients, seconds=left)
     return summary

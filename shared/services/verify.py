@@ -133,7 +133,7 @@ async def verify(
     for prefix, found_versions in versions.items():
         owner = by_prefix.get(prefix)
         for version, kinds in sorted(found_versions.items()):
-            if owner is not None and owner.version == version:
+            if owner is not None and version in owner.versions:
                 continue
             if _version_age(version) < 2 * LEASE_SECONDS:
                 continue
@@ -184,8 +184,8 @@ def check_feed(
         last = max(own, key=lambda c: c.n, default=None)
         if entry.status is Lifecycle.CREATED and (
             last is None
-            or (last.n, last.action, last.version)
-            != (entry.history.count, Action.CREATE, entry.version)
+            or (last.n, last.version) != (entry.history.count, entry.version)
+            or last.action is Action.DELETE
         ):
             unfed.append(entry)
             findings.append(Finding("feed", entry.ref.doc_id, "no entry for the current copy"))

@@ -1,10 +1,11 @@
 """The change feed's entries: what each one records, how they are numbered, what State they show.
 
 Every change an instance goes through in the index (a commit, whether it creates or replaces the
-instance, and a delete taking effect) is recorded as one entry, written in the same transaction as
-the change itself, so an entry exists exactly when its change happened. An instance's entries are
-numbered ``1, 2, ...`` in the order its changes committed (``n``), and time-stamped so that the
-timestamps increase in that order too, even when the changes came from hosts whose clocks differ.
+instance, a bulk update's commit, and a delete taking effect) is recorded as one entry, written in
+the same transaction as the change itself, so an entry exists exactly when its change happened.
+An instance's entries are numbered ``1, 2, ...`` in the order its changes committed (``n``), and
+time-stamped so that the timestamps increase in that order too, even when the changes came from
+hosts whose clocks differ.
 
 Entries get their feed-wide ``Sequence`` afterwards, a round at a time (``number_round``): a round
 takes entries that have none yet, oldest first, and gives them the next numbers. Readers see only
@@ -35,6 +36,8 @@ class Action(StrEnum):
     """A store committed: the instance is new, or a copy replaced it."""
     DELETE = "delete"
     """A delete took effect: the instance left every read."""
+    UPDATE = "update"
+    """A bulk update committed a changed copy of the instance (the original is kept)."""
 
 
 class State(StrEnum):

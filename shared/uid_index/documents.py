@@ -29,7 +29,7 @@ from shared.uid_index.changes import Action, History
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, partition_key
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.person_names import person_names
-from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.sidecar import OriginalCopy, Sidecar
 from shared.uid_index.tag_values import NO_TAG_VALUES, TagValues
 
 JsonDict = dict[str, Any]
@@ -133,6 +133,10 @@ class InstanceDocument(SeriesDocument):
     """How many change feed entries the instance has (``changes.History``); absent: none."""
     changedAt: NotRequired[float]
     """The timestamp of the last of them."""
+    originalVersion: NotRequired[str]
+    """The copy as first stored, when a bulk update changed the instance since: kept for
+    ``msdicom-request-original`` and deleted with the instance."""
+    originalSize: NotRequired[int]
 
 
 class ChangeDocument(SeriesDocument):
@@ -265,6 +269,8 @@ class IndexRecord:
     tag_values: TagValues = NO_TAG_VALUES
     tags_at: str = ""
     """The registry generation ``tag_values`` were computed at."""
+    original: OriginalCopy | None = None
+    """The copy as first stored, when this one is a bulk update's."""
 
     @classmethod
     def from_sidecar(
@@ -288,6 +294,7 @@ class IndexRecord:
             excluded_tags=tuple(sorted(excluded)),
             tag_values=TagValues.of(tags, metadata),
             tags_at=generation,
+            original=sidecar.original,
         )
 
 
@@ -302,6 +309,9 @@ def instance_document(
     doc["size"] = record.size
     doc["modality"] = record.modality
     doc["json"] = json
+    if record.original is not None:
+        doc["originalVersion"] = record.original.version
+        doc["originalSize"] = record.original.size
     doc[SEARCH_KEYS] = _search_keys(
         json, (*STUDY_ATTRIBUTES, *SERIES_ATTRIBUTES, *INSTANCE_ATTRIBUTES)
     )

@@ -10,6 +10,7 @@ An instance entry moves through this lifecycle (``lifecycle.Lifecycle``)::
                 PENDING --release, or lease expired and swept--> (absent), or PURGED again
                 PENDING --lease expired, claimed again--> PENDING (taken over)
                 CREATED --claim with upsert, then commit--> CREATED (replaced, stays visible)
+                CREATED --claim to update, then commit--> CREATED (updated, original kept)
                 PURGED --claim--> PENDING (stored again)
 
 Each commit and each hide of a ``created`` entry (the moment a delete takes effect) writes the
@@ -43,7 +44,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from shared.dicom.query import SearchQuery
@@ -52,6 +53,7 @@ from shared.uid_index.changes import Action, History, State
 from shared.uid_index.documents import IndexRecord
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 from shared.uid_index.lifecycle import Lifecycle
+from shared.uid_index.sidecar import OriginalCopy
 from shared.uid_index.tag_index import TagIndex
 
 LEASE_SECONDS = 30.0
@@ -89,6 +91,11 @@ class Claim:
     """The version of a dead store's or a replaced copy's files, to delete after commit."""
     history: History = field(default_factory=History)
     """The instance's change feed history as the claim found it, which the commit continues."""
+    updating: bool = False
+    """A bulk update's claim: the commit records an ``update`` and keeps the original copy."""
+    original_version: str | None = None
+    """The version of the copy the instance was first stored as, when it was updated before:
+    kept by an update, deleted by an upsert that replaces the instance."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,14 @@ class StoredInstance:
     """InstanceNumber, when the instance has a whole one: the order a viewer shows a series in."""
     series_number: int | None = None
     """SeriesNumber, when the instance's series has a whole one: how a reader knows the series."""
+    original: OriginalCopy | None = None
+    """The copy as first stored, when a bulk update changed the instance since."""
+
+    def as_original(self) -> StoredInstance:
+        """The instance as first stored (``msdicom-request-original``): itself if never updated."""
+        if self.original is None:
+            return self
+        return replace(self, version=self.original.version, size=self.original.size, original=None)
 
     @property
     def file_blob(self) -> str:
@@ -126,6 +141,15 @@ class InstanceEntry:
     """The implementation's copy of what was read, so a conditional rewrite needs no re-read."""
     history: History = field(default_factory=History)
     """The instance's change feed history, as read."""
+    original_version: str | None = None
+    """The version of the copy as first stored, kept beside an updated one."""
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Every stored copy the entry refers to: its current one, and its original if kept."""
+        if self.original_version is None:
+            return (self.version,)
+        return (self.version, self.original_version)
 
 
 @dataclass(frozen=True)
@@ -276,8 +300,12 @@ class Index(TagIndex, Protocol):
     async def renew(self, claim: Claim) -> None:
         """Extend a pending claim's lease; InstanceConflict if it was taken over."""
 
-    async def commit(self, claim: Claim, record: IndexRecord) -> str | None:
-        """Make the record visible; the version whose files are now unreferenced, if any."""
+    async def claim_update(self, current: StoredInstance, version: str) -> Claim:
+        """Hold a visible instance for a bulk update's copy ``version`` of ``current``; raise
+        InstanceConflict(BEING_CREATED) unless ``current`` is still its copy."""
+
+    async def commit(self, claim: Claim, record: IndexRecord) -> list[str]:
+        """Make the record visible; the versions whose files are now unreferenced."""
 
     async def release(self, claim: Claim) -> None:
         """Give up a pending claim, only if it is still ours unchanged."""

@@ -8,6 +8,9 @@ HTJ2K copy of the pixel data, each frame's byte range in it. Store writes it whi
 last request is sent (after the HTJ2K copy, when it makes one, so a sidecar names only a copy
 already written): a copy is durable in blob storage once both blobs exist, and rebuild and
 verify take a version as stored only when both are there.
+
+A copy made by a bulk update names the instance's original copy (``original``), which is kept
+beside it for audit, so that an index rebuilt from blob storage still points at both.
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ def bulk_data_path(element_path: str) -> str:
 
 
 @dataclass(frozen=True)
+class OriginalCopy:
+    """An instance's copy as it was first stored, kept when a bulk update replaces it."""
+
+    version: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Sidecar:
     ref: InstanceRef
     version: str
@@ -39,6 +50,8 @@ class Sidecar:
     excluded_tags: tuple[str, ...]
     htj2k_frames: list[list[int]] | None = None
     """Each frame's (offset, length) in the HTJ2K copy (``InstanceRef.htj2k_blob``), if made."""
+    original: OriginalCopy | None = None
+    """The copy as first stored, when this one is a bulk update's."""
 
     def to_bytes(self) -> bytes:
         ref = self.ref
@@ -59,6 +72,8 @@ class Sidecar:
         }
         if self.htj2k_frames is not None:
             body["htj2kFrames"] = self.htj2k_frames
+        if self.original is not None:
+            body["original"] = {"version": self.original.version, "size": self.original.size}
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @classmethod
@@ -83,4 +98,7 @@ class Sidecar:
             pixel_data=body["pixelData"],
             excluded_tags=tuple(body["excludedTags"]),
             htj2k_frames=body.get("htj2kFrames"),
+            original=None
+            if body.get("original") is None
+            else OriginalCopy(str(body["original"]["version"]), int(body["original"]["size"])),
         )

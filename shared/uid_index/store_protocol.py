@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from shared.storage.blob_store import BlobStore
 from shared.storage.errors import StorageUnavailable
 from shared.uid_index.documents import IndexRecord
-from shared.uid_index.index import LEASE_SECONDS, Claim, Index, InstanceConflict
+from shared.uid_index.index import LEASE_SECONDS, Claim, Index, InstanceConflict, StoredInstance
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.tag_index import TagRegistry
@@ -47,8 +47,12 @@ async def store_copy(
     registry: TagRegistry,
     write_files: WriteFiles,
     before_commit: Callable[[], Awaitable[None]],
+    updating: StoredInstance | None = None,
 ) -> None:
     """Claim ``ref``, write its files under ``version``, commit them; undo whatever fails.
+
+    With ``updating``, the copy is a bulk update's of that stored copy, claimed only while it is
+    still the instance's (``Index.claim_update``).
 
     The instance is indexed on the extended query tags of ``registry``. ``write_files`` writes
     the file and the sidecar, keeping the lease, and returns the sidecar; ``before_commit`` runs
@@ -56,14 +60,17 @@ async def store_copy(
     it writes again only when the last mark runs out soon). Raises InstanceConflict when the
     instance cannot be stored now (at claim, renew or commit), and whatever else ended it.
     """
-    claim = await index.claim(ref, version, upsert=upsert)
+    if updating is None:
+        claim = await index.claim(ref, version, upsert=upsert)
+    else:
+        claim = await index.claim_update(updating, version)
     committing = False
     try:
         sidecar = await write_files(Lease(index, claim))
         record = IndexRecord.from_sidecar(sidecar, registry.tags, registry.generation)
         await before_commit()
         committing = True
-        leftover = await index.commit(claim, record)
+        leftovers = await index.commit(claim, record)
     except BaseException as exc:
         # A conflict is definite: the index does not point at this version. A commit that timed
         # out may still have landed: then its files must stay. When storage is down, deleting
@@ -73,9 +80,9 @@ async def store_copy(
         keep = not isinstance(exc, InstanceConflict) and (committing or unavailable)
         await _undo(index, blobs, claim, keep_files=keep)
         raise
-    if leftover is not None:
+    if leftovers:
         with contextlib.suppress(Exception):
-            await blobs.delete(ref.version_blobs(leftover))
+            await blobs.delete(name for v in leftovers for name in ref.version_blobs(v))
 
 
 async def _undo(index: Index, blobs: BlobStore, claim: Claim, *, keep_files: bool) -> None:

@@ -45,6 +45,7 @@ from shared.uid_index.documents import (
 from shared.uid_index.index import LEASE_SECONDS, Change, StoredInstance
 from shared.uid_index.keys import InstanceRef
 from shared.uid_index.lifecycle import Lifecycle
+from shared.uid_index.sidecar import OriginalCopy
 
 ROUND = 500
 """Entries one round numbers at most."""
@@ -76,6 +77,9 @@ def stored_instance(ref: InstanceRef, doc: InstanceDocument) -> StoredInstance:
         int(doc["size"]),
         instance_number if isinstance(instance_number, int) else None,
         series_number if isinstance(series_number, int) else None,
+        None
+        if doc.get("originalVersion") is None
+        else OriginalCopy(str(doc["originalVersion"]), int(doc.get("originalSize") or 0)),
     )
 
 

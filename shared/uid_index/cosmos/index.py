@@ -24,6 +24,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any, cast
 
 from azure.core import MatchConditions
@@ -126,7 +127,19 @@ def _entry(doc: InstanceDocument) -> InstanceEntry:
         doc["_etag"],
         doc,
         history_of(doc),
+        doc.get("originalVersion"),
     )
+
+
+def _unreferenced(claim: Claim) -> list[str]:
+    """The versions a commit of ``claim`` leaves unreferenced: the copy it replaces, unless an
+    update keeps it as the original, and an original that a store of a new copy replaces."""
+    versions = [] if claim.leftover_version is None else [claim.leftover_version]
+    if claim.updating and claim.original_version is None:
+        return []  # the copy updated is the original: kept
+    if not claim.updating and claim.original_version is not None:
+        versions.append(claim.original_version)
+    return versions
 
 
 def counts_of(doc: StudyDocument) -> Counts:
@@ -260,6 +273,7 @@ class CosmosIndex(CosmosTags):
                         replacing=True,
                         leftover_version=existing["version"],
                         history=history,
+                        original_version=existing.get("originalVersion"),
                     )
                 if existing["leaseUntil"] > now:
                     raise InstanceConflict(BEING_CREATED)
@@ -289,26 +303,53 @@ class CosmosIndex(CosmosTags):
                 raise InstanceConflict(BEING_CREATED) from exc
         claim.etag = renewed["_etag"]
 
-    async def commit(self, claim: Claim, record: IndexRecord) -> str | None:
-        etag, leftover, history = claim.etag, claim.leftover_version, claim.history
+    async def claim_update(self, current: StoredInstance, version: str) -> Claim:
+        with unavailable():
+            existing = await self._read_instance(current.ref)
+        if (
+            existing is None
+            or existing["status"] != Lifecycle.CREATED
+            or existing["version"] != current.version
+        ):
+            raise InstanceConflict(BEING_CREATED)
+        return Claim(
+            current.ref,
+            version,
+            existing["_etag"],
+            replacing=True,
+            leftover_version=existing["version"],
+            history=history_of(existing),
+            updating=True,
+            original_version=existing.get("originalVersion"),
+        )
+
+    async def commit(self, claim: Claim, record: IndexRecord) -> list[str]:
+        action = Action.UPDATE if claim.updating else Action.CREATE
         with unavailable():
             for attempt in range(_ATTEMPTS):
-                change = history.next(time.time())
+                change = claim.history.next(time.time())
                 doc = instance_document(
                     record, status=Lifecycle.CREATED, lease_until=0.0, history=change
                 )
                 try:
-                    await self._change(doc, etag, Action.CREATE, change)
-                    return leftover
+                    await self._change(doc, claim.etag, action, change)
+                    return _unreferenced(claim)
                 except _CHANGED:
-                    if not claim.replacing:
-                        # Our lease ran out and another store took the instance over.
+                    if not claim.replacing or claim.updating:
+                        # Our lease ran out and another store took the instance over, or the
+                        # copy an update was made from is no longer the instance's.
                         raise InstanceConflict(BEING_CREATED) from None
                 current = await self._read_instance(claim.ref)
                 if current is None or current["status"] != Lifecycle.CREATED:
                     raise InstanceConflict(BEING_CREATED)
                 # A concurrent upsert won the race; the last one to commit wins.
-                etag, leftover, history = current["_etag"], current["version"], history_of(current)
+                claim = replace(
+                    claim,
+                    etag=current["_etag"],
+                    leftover_version=current["version"],
+                    original_version=current.get("originalVersion"),
+                    history=history_of(current),
+                )
                 await _backoff(attempt)
         raise InstanceConflict(BEING_CREATED)
 

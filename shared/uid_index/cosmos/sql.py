@@ -50,7 +50,7 @@ _VISIBLE = f"c.type = '{INSTANCE}' AND c.status = {_CREATED}"
 def visible_instances(study_key: str, series_key: str | None) -> Query:
     select = (
         "c.seriesUID, c.sopUID, c.version, c.transferSyntaxUID, c.size, c.q.InstanceNumber, "
-        "c.q.SeriesNumber"
+        "c.q.SeriesNumber, c.originalVersion, c.originalSize"
     )
     if series_key is None:
         return _in_study(study_key, _VISIBLE, select)
@@ -90,12 +90,14 @@ def _scoped(scope: DeleteScope, condition: str, select: str = "*", **params: Any
 
 def in_scope(scope: DeleteScope, before: str | None) -> Query:
     """What a delete takes: visible instances, and ones an earlier attempt hid and did not purge;
-    for an intent carried out later, only what was stored before its request."""
+    for an intent carried out later, only what was stored before its request (an instance
+    updated since was stored before it if its original was)."""
     if before is None:
         return _scoped(scope, f"c.status = {_CREATED} OR c.status = {_DELETING}")
     return _scoped(
         scope,
-        f"(c.status = {_CREATED} AND c.version < @before) OR c.status = {_DELETING}",
+        f"(c.status = {_CREATED} AND (c.version < @before OR c.originalVersion < @before)) "
+        f"OR c.status = {_DELETING}",
         before=before,
     )
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.errors import BadRequest
-from shared.services.export import ExportJob, is_export_id, parse_export_request
+from shared.services.export import ExportJob, parse_export_request
 
 DESTINATION = "https://cohorts.blob.core.windows.net/export"
 
@@ -51,9 +51,3 @@ def test_refusals_name_what_is_wrong(body: Any, named: str) -> None:
 def test_a_job_reads_back_as_written(cursor: int, errors: list[str]) -> None:
     job = ExportJob("a" * 32, ["1.2"], DESTINATION, "t0", "t1", cursor=cursor, errors=errors)
     assert ExportJob.from_bytes(job.to_bytes()) == job
-
-
-def test_export_ids_are_32_hexadecimal_digits() -> None:
-    assert is_export_id("0123456789abcdef" * 2)
-    assert not is_export_id("0123456789abcdef")
-    assert not is_export_id("0123456789ABCDEF" * 2)

@@ -34,7 +34,7 @@ from shared.uid_index.index import (
 )
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef, doc_id, new_version
 from shared.uid_index.lifecycle import Lifecycle
-from shared.uid_index.sidecar import Sidecar
+from shared.uid_index.sidecar import OriginalCopy, Sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -56,9 +56,14 @@ def fresh_instance(series: SeriesRef | None = None) -> InstanceRef:
 
 
 def record(
-    ref: InstanceRef, version: str, modality: str = "CT", numbers: tuple[int, int] | None = None
+    ref: InstanceRef,
+    version: str,
+    modality: str = "CT",
+    numbers: tuple[int, int] | None = None,
+    original: OriginalCopy | None = None,
 ) -> IndexRecord:
-    """An instance's record; ``numbers`` are its Series Number and Instance Number, if any."""
+    """An instance's record; ``numbers`` are its Series Number and Instance Number, if any;
+    ``original``, the copy a bulk update's record names."""
     metadata = {
         "0020000D": {"vr": "UI", "Value": [ref.study.study_uid]},
         "0020000E": {"vr": "UI", "Value": [ref.series.series_uid]},
@@ -69,7 +74,7 @@ def record(
         metadata["00200011"] = {"vr": "IS", "Value": [numbers[0]]}
         metadata["00200013"] = {"vr": "IS", "Value": [numbers[1]]}
     sidecar = Sidecar(ref, version, "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1", 10,
-                      metadata, None, None, ())  # fmt: skip
+                      metadata, None, None, (), original=original)  # fmt: skip
     return IndexRecord.from_sidecar(sidecar)
 
 
@@ -109,7 +114,7 @@ async def test_a_claim_is_invisible_until_committed_and_then_already_exists(inde
     with pytest.raises(InstanceConflict) as second:
         await index.claim(ref, new_version(), upsert=False)
     assert second.value.reason == BEING_CREATED
-    assert await index.commit(claim, record(ref, version)) is None
+    assert await index.commit(claim, record(ref, version)) == []
     assert await stored(index, ref) == [version]
     with pytest.raises(InstanceConflict) as third:
         await index.claim(ref, new_version(), upsert=False)
@@ -128,6 +133,65 @@ async def test_visible_instances_carry_their_series_and_instance_numbers(index: 
         assert found == {numbered: (7, 3), unnumbered: (None, None)}
     ((alone,),) = [await index.visible(numbered)]
     assert (alone.series_number, alone.instance_number) == (7, 3)
+
+
+async def test_an_update_keeps_the_original_and_an_upsert_replaces_both(index: Index) -> None:
+    ref = fresh_instance()
+    first = new_version()
+    await index.commit(await index.claim(ref, first, upsert=False), record(ref, first))
+    (current,) = await index.visible(ref)
+    original = OriginalCopy(first, 10)
+    once = new_version()
+    claim = await index.claim_update(current, once)
+    assert claim.updating
+    # The first update keeps the copy it was made from: nothing is left unreferenced.
+    assert await index.commit(claim, record(ref, once, original=original)) == []
+    (updated,) = await index.visible(ref)
+    assert (updated.version, updated.original) == (once, original)
+    assert updated.as_original().version == first
+    # A second update names the same original; the first update's copy is left over.
+    twice = new_version()
+    claim = await index.claim_update(updated, twice)
+    assert await index.commit(claim, record(ref, twice, original=original)) == [once]
+    ((entry,),) = [[e for e in await index.in_scope(DeleteScope.of_instance(ref))]]
+    assert entry.versions == (twice, first)
+    # A store that replaces the instance leaves both its copies unreferenced.
+    replaced = new_version()
+    claim = await index.claim(ref, replaced, upsert=True)
+    assert await index.commit(claim, record(ref, replaced)) == [twice, first]
+    (now,) = await index.visible(ref)
+    assert (now.version, now.original) == (replaced, None)
+
+
+async def test_an_update_of_a_copy_the_instance_no_longer_has_conflicts(index: Index) -> None:
+    ref = fresh_instance()
+    first = new_version()
+    await index.commit(await index.claim(ref, first, upsert=False), record(ref, first))
+    (current,) = await index.visible(ref)
+    update = await index.claim_update(current, new_version())
+    # A store replaces the instance while the update writes its files: the update loses.
+    replaced = new_version()
+    await index.commit(await index.claim(ref, replaced, upsert=True), record(ref, replaced))
+    with pytest.raises(InstanceConflict) as committing:
+        await index.commit(update, record(ref, update.version, original=OriginalCopy(first, 10)))
+    assert committing.value.reason == BEING_CREATED
+    with pytest.raises(InstanceConflict) as claiming:
+        await index.claim_update(current, new_version())
+    assert claiming.value.reason == BEING_CREATED
+    assert await stored(index, ref) == [replaced]
+
+
+async def test_a_delete_asked_before_an_update_still_takes_the_instance(index: Index) -> None:
+    ref = fresh_instance()
+    first = new_version()
+    await index.commit(await index.claim(ref, first, upsert=False), record(ref, first))
+    asked = new_version()
+    (current,) = await index.visible(ref)
+    later = new_version()
+    claim = await index.claim_update(current, later)
+    await index.commit(claim, record(ref, later, original=OriginalCopy(first, 10)))
+    taken = await index.in_scope(DeleteScope.of_instance(ref), before=asked)
+    assert [e.version for e in taken] == [later]
 
 
 async def test_a_released_claim_frees_the_instance_at_once(index: Index) -> None:
@@ -155,7 +219,7 @@ async def test_an_expired_claim_is_taken_over_and_its_store_loses(index: Index) 
     with pytest.raises(InstanceConflict) as committing:
         await index.commit(dead, record(ref, dead_version))
     assert committing.value.reason == BEING_CREATED
-    assert await index.commit(taken, record(ref, version)) == dead_version
+    assert await index.commit(taken, record(ref, version)) == [dead_version]
     assert await stored(index, ref) == [version]
 
 
@@ -169,9 +233,9 @@ async def test_concurrent_upserts_both_commit_and_the_last_one_wins(index: Index
     b = await index.claim(ref, b_version, upsert=True)
     assert a.replacing and b.replacing
     # Both hold the same etag; A commits first, so B's conditional commit meets A's write.
-    assert await index.commit(a, record(ref, a_version)) == first
+    assert await index.commit(a, record(ref, a_version)) == [first]
     assert await stored(index, ref) == [a_version]
-    assert await index.commit(b, record(ref, b_version)) == a_version
+    assert await index.commit(b, record(ref, b_version)) == [a_version]
     assert await stored(index, ref) == [b_version]
     # Replacing claims are never released: the committed instance stays visible.
     await index.release(b)
