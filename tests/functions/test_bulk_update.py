@@ -2,7 +2,8 @@
 changed while another client searches, found under exactly one of the old and new values at
 every moment; the files changed only where asked; the original retrieved; the change feed's
 ``update`` entries; a retried request that changes nothing more; refused requests; and a job a
-dead host left half done, finished by the sweep of a stack whose updates do nothing inline."""
+dead host left half done, and one whose host was killed while it worked, finished by the sweep
+of a stack whose updates do nothing inline."""
 
 from __future__ import annotations
 
@@ -16,17 +17,19 @@ from typing import Any
 import httpx
 import pytest
 from pydicom import Dataset, dcmread
+from pydicom.uid import generate_uid
 
 from devhost.stack import LocalStack, clients_of
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.dicom.change_dataset import parse_change_dataset
 from shared.dicom.dicom_json import to_dicom_json
+from shared.services import jobs
 from shared.services.bulk_update import UpdateJob, job_blob, update_instance
 from shared.services.retrieve_scope import Scope, visible_instances
 from shared.services.verify import verify
 from tests.conftest import ROOT
-from tests.data.builders import fresh_tutorial_study, multipart, to_bytes
+from tests.data.builders import fresh_tutorial_study, multipart, to_bytes, with_fresh_uids
 from tests.functions.retrieve_checks import parts_of, store_all
 from tests.functions.test_change_feed import entries_after, latest_sequence
 
@@ -321,3 +324,51 @@ async def test_without_inline_time_the_sweep_does_the_whole_update(
     status = await _finished(http, await _update(http, [study], _change(new)))
     assert status["results"]["instanceUpdated"] == 3
     assert await _studies_of(http, new) == {study}
+
+
+async def _updated_count(http: httpx.AsyncClient, study: str, patient_id: str) -> int:
+    response = await http.get(
+        f"/v2/studies/{study}/instances", params={"PatientID": patient_id, "limit": "1000"}
+    )
+    return len(response.json()) if response.status_code == 200 else 0
+
+
+async def test_a_host_killed_while_it_updates_leaves_a_job_the_sweep_finishes(
+    background: tuple[httpx.AsyncClient, Clients], background_stack: LocalStack
+) -> None:
+    http, storage = background
+    old, new = f"OLD-{uuid.uuid4().hex[:8]}", f"NEW-{uuid.uuid4().hex[:8]}"
+    study = generate_uid()
+    files = [
+        with_fresh_uids("CT_small.dcm", study_uid=study, patient_id=old)[0] for _ in range(120)
+    ]
+    for start in range(0, len(files), 40):
+        await store_all(http, files[start : start + 40])
+    before = await latest_sequence(http)
+    href = await _update(http, [study], _change(new))
+    operation = href.rsplit("/", 1)[1]
+    # The sweep works on the job; the host dies once some instances have their new copy.
+    done_at_kill = 0
+    while done_at_kill < 5:
+        await asyncio.sleep(0.02)
+        done_at_kill = await _updated_count(http, study, new)
+    background_stack.kill_host()
+    assert done_at_kill < len(files)
+    # Time passes: the dead host's lease on the job runs out.
+    found = await storage.blobs.get_tagged(job_blob(operation))
+    assert found is not None
+    assert await jobs.save(storage, UpdateJob.from_bytes(found[0]), found[1], 0.0) is not None
+    background_stack.start_host()
+
+    status = await _finished(http, href)
+    assert status["status"] == "completed"
+    assert await _updated_count(http, study, new) == len(files)
+    assert await _studies_of(http, new) == {study}
+    entries = [e for e in await entries_after(http, before) if e["StudyInstanceUid"] == study]
+    # One update per instance: what the dead host committed is not changed again.
+    assert sorted(e["SopInstanceUid"] for e in entries) == sorted(
+        str(dcmread(io.BytesIO(f)).SOPInstanceUID) for f in files
+    )
+    assert {e["Action"] for e in entries} == {"update"}
+    report = await verify(storage, repair=False)
+    assert [f for f in report.findings if f.kind != "orphan"] == []
