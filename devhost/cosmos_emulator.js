@@ -5,6 +5,7 @@
 
 // Before the emulator itself, whose route table takes the batch handler when it loads.
 require("./cosmos_atomic_batch");
+require("./cosmos_indexes");
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 
 const HOST = "127.0.0.1";

@@ -1,0 +1,155 @@
+// Hash indexes for the Cosmos DB emulator, so that a query's cost follows what it selects, not
+// the size of the archive. The emulator keeps no index: every query runs its compiled filter
+// over every document of the container. Azure Cosmos DB indexes every path
+// (shared/uid_index/indexing-policy.json); this keeps two kinds of hash index, enough for the
+// service's queries, each a map from a value to the documents that hold it:
+//
+// - the partition key: a query sent to one partition (the SDK's partition key header) reads only
+//   that partition's documents;
+// - the leading path of each composite index of the container's indexing policy (`/type`): a
+//   query whose WHERE requires that path to equal a constant or a parameter (one of its AND
+//   terms) reads only the documents with that value.
+//
+// The query itself then runs as before over those candidates, so results are the emulator's own;
+// only the set it scans is smaller. The indexes follow every write: they are kept in the
+// emulator's own create, replace and delete, which every handler goes through (atomic batches
+// included). Required before the emulator itself.
+"use strict";
+
+const Items = require("@vercel/cosmosdb-server/lib/account/items").default;
+
+const set = Items.prototype._set;
+const remove = Items.prototype.delete;
+const query = Items.prototype.query;
+const EMPTY = new Map();
+const TOP_LEVEL_PATH = /^\/[A-Za-z_][A-Za-z0-9_]*$/;
+
+// The top-level paths the container's indexing policy leads its composite indexes with.
+function indexedPaths(items) {
+  const parent = items._parent.read();
+  const composite = (parent && parent.indexingPolicy && parent.indexingPolicy.compositeIndexes) || [];
+  const leading = composite.map((index) => index[0] && index[0].path).filter((p) => TOP_LEVEL_PATH.test(p || ""));
+  return [...new Set(leading.map((p) => p.slice(1)))].sort();
+}
+
+function bucket(map, key) {
+  let found = map.get(key);
+  if (found === undefined) {
+    found = new Map();
+    map.set(key, found);
+  }
+  return found;
+}
+
+function isIndexable(value) {
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean";
+}
+
+function add(items, hash, data) {
+  const item = items._data.get(data._rid);
+  bucket(hash.partitions, items._getPartition(data)).set(data._rid, item);
+  for (const path of hash.paths) {
+    if (isIndexable(data[path])) bucket(bucket(hash.values, path), data[path]).set(data._rid, item);
+  }
+}
+
+function drop(items, hash, data) {
+  const partition = hash.partitions.get(items._getPartition(data));
+  if (partition) partition.delete(data._rid);
+  for (const path of hash.paths) {
+    const values = hash.values.get(path);
+    const documents = values && values.get(data[path]);
+    if (documents) documents.delete(data._rid);
+  }
+}
+
+// The container's indexes, (re)built from its documents when the indexed paths change (the
+// container was created, or its indexing policy replaced).
+function indexesOf(items) {
+  const paths = indexedPaths(items);
+  const key = paths.join("/");
+  if (!items._hash || items._hash.key !== key) {
+    items._hash = { key, paths, partitions: new Map(), values: new Map() };
+    for (const item of items._data.values()) add(items, items._hash, item.read());
+  }
+  return items._hash;
+}
+
+Items.prototype._set = function indexedSet(data) {
+  const written = set.call(this, data);
+  add(this, indexesOf(this), written);
+  return written;
+};
+
+Items.prototype.delete = function indexedDelete(idOrRid, partition) {
+  const data = this._item("/id", idOrRid, partition).read();
+  remove.call(this, idOrRid, partition);
+  if (data) drop(this, indexesOf(this), data);
+};
+
+// The values an AND term of the WHERE clause requires top-level paths of the root alias to equal.
+function equalities(condition, alias, parameters, found = new Map()) {
+  if (!condition || condition.type !== "scalar_binary_expression") return found;
+  if (condition.operator === "AND") {
+    equalities(condition.left, alias, parameters, found);
+    equalities(condition.right, alias, parameters, found);
+    return found;
+  }
+  const { left, right } = condition;
+  if (
+    condition.operator !== "=" ||
+    left.type !== "scalar_member_expression" ||
+    left.computed ||
+    left.object.type !== "identifier" ||
+    left.object.name !== alias ||
+    left.property.type !== "identifier"
+  ) {
+    return found;
+  }
+  if (right.type === "string_constant" || right.type === "number_constant") {
+    found.set(left.property.name, right.value);
+  } else if (right.type === "parameter_name") {
+    const parameter = (parameters || []).find((p) => p.name === right.name);
+    if (parameter && isIndexable(parameter.value)) found.set(left.property.name, parameter.value);
+  }
+  return found;
+}
+
+function rootAlias(ast) {
+  const source = ast.body && ast.body.from && ast.body.from.source;
+  if (!source) return null;
+  if (source.alias) return source.alias.name;
+  const expression = source.expression && source.expression.expression;
+  return expression && expression.type === "identifier" ? expression.name : null;
+}
+
+// The smallest index entry the query is bound to, or null when no index applies.
+function candidates(items, params, partition) {
+  const hash = indexesOf(items);
+  const ast = items._getQuery(params.query).ast;
+  const choices = [];
+  if (partition !== undefined) choices.push(hash.partitions.get(partition) || EMPTY);
+  const alias = rootAlias(ast);
+  if (alias && ast.body.where) {
+    for (const [path, value] of equalities(ast.body.where.condition, alias, params.parameters)) {
+      const values = hash.values.get(path);
+      if (hash.paths.includes(path)) choices.push((values && values.get(value)) || EMPTY);
+    }
+  }
+  if (!choices.length) return null;
+  return choices.reduce((a, b) => (b.size < a.size ? b : a));
+}
+
+Items.prototype.query = function indexedQuery(params, options) {
+  if (!this._parent.read()) return null;
+  const narrowed = candidates(this, params, options.partition);
+  if (narrowed === null) return query.call(this, params, options);
+  // The emulator's own query, over the candidates only (it reads `_data`; nothing awaits here).
+  const all = this._data;
+  this._data = narrowed;
+  try {
+    return query.call(this, params, options);
+  } finally {
+    this._data = all;
+  }
+};
