@@ -3,7 +3,7 @@ attributes changed across whole studies without sending them again.
 
 A request names up to 50 studies and a change data set (``shared.dicom.change_dataset``). It is
 recorded as a job (``updates/{operation id}.json``, see ``jobs``) and carried out a study at a
-time: every visible instance of the study gets a new copy, its file's head changed and encoded
+time, a batch of instances at a time: every visible instance of the study gets a new copy, its file's head changed and encoded
 again and the rest of the file copied byte for byte from storage (``shared.dicom.rewrite``),
 stored through the store protocol as a bulk update's copy (``Index.claim_update``). So the new
 copy is made visible as a store's is: file and sidecar written, then the commit, which records
@@ -50,12 +50,14 @@ from shared.storage.errors import StorageUnavailable
 from shared.uid_index.index import BEING_CREATED, StoredInstance
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
+from shared.uid_index.tag_index import TagRegistry
 
 JOBS = "updates/"
 MAX_STUDIES = 50
 """Studies one request may update, as in Azure."""
 LEASE_MARGIN_SECONDS = 120.0
-"""How long one batch of instances may outlast the worker's deadline, which the lease covers."""
+"""How long one batch of instances may outlast the worker's deadline, which the lease covers:
+the job is written, and its lease renewed, after every batch."""
 INSTANCES_IN_FLIGHT = 4
 BATCH = 16
 """Instances updated between two refreshes of their series and study aggregates."""
@@ -91,6 +93,8 @@ class UpdateJob:
     studies_failed: int = 0
     instances_updated: int = 0
     errors: list[str] = field(default_factory=list)
+    study_errors: list[str] = field(default_factory=list)
+    """Why instances of the study at the cursor failed, so far."""
     lease_until: float = 0.0
     attempts: int = 0
     htj2k_copy: bool = False
@@ -198,72 +202,84 @@ def _lease(deadline: float) -> float:
 async def _work(clients: Clients, job: UpdateJob, etag: str, deadline: float) -> bool:
     """Update studies from the cursor until done or ``deadline``; whether the job finished.
 
-    The counts and cursor of a study are written once all its instances are done; a worker
-    that dies mid-study leaves the cursor there, and the next one skips what is done already.
+    The job is written after every batch of instances (its counts, and its lease renewed), and
+    its cursor moves once a whole study is done; a worker that dies or runs out of time
+    mid-study leaves the cursor there, and the next one passes over what is done already.
     Stops at once when another worker has written the job meanwhile (it took the job over).
     """
     change = parse_change_dataset(job.change)
-    while job.cursor < len(job.study_uids) and time.monotonic() < deadline:
-        study_uid = job.study_uids[job.cursor]
-        updated, errors = await _update_study(clients, job, study_uid, change)
-        job.cursor += 1
-        job.attempts = 0  # it moves: only takeovers that get nowhere count towards failing
-        job.instances_updated += updated
-        if errors:
-            job.studies_failed += 1
-            job.errors.extend(errors)
-        else:
-            job.studies_updated += 1
-        if job.cursor == len(job.study_uids):
-            job.status = COMPLETED
-        saved = await jobs.save(clients, job, etag, _lease(deadline))
-        if saved is None:
+    registry = await clients.index.registry()
+    current: str | None = etag
+    while current is not None and job.cursor < len(job.study_uids):
+        if time.monotonic() >= deadline:
             return False
-        etag = saved
+        study_uid = job.study_uids[job.cursor]
+        try:
+            instances = await visible_instances(clients.index, Scope(job.partition, study_uid))
+        except NotFound:
+            instances = []
+            job.study_errors.append("the study is not stored")
+        for start in range(0, len(instances), BATCH):
+            if time.monotonic() >= deadline:
+                return False
+            batch = instances[start : start + BATCH]
+            job.instances_updated += await _update_batch(clients, job, batch, change, registry)
+            current = await jobs.save(clients, job, current, _lease(deadline))
+            if current is None:
+                return False
+        _study_done(job, study_uid)
+        current = await jobs.save(clients, job, current, _lease(deadline))
     return job.status != RUNNING
 
 
-async def _update_study(
+def _study_done(job: UpdateJob, study_uid: str) -> None:
+    """Count the study at the cursor as updated or failed (Azure's words for each failure), and
+    move on."""
+    if job.study_errors:
+        job.studies_failed += 1
+        job.errors += [
+            f"Failed to update instances for study {study_uid}: {reason}"
+            for reason in sorted(set(job.study_errors))
+        ]
+    else:
+        job.studies_updated += 1
+    job.study_errors = []
+    job.cursor += 1
+    if job.cursor == len(job.study_uids):
+        job.status = COMPLETED
+
+
+async def _update_batch(
     clients: Clients,
     job: UpdateJob,
-    study_uid: str,
+    batch: list[StoredInstance],
     change: ChangeDataset,
-) -> tuple[int, list[str]]:
-    """Update every instance of one study, a batch at a time; how many got a new copy, and the
-    errors (Azure's words: one line per study that failed, then why)."""
-    try:
-        instances = await visible_instances(clients.index, Scope(job.partition, study_uid))
-    except NotFound:
-        return 0, [f"Failed to update instances for study {study_uid}: the study is not stored"]
-    registry = await clients.index.registry()
+    registry: TagRegistry,
+) -> int:
+    """Update a batch of one study's instances, a few at a time, then refresh their series and
+    study aggregates once; how many got a new copy. Why an instance failed goes into the job."""
+    request = StoreRequest(SeriesToRefresh(clients.index), registry)
     slots = asyncio.Semaphore(INSTANCES_IN_FLIGHT)
-    updated, reasons = 0, set()
-    for start in range(0, len(instances), BATCH):
-        request = StoreRequest(SeriesToRefresh(clients.index), registry)
 
-        async def one(instance: StoredInstance, request: StoreRequest = request) -> bool:
-            async with slots:
-                return await update_instance(
-                    clients, instance, change, request, htj2k_copy=job.htj2k_copy
-                )
+    async def one(instance: StoredInstance) -> bool:
+        async with slots:
+            return await update_instance(
+                clients, instance, change, request, htj2k_copy=job.htj2k_copy
+            )
 
-        batch = instances[start : start + BATCH]
-        try:
-            outcomes = await asyncio.gather(*(one(i) for i in batch), return_exceptions=True)
-        finally:
-            await request.to_refresh.refresh()
-        for outcome in outcomes:
-            if isinstance(outcome, UpdateFailed):
-                reasons.add(str(outcome))
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
-                updated += outcome
-    if not reasons:
-        return updated, []
-    return updated, [
-        f"Failed to update instances for study {study_uid}: {reason}" for reason in sorted(reasons)
-    ]
+    try:
+        outcomes = await asyncio.gather(*(one(i) for i in batch), return_exceptions=True)
+    finally:
+        await request.to_refresh.refresh()
+    updated = 0
+    for outcome in outcomes:
+        if isinstance(outcome, UpdateFailed):
+            job.study_errors.append(str(outcome))
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            updated += outcome
+    return updated
 
 
 def _holds(sidecar: Sidecar, change: ChangeDataset) -> bool:
