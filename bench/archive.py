@@ -85,7 +85,8 @@ def _instance(template: str, study: Study, series: str, number: int) -> Instance
     return Instance(study.uid, series, sop, buffer.getvalue())
 
 
-def _study(index: int, template: str, series_sizes: list[int]) -> Study:
+def make_study(index: int, template: str, series_sizes: list[int]) -> Study:
+    """A study of patient ``index`` with one series of copies of ``template`` per size."""
     study = Study(uid=generate_uid(), patient_id=f"BENCH{index:06d}")
     for size in series_sizes:
         series = generate_uid()
@@ -105,9 +106,9 @@ def make_archive(total: int) -> Archive:
     large_size = min(LARGE_SERIES, total // 2)
     small_count = (total - large_size) // per_small
     large_size = total - small_count * per_small
-    large = _study(0, LARGE_TEMPLATE, [large_size])
+    large = make_study(0, LARGE_TEMPLATE, [large_size])
     small = [
-        _study(n + 1, SMALL_TEMPLATES[n % 2], [SMALL_SERIES] * SERIES_PER_SMALL_STUDY)
+        make_study(n + 1, SMALL_TEMPLATES[n % 2], [SMALL_SERIES] * SERIES_PER_SMALL_STUDY)
         for n in range(small_count)
     ]
     single = [i for s in small[: small_count // 2] for i in s.instances()]
