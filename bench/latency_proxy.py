@@ -12,9 +12,10 @@ the first bytes after the server has sent anything back. On a keep-alive HTTP/1.
 (one request at a time, the next sent only after the answer) that is exactly one delay per
 request, however many chunks its body takes. The approximation counts more than the HTTP
 requests in three cases, each of which does cost a round trip in the cloud too: a TLS handshake
-(its client flights, two to three bursts per new connection), a request body sent after a
-``100 Continue``, and a request the server answers before it has read all of the body. Neither
-SDK pipelines requests, which is the one case that would count fewer.
+(one more burst per new connection with TLS 1.3, two with TLS 1.2), a request body sent after a
+``100 Continue``, and a request the server answers before it has read all of the body. It
+counts fewer only if a client pipelines requests, which neither SDK does. A connection's TCP
+handshake is not delayed.
 
 The proxy forwards bytes exactly as read, in chunks, both ways; the only work per chunk is one
 flag test. Half-closes are passed on; a reset on either side ends both.
