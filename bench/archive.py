@@ -86,7 +86,7 @@ def _instance(template: str, study: Study, series: str, number: int) -> Instance
 
 
 def make_study(index: int, template: str, series_sizes: list[int]) -> Study:
-    """A study of the template, with series of the given sizes, for patient ``index``."""
+    """A study of patient ``index`` with one series of copies of ``template`` per size."""
     study = Study(uid=generate_uid(), patient_id=f"BENCH{index:06d}")
     for size in series_sizes:
         series = generate_uid()

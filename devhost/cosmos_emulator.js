@@ -3,9 +3,27 @@
 // (default: $COSMOS_EMULATOR_PORT, else 8081).
 "use strict";
 
-// Before the emulator itself, whose route table takes the batch handler when it loads.
+// Before the emulator itself, whose route table takes these handlers when it loads.
 require("./cosmos_atomic_batch");
 require("./cosmos_indexes");
+const readMeta = require("@vercel/cosmosdb-server/lib/handler/read-meta");
+
+// The account's regional endpoints, to which the SDK sends every call after the first, name the
+// address the client reached (its Host header), not the one the emulator listens on: behind a
+// forwarder (the benchmark's latency proxy) the SDK then stays behind it. Without one both are
+// the same address.
+const readAccount = readMeta.default;
+readMeta.default = (account, req) => {
+  const meta = readAccount(account);
+  if (!req.headers.host) return meta;
+  const endpoint = `https://${req.headers.host}/`;
+  const reached = (location) => ({ ...location, databaseAccountEndpoint: endpoint });
+  return {
+    ...meta,
+    writableLocations: meta.writableLocations.map(reached),
+    readableLocations: meta.readableLocations.map(reached),
+  };
+};
 const { createHttpsServer } = require("@vercel/cosmosdb-server");
 
 const HOST = "127.0.0.1";

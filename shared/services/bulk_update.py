@@ -3,8 +3,9 @@ attributes changed across whole studies without sending them again.
 
 A request names up to 50 studies and a change data set (``shared.dicom.change_dataset``). It is
 recorded as a job (``updates/{operation id}.json``, see ``jobs``) and carried out a study at a
-time, a batch of instances at a time: every visible instance of the study gets a new copy, its file's head changed and encoded
-again and the rest of the file copied byte for byte from storage (``shared.dicom.rewrite``),
+time, a batch of instances at a time: every visible instance of the study gets a new copy, its
+file's head changed and encoded again and the rest of the file copied byte for byte from storage
+(``shared.dicom.rewrite``),
 stored through the store protocol as a bulk update's copy (``Index.claim_update``). So the new
 copy is made visible as a store's is: file and sidecar written, then the commit, which records
 an ``update`` in the change feed; the copy the instance was first stored as is kept for

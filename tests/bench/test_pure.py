@@ -1,4 +1,5 @@
-"""The benchmark's pure parts: percentiles, the archive's shape, the targets' verdicts."""
+"""The benchmark's pure parts: percentiles, the archive's shape, the targets' verdicts, the
+round trips read from latencies at several storage delays."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 from bench.archive import LARGE_SERIES, MINIMUM, make_archive
 from bench.calls import Calls, calls_in
+from bench.cloud_latency import Row, sequential_round_trips
 from bench.load import Run
 from bench.measure import Figure
 from bench.table import FLOOR, OURS, PEER, TARGETS
@@ -68,3 +70,13 @@ def test_storage_calls_are_read_from_access_lines_only() -> None:
     )
     assert calls_in(log) == Calls(requests=2, index=10, blob=2)
     assert calls_in("") == Calls()
+
+
+def _row(latency_ms: float, stow_ms: float, frame_ms: float) -> Row:
+    return Row(latency_ms, stow_ms, stow_ms, 50, frame_ms, frame_ms, 2)
+
+
+def test_round_trips_are_the_median_growth_per_millisecond_of_delay() -> None:
+    rows = [_row(10, 380, 30), _row(0, 160, 10), _row(2, 205, 14)]
+    assert sequential_round_trips(rows) == {"stow": 22.0, "frame": 2.0}
+    assert sequential_round_trips([_row(0, 160, 10)]) == {}
