@@ -49,7 +49,6 @@ from shared.services.retrieve_scope import Scope, read_sidecar, visible_instance
 from shared.services.store import StoreOptions, StoreRequest, store_instance
 from shared.storage.errors import StorageUnavailable
 from shared.uid_index.index import BEING_CREATED, StoredInstance
-from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar, bulk_data_path
 from shared.uid_index.tag_index import TagRegistry
 
@@ -259,7 +258,7 @@ async def _update_batch(
 ) -> int:
     """Update a batch of one study's instances, a few at a time, then refresh their series and
     study aggregates once; how many got a new copy. Why an instance failed goes into the job."""
-    request = StoreRequest(SeriesToRefresh(clients.index), registry)
+    request = StoreRequest.begin(clients.index, registry)
     slots = asyncio.Semaphore(INSTANCES_IN_FLIGHT)
 
     async def one(instance: StoredInstance) -> bool:
@@ -271,7 +270,7 @@ async def _update_batch(
     try:
         outcomes = await asyncio.gather(*(one(i) for i in batch), return_exceptions=True)
     finally:
-        await request.to_refresh.refresh()
+        await request.finish(clients)
     updated = 0
     for outcome in outcomes:
         if isinstance(outcome, UpdateFailed):
@@ -303,11 +302,11 @@ async def update_instance(
     instance's own series and study are refreshed before this returns.
     """
     if request is None:
-        alone = StoreRequest(SeriesToRefresh(clients.index), await clients.index.registry())
+        alone = StoreRequest.begin(clients.index, await clients.index.registry())
         try:
             return await update_instance(clients, instance, change, alone, htj2k_copy=htj2k_copy)
         finally:
-            await alone.to_refresh.refresh()
+            await alone.finish(clients)
     for _ in range(ATTEMPTS_PER_INSTANCE):
         sidecar = await read_sidecar(clients.blobs, instance)
         if _holds(sidecar, change):

@@ -31,7 +31,7 @@ from shared.services.overlapped_parts import overlapped
 from shared.services.partitions import record_partition
 from shared.services.reindex import catch_up
 from shared.services.retrieve_scope import keep_sidecar
-from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict, StoredInstance
+from shared.uid_index.index import ALREADY_EXISTS, Index, InstanceConflict, StoredInstance
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import OriginalCopy, Sidecar, bulk_data_path
@@ -193,10 +193,37 @@ class StoreRequest:
     """What the parts of one request share."""
 
     to_refresh: SeriesToRefresh
-    registry: TagRegistry
-    """The extended query tags as read when the request began."""
+    registry_read: asyncio.Future[TagRegistry]
+    """The extended query tags as read when the request began: read while its first part
+    arrives, awaited once a part needs them (its sidecar is made)."""
     stored: list[InstanceRef] = field(default_factory=list)
     """The instances the request committed (or found committed by an earlier attempt)."""
+
+    @classmethod
+    def begin(cls, index: Index, registry: TagRegistry | None = None) -> StoreRequest:
+        """A request into ``index``, indexing on ``registry``, or on the registry read now."""
+        read: asyncio.Future[TagRegistry]
+        if registry is None:
+            read = asyncio.ensure_future(index.registry())
+        else:
+            read = asyncio.get_running_loop().create_future()
+            read.set_result(registry)
+        return cls(SeriesToRefresh(index), read)
+
+    async def registry(self) -> TagRegistry:
+        return await self.registry_read
+
+    async def finish(self, clients: Clients) -> None:
+        """Make what the request committed fully visible: its aggregates refreshed and, if tags
+        were added since it read them, its instances caught up on them (at once: each refreshes
+        what it changes)."""
+        if not self.registry_read.done():
+            self.registry_read.cancel()
+        elif self.registry_read.exception() is None and self.stored:
+            read = self.registry_read.result()
+            await _together(catch_up(clients, self.stored, read), self.to_refresh.refresh())
+            return
+        await self.to_refresh.refresh()
 
 
 class InvalidTagValue(Exception):
@@ -274,7 +301,7 @@ async def _store_parsed(
             sidecar = _sidecar(
                 ref, version, finished, validation.invalid_tags, _original(options.updating)
             )
-            tag_warnings = TagValues.of(request.registry.tags, sidecar.metadata).messages
+            tag_warnings = TagValues.of((await request.registry()).tags, sidecar.metadata).messages
             if tag_warnings and options.api_version < 2:
                 # Refused before the file is committed: nothing of it is left to undo.
                 raise InvalidTagValue(tag_warnings)
@@ -313,7 +340,7 @@ async def _store_parsed(
             ref,
             version,
             upsert=options.upsert,
-            registry=request.registry,
+            registry=await request.registry(),
             write_files=write_files,
             before_commit=lambda: request.to_refresh.before_commit(ref.series),
             updating=options.updating,
@@ -403,7 +430,7 @@ async def store(
     added since are caught up on before it answers (``shared.services.reindex.catch_up``).
     """
     outcomes: list[Outcome] = []
-    request = StoreRequest(SeriesToRefresh(clients.index), await clients.index.registry())
+    request = StoreRequest.begin(clients.index)
 
     async def one(chunks: AsyncIterator[bytes], proceed: Callable[[], None]) -> Outcome:
         return await store_instance(chunks, options, clients, request, proceed)
@@ -420,8 +447,5 @@ async def store(
             raise
         outcomes.append(Outcome(failure=PROCESSING_FAILURE, comments=(exc.message,)))
     finally:
-        try:
-            await catch_up(clients, request.stored, request.registry)
-        finally:
-            await request.to_refresh.refresh()
+        await request.finish(clients)
     return outcomes

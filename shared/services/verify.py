@@ -294,4 +294,4 @@ async def _refresh_by_id(clients: Clients, aggregate_id: str) -> None:
     else:
         study = await clients.index.locate_study(key)
         if study is not None:
-            await clients.index.refresh_study(study)
+            await clients.index.refresh(study, [])

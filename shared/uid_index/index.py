@@ -31,11 +31,12 @@ Readers only ever see ``created`` entries, whose files were written before the e
 no reader sees an index entry without its file. Every change is conditional on the entry being
 as it was last read (``etag``), so a concurrent writer's change always wins over a stale one.
 Series and study aggregates (instance counts, modalities) are recomputed from their children,
-never incremented: each refresh reads the aggregate's etag, then its children, then replaces the
-aggregate only if the etag is unchanged. Whoever writes last has read after every commit that
-preceded it, so concurrent stores into one study end with exact counts, and a retried refresh is
-harmless. Series attributes come from the newest instance of the series and study attributes from
-the newest series, so the result does not depend on the order in which stores land.
+never incremented: each refresh reads the aggregates' etags, then the children, then writes the
+series' aggregates and their study's in one batch, only if the etags are unchanged. Whoever
+writes last has read after every commit that preceded it, so concurrent stores into one study
+end with exact counts, and a retried refresh is harmless. Series attributes come from the newest
+instance of the series and study attributes from the newest series, so the result does not
+depend on the order in which stores land.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
@@ -332,11 +333,9 @@ class Index(TagIndex, Protocol):
         """The counts of the named studies and series, by their ``doc_id``."""
 
     # Aggregates and the refresh-due markers.
-    async def refresh_series(self, series: SeriesRef) -> None:
-        """Recompute a series' aggregate from its visible instances."""
-
-    async def refresh_study(self, study: StudyRef) -> None:
-        """Recompute a study's aggregate from its series' aggregates."""
+    async def refresh(self, study: StudyRef, series: Iterable[SeriesRef]) -> None:
+        """Recompute the named series' aggregates from their visible instances, and the study's
+        from its series' aggregates, in one write."""
 
     async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
         """Write (or extend) the series' refresh-due marker."""
@@ -431,34 +430,44 @@ class Index(TagIndex, Protocol):
 
 
 _REFRESH_CONCURRENCY = 16
+_SERIES_PER_REFRESH = 50
+"""Series refreshed in one write with their study (a transactional batch holds 100 at most)."""
 
 
 async def refresh_aggregates(
     index: Index, series: Iterable[SeriesRef], progress: Progress | None = None
 ) -> None:
-    """Recompute the given series' aggregates, then their studies'.
+    """Recompute the given series' aggregates and their studies', a study at a time.
 
-    Series first: a study's aggregate is computed from its series' aggregates. Every caller that
-    makes aggregates catch up (store, delete, the sweep, rebuild, repair) goes through here.
+    Every caller that makes aggregates catch up (store, delete, the sweep, rebuild, repair) goes
+    through here.
     """
-    by_key = {s.key: s for s in series}
-    studies = {s.study.key: s.study for s in by_key.values()}
+    by_study: dict[str, list[SeriesRef]] = {}
+    for member in {s.key: s for s in series}.values():
+        by_study.setdefault(member.study.key, []).append(member)
+    groups = [
+        members[start : start + _SERIES_PER_REFRESH]
+        for members in by_study.values()
+        for start in range(0, len(members), _SERIES_PER_REFRESH)
+    ]
     semaphore = asyncio.Semaphore(_REFRESH_CONCURRENCY)
+    total = {"series": sum(len(g) for g in groups), "studies": len(by_study)}
     done = {"series": 0, "studies": 0}
+    left = {key: len(members) for key, members in by_study.items()}
 
-    async def one(level: str, total: int, refresh: Awaitable[None]) -> None:
+    async def one(group: list[SeriesRef]) -> None:
+        study = group[0].study
         async with semaphore:
-            await refresh
-        done[level] += 1
+            await index.refresh(study, group)
+        done["series"] += len(group)
+        left[study.key] -= len(group)
+        done["studies"] += left[study.key] == 0
         if progress:
-            progress(level, done[level], total)
+            progress("series", done["series"], total["series"])
+            if left[study.key] == 0:
+                progress("studies", done["studies"], total["studies"])
 
-    await asyncio.gather(
-        *(one("series", len(by_key), index.refresh_series(s)) for s in by_key.values())
-    )
-    await asyncio.gather(
-        *(one("studies", len(studies), index.refresh_study(s)) for s in studies.values())
-    )
+    await asyncio.gather(*(one(group) for group in groups))
 
 
 async def number_all(index: Index, partition: str, deadline: float | None = None) -> int:

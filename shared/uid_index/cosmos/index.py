@@ -23,11 +23,10 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, cast
 
-from azure.core import MatchConditions
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.cosmos import PartitionKey
 from azure.cosmos.aio import CosmosClient
@@ -56,7 +55,6 @@ from shared.uid_index.documents import (
     REFRESH,
     SERIES,
     STUDY,
-    Document,
     IndexRecord,
     InstanceDocument,
     IntentDocument,
@@ -140,6 +138,23 @@ def _unreferenced(claim: Claim) -> list[str]:
     if not claim.updating and claim.original_version is not None:
         versions.append(claim.original_version)
     return versions
+
+
+_SYSTEM = frozenset({"_etag", "_rid", "_self", "_ts", "_attachments"})
+
+
+def _write(id_: str, current: StudyDocument | None, desired: StudyDocument | None) -> list[Any]:
+    """The batch operations that make an aggregate ``desired`` from ``current`` (as read, with
+    its etag): none when it holds that already."""
+    if desired is None:
+        if current is None:
+            return []
+        return [("delete", (id_,), {"if_match_etag": current["_etag"]})]
+    if current is None:
+        return [("create", (body(desired),))]
+    if {k: v for k, v in current.items() if k not in _SYSTEM} == desired:
+        return []
+    return [("replace", (id_, body(desired)), {"if_match_etag": current["_etag"]})]
 
 
 def counts_of(doc: StudyDocument) -> Counts:
@@ -467,60 +482,62 @@ class CosmosIndex(CosmosTags):
 
     # Aggregates -------------------------------------------------------------------------------
 
-    async def _converge(
-        self, id_: str, key: str, compute: Callable[[], Awaitable[Document | None]]
-    ) -> None:
-        """Read-etag, compute from children, write-if-unchanged; repeat until a write sticks.
+    async def refresh(self, study: StudyRef, series: Iterable[SeriesRef]) -> None:
+        """Read the study's aggregates (with their etags), then count and take the newest
+        instance of each series named, then write every aggregate that changed in one
+        transactional batch, conditional on those etags; repeat until a batch sticks.
 
-        Whoever writes last has computed after every change that preceded it, so concurrent
-        refreshes end exact.
+        Whoever writes last has computed after every commit that preceded it (its etags were
+        read before its children), so concurrent refreshes end exact; and as every series write
+        goes with a write of its study, a study computed from a stale series never sticks.
         """
+        key = study.key
+        named = list({s.key: s for s in series}.values())
         with unavailable():
             for attempt in range(_ATTEMPTS):
-                current = await self._read(id_, key)
-                desired = await compute()
-                try:
-                    if desired is None:
-                        if current is not None:
-                            await self.container.delete_item(
-                                id_,
-                                partition_key=key,
-                                etag=current["_etag"],
-                                match_condition=MatchConditions.IfNotModified,
-                            )
-                        return
-                    if current is None:
-                        await self.container.create_item(body(desired))
+                rows = cast(list[SeriesDocument], await self._all(sql.aggregates_of(key), key))
+                study_doc = next((r for r in rows if r["type"] == STUDY), None)
+                current = {r["seriesKey"]: r for r in rows if r["type"] == SERIES}
+                computed = await asyncio.gather(*(self._series_now(s) for s in named))
+                desired = dict(current)
+                for one, doc in zip(named, computed, strict=True):
+                    if doc is None:
+                        desired.pop(one.key, None)
                     else:
-                        await self._replace(desired, current["_etag"])
+                        desired[one.key] = doc
+                operations = [
+                    *(
+                        op
+                        for one, doc in zip(named, computed, strict=True)
+                        for op in _write(one.doc_id, current.get(one.key), doc)
+                    ),
+                    *_write(
+                        study.doc_id,
+                        study_doc,
+                        study_from_series(list(desired.values())) if desired else None,
+                    ),
+                ]
+                if not operations:
                     return
-                except (*_CHANGED, CosmosResourceExistsError):
+                try:
+                    await self.container.execute_item_batch(operations, partition_key=key)
+                    return
+                except CosmosBatchOperationError as exc:
+                    if exc.status_code not in _PRECONDITIONS:
+                        raise
                     await _backoff(attempt)
         raise RuntimeError("index aggregate did not converge")
 
-    async def refresh_series(self, series: SeriesRef) -> None:
+    async def _series_now(self, series: SeriesRef) -> SeriesDocument | None:
+        """The series' aggregate as its visible instances make it now; None if it has none."""
         key = series.study.key
-
-        async def compute() -> SeriesDocument | None:
-            # Both after the aggregate's etag was read (``_converge``), at once.
-            count, newest = await asyncio.gather(
-                self._all(sql.visible_count(key, series.key), key),
-                self._all(sql.newest_visible(key, series.key), key),
-            )
-            if not count or not count[0] or not newest:
-                return None
-            return series_from_instance(cast(InstanceDocument, newest[0]), int(count[0]))
-
-        await self._converge(series.doc_id, key, compute)
-
-    async def refresh_study(self, study: StudyRef) -> None:
-        key = study.key
-
-        async def compute() -> StudyDocument | None:
-            series = cast(list[SeriesDocument], await self._all(sql.series_of(key), key))
-            return study_from_series(series) if series else None
-
-        await self._converge(study.doc_id, key, compute)
+        count, newest = await asyncio.gather(
+            self._all(sql.visible_count(key, series.key), key),
+            self._all(sql.newest_visible(key, series.key), key),
+        )
+        if not count or not count[0] or not newest:
+            return None
+        return series_from_instance(cast(InstanceDocument, newest[0]), int(count[0]))
 
     async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
         with unavailable():

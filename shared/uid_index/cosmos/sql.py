@@ -18,6 +18,7 @@ from shared.uid_index.documents import (
     REFRESH,
     REINDEX,
     SERIES,
+    STUDY,
     TAG_ERROR_KEYS,
     TAG_ERRORS,
     TAGS_PARTITION,
@@ -72,8 +73,9 @@ def newest_visible(study_key: str, series_key: str) -> Query:
     )
 
 
-def series_of(study_key: str) -> Query:
-    return _in_study(study_key, "c.type = @type", type=SERIES)
+def aggregates_of(study_key: str) -> Query:
+    """The study's aggregate and its series' aggregates."""
+    return _in_study(study_key, "(c.type = @series OR c.type = @study)", series=SERIES, study=STUDY)
 
 
 def _scoped(scope: DeleteScope, condition: str, select: str = "*", **params: Any) -> Query:

@@ -365,7 +365,7 @@ async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_co
     first, second = fresh_instance(series), fresh_instance(series)
     version = new_version()
     await index.commit(await index.claim(first, version, upsert=False), record(first, version))
-    await index.refresh_series(series)
+    await index.refresh(series.study, [series])
     counted, resume = asyncio.Event(), asyncio.Event()
     real_all = index._all
 
@@ -378,13 +378,13 @@ async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_co
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(index, "_all", all_pausing_once)
-        r1 = asyncio.create_task(index.refresh_series(series))
+        r1 = asyncio.create_task(index.refresh(series.study, [series]))
         await counted.wait()
         version = new_version()
         await index.commit(
             await index.claim(second, version, upsert=False), record(second, version)
         )
-        await index.refresh_series(series)
+        await index.refresh(series.study, [series])
         resume.set()
         await r1
     _, series_counts = await counts(index, series)
