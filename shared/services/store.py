@@ -287,7 +287,7 @@ async def _store_parsed(
 
     async def write_files(lease: Lease) -> Sidecar:
         nonlocal tag_warnings
-        writer = clients.blobs.writer(ref.file_blob(version), DICOM)
+        writer = clients.blobs.writer(ref.file_blob(version), DICOM, lease.held)
         try:
             for block in parser.buffered():
                 await writer.write(block)
@@ -310,6 +310,7 @@ async def _store_parsed(
                 # The copy is made from the stored file, and the sidecar names it: the file,
                 # then the copy, then the sidecar.
                 await _together(writer.commit(), request.to_refresh.before_commit(ref.series))
+                await lease.held()  # no copy made for a store refused at its claim
                 copy = await write_htj2k_copy(clients.blobs, sidecar, lease.keep)
                 sidecar = replace(sidecar, htj2k_frames=copy)
                 data = sidecar.to_bytes()
@@ -340,7 +341,7 @@ async def _store_parsed(
             ref,
             version,
             upsert=options.upsert,
-            registry=await request.registry(),
+            registry=request.registry,
             write_files=write_files,
             before_commit=lambda: request.to_refresh.before_commit(ref.series),
             updating=options.updating,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from azure.core import MatchConditions
@@ -31,11 +31,22 @@ READ_CHUNK_SIZE = 4 * 1024 * 1024
 
 
 class StagedBlobWriter:
-    """Writes one block blob from a stream of chunks with bounded memory."""
+    """Writes one block blob from a stream of chunks with bounded memory.
 
-    def __init__(self, container: ContainerClient, name: str, content_type: str) -> None:
+    ``before_staging`` is awaited once, before the first block is staged: a blob that fits one
+    block is sent by ``commit`` alone, and one that does not waits for it (the store's claim).
+    """
+
+    def __init__(
+        self,
+        container: ContainerClient,
+        name: str,
+        content_type: str,
+        before_staging: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self._blob = container.get_blob_client(name)
         self._content_type = content_type
+        self._before_staging = before_staging
         self._buffer = bytearray()
         self._block_ids: list[str] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -50,6 +61,8 @@ class StagedBlobWriter:
             await self._stage(block)
 
     async def _stage(self, block: bytes) -> None:
+        if not self._block_ids and self._before_staging is not None:
+            await self._before_staging()
         while len(self._in_flight) >= MAX_IN_FLIGHT:
             done, self._in_flight = await asyncio.wait(
                 self._in_flight, return_when=asyncio.FIRST_COMPLETED
@@ -102,8 +115,13 @@ class BlobStore:
     def __init__(self, container: ContainerClient) -> None:
         self.container = container
 
-    def writer(self, name: str, content_type: str) -> StagedBlobWriter:
-        return StagedBlobWriter(self.container, name, content_type)
+    def writer(
+        self,
+        name: str,
+        content_type: str,
+        before_staging: Callable[[], Awaitable[object]] | None = None,
+    ) -> StagedBlobWriter:
+        return StagedBlobWriter(self.container, name, content_type, before_staging)
 
     async def put(self, name: str, data: bytes, content_type: str) -> None:
         with unavailable_as_storage_error():

@@ -18,14 +18,20 @@ instance's next change feed entry in the same transaction (``changes``): an entr
 when its change does. A purged instance is kept as a tombstone, its history and nothing else, so
 that the entries of an instance deleted and stored again go on in order.
 
-A store goes through three states, in this order (``shared.services.store``):
+A store goes through three steps (``shared.services.store``, ``store_protocol``):
 
 1. **claim**: a ``pending`` entry reserves the SOP Instance UID (create-if-absent). A second
    store of the same instance meanwhile gets 45071; once the instance is ``created`` it gets
    45070. A claim carries a lease; a store that dies leaves a claim whose lease runs out, and the
    next store of that instance takes it over (its leftover blobs are named in the claim).
 2. **files**: the DICOM file and its sidecar are written to blob storage under a new version.
-3. **commit**: the claim becomes ``created`` (conditional on its etag), pointing at the version.
+   They are sent while the claim is on its way when the file fits one upload; a larger file
+   waits for the claim before its first block. A store refused at its claim deletes what it
+   wrote; one that dies before its claim lands leaves files no entry names, which verification
+   finds (and, as a rebuild would, indexes when they are complete: the retry of such a store
+   is told 45070, as for one that died after its commit).
+3. **commit**: once both are done, the claim becomes ``created`` (conditional on its etag),
+   pointing at the version.
 
 Readers only ever see ``created`` entries, whose files were written before the entry said so, so
 no reader sees an index entry without its file. Every change is conditional on the entry being

@@ -7,6 +7,7 @@ run its last step alone (``commit_sidecar``). The order and why it is safe are i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -21,16 +22,26 @@ from shared.uid_index.tag_index import TagRegistry
 
 
 class Lease:
-    """The claim a store holds while its files are written, renewed before it can run out."""
+    """The claim a store holds while its files are written, renewed before it can run out.
 
-    def __init__(self, index: Index, claim: Claim) -> None:
-        self._index, self._claim = index, claim
+    The claim is sent as the files begin, not before: a file that goes in one upload is written
+    while the claim is on its way, and a larger one waits for it before its first block
+    (``held``), so that a store refused at its claim has sent at most one small file, which it
+    deletes.
+    """
+
+    def __init__(self, index: Index, claiming: asyncio.Future[Claim]) -> None:
+        self._index, self._claiming = index, claiming
         self._renewed = time.monotonic()
+
+    async def held(self) -> Claim:
+        """The claim, once made; InstanceConflict when it was refused."""
+        return await self._claiming
 
     async def keep(self) -> None:
         """Call as the upload goes: renews the claim once a third of its lease has passed."""
-        if time.monotonic() - self._renewed > LEASE_SECONDS / 3:
-            await self._index.renew(self._claim)
+        if self._claiming.done() and time.monotonic() - self._renewed > LEASE_SECONDS / 3:
+            await self._index.renew(await self.held())
             self._renewed = time.monotonic()
 
 
@@ -44,7 +55,7 @@ async def store_copy(
     version: str,
     *,
     upsert: bool,
-    registry: TagRegistry,
+    registry: Callable[[], Awaitable[TagRegistry]],
     write_files: WriteFiles,
     before_commit: Callable[[], Awaitable[None]],
     updating: StoredInstance | None = None,
@@ -54,20 +65,23 @@ async def store_copy(
     With ``updating``, the copy is a bulk update's of that stored copy, claimed only while it is
     still the instance's (``Index.claim_update``).
 
-    The instance is indexed on the extended query tags of ``registry``. ``write_files`` writes
+    The instance is indexed on the extended query tags ``registry`` gives. ``write_files`` writes
     the file and the sidecar, keeping the lease, and returns the sidecar; ``before_commit`` runs
     just before the commit is sent (``write_files`` may run it earlier, beside its last writes:
     it writes again only when the last mark runs out soon). Raises InstanceConflict when the
     instance cannot be stored now (at claim, renew or commit), and whatever else ended it.
     """
-    if updating is None:
-        claim = await index.claim(ref, version, upsert=upsert)
-    else:
-        claim = await index.claim_update(updating, version)
+    claiming = asyncio.ensure_future(
+        index.claim(ref, version, upsert=upsert)
+        if updating is None
+        else index.claim_update(updating, version)
+    )
     committing = False
     try:
-        sidecar = await write_files(Lease(index, claim))
-        record = IndexRecord.from_sidecar(sidecar, registry.tags, registry.generation)
+        sidecar = await write_files(Lease(index, claiming))
+        claim = await claiming
+        read = await registry()
+        record = IndexRecord.from_sidecar(sidecar, read.tags, read.generation)
         await before_commit()
         committing = True
         leftovers = await index.commit(claim, record)
@@ -78,24 +92,40 @@ async def store_copy(
         # are orphans, which verification finds and removes.
         unavailable = isinstance(exc, StorageUnavailable)
         keep = not isinstance(exc, InstanceConflict) and (committing or unavailable)
-        await _undo(index, blobs, claim, keep_files=keep)
+        await _undo(index, blobs, ref, version, await _settled(claiming), keep_files=keep)
         raise
     if leftovers:
         with contextlib.suppress(Exception):
             await blobs.delete(name for v in leftovers for name in ref.version_blobs(v))
 
 
-async def _undo(index: Index, blobs: BlobStore, claim: Claim, *, keep_files: bool) -> None:
+async def _settled(claiming: asyncio.Future[Claim]) -> Claim | None:
+    """The claim once its request has ended; None if it was refused or failed."""
+    with contextlib.suppress(BaseException):
+        return await asyncio.shield(claiming)
+    return None
+
+
+async def _undo(
+    index: Index,
+    blobs: BlobStore,
+    ref: InstanceRef,
+    version: str,
+    claim: Claim | None,
+    *,
+    keep_files: bool,
+) -> None:
     """Remove what a failed store wrote, best effort: leftovers are found by verification.
 
-    The claim is released only if it is still ours unchanged (etag), so a commit that did land
-    is never undone.
+    The claim, if it was made, is released only if it is still ours unchanged (etag), so a
+    commit that did land is never undone.
     """
     if not keep_files:
         with contextlib.suppress(Exception):
-            await blobs.delete(claim.ref.version_blobs(claim.version))
-    with contextlib.suppress(Exception):
-        await index.release(claim)
+            await blobs.delete(ref.version_blobs(version))
+    if claim is not None:
+        with contextlib.suppress(Exception):
+            await index.release(claim)
 
 
 async def commit_sidecar(index: Index, sidecar: Sidecar) -> None:
