@@ -68,6 +68,12 @@ def keep_sidecar(name: str, data: bytes) -> None:
     _sidecars.put(name, data)
 
 
+def cached_sidecar(instance: StoredInstance) -> Sidecar | None:
+    """The instance's sidecar if this process holds it, without reading storage."""
+    data = _sidecars.get(instance.sidecar_blob)
+    return None if data is None else Sidecar.from_bytes(data)
+
+
 async def read_sidecar(blobs: BlobStore, instance: StoredInstance) -> Sidecar:
     """The instance's sidecar, from memory when this version was read before (see blob_cache)."""
     name = instance.sidecar_blob

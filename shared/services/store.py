@@ -26,6 +26,7 @@ from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.instance_parser import InstanceParser, InvalidInstance, ParsedInstance
 from shared.dicom.validation import FAILURE_VALIDATION, validate_instance
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.services.frame_prefetch import remember
 from shared.services.htj2k_copy import write_htj2k_copy
 from shared.services.overlapped_parts import overlapped
 from shared.services.partitions import record_partition
@@ -331,6 +332,7 @@ async def _store_parsed(
                 await writer.abort()
             raise
         keep_sidecar(name, data)
+        remember(StoredInstance(ref, version, sidecar.transfer_syntax_uid, sidecar.size))
         return sidecar
 
     await record_partition(clients.index, options.partition)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import AsyncIterator
 
 import httpx
 import numpy as np
@@ -11,7 +12,10 @@ from pydicom import dcmread
 from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
-from tests.data.builders import with_fresh_uids
+from shared.clients import Clients
+from shared.config import DEFAULT_PARTITION
+from shared.services.store import StoreOptions, request_parts, store
+from tests.data.builders import to_bytes, with_fresh_uids
 from tests.functions.retrieve_checks import EXPLICIT, parts_of, store_all
 
 pytestmark = pytest.mark.integration
@@ -157,3 +161,36 @@ async def test_single_bit_frames_are_packed(http: httpx.AsyncClient) -> None:
     assert response.status_code == 200, response.text
     bodies = [body for _, body in await parts_of(response)]
     assert bodies == [ds.PixelData[2 * size : 3 * size], ds.PixelData[:size]]
+
+
+async def test_a_frame_is_never_served_from_a_version_the_index_no_longer_has(
+    http: httpx.AsyncClient, storage: Clients
+) -> None:
+    """The host reads a frame it has seen before while it asks the index (``frame_prefetch``);
+    a copy stored meanwhile by another process, with other pixels, is what it must serve."""
+    first, ds = with_fresh_uids("CT_small.dcm", study_uid=generate_uid())
+    await store_all(http, [first])
+    path = (
+        f"/v2/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}/frames/1"
+    )
+    accept = {"Accept": f"{OCTET}; transfer-syntax=*"}
+    ((_, before),) = await parts_of(await http.get(path, headers=accept))
+    ((_, again),) = await parts_of(await http.get(path, headers=accept))
+    assert again == before == bytes(ds.PixelData)
+
+    ds.PixelData = bytes(255 - b for b in ds.PixelData)
+    replaced = to_bytes(ds)
+    options = StoreOptions(api_version=2, partition=DEFAULT_PARTITION, study_uid=None, upsert=True)
+    (outcome,) = await store(request_parts("application/dicom", _once(replaced)), options, storage)
+    assert outcome.failure is None
+    ((_, after),) = await parts_of(await http.get(path, headers=accept))
+    assert after == bytes(ds.PixelData) != before
+    # Deleted: the frame the host saw last is gone with it.
+    response = await http.delete(f"/v2/studies/{ds.StudyInstanceUID}")
+    assert response.status_code in (202, 204)
+    assert (await http.get(path, headers=accept)).status_code == 404
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
