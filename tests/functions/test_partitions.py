@@ -38,6 +38,7 @@ CHANGING = {
     ("DELETE", "studies/{study}/series/{series}"),
     ("DELETE", "studies/{study}/series/{series}/instances/{instance}"),
     ("POST", "export"),
+    ("POST", "studies/$bulkUpdate"),
 }
 """The routes that change data, each checked below by name."""
 
@@ -285,3 +286,34 @@ async def test_an_export_in_a_partition_copies_that_partition_s_files(
     uids = f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}"
     copied = await (await container.download_blob(f"{operation}/results/{uids}.dcm")).readall()
     assert str(dcmread(io.BytesIO(copied)).PatientName) == "Beta^B"
+
+
+async def test_a_bulk_update_in_a_partition_changes_that_partition_s_study_only(
+    http: httpx.AsyncClient,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    data, ds = with_fresh_uids(tutorial_file("red-triangle"))
+    partitions = (f"update-a-{tag}", f"update-b-{tag}")
+    for partition in partitions:
+        response = await post(
+            http, data, "application/dicom", f"/v2/partitions/{partition}/studies"
+        )
+        assert response.status_code == 200, response.text
+    body = {
+        "studyInstanceUids": [str(ds.StudyInstanceUID)],
+        "changeDataset": {"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Beta^B"}]}},
+    }
+    response = await http.post(f"/v2/partitions/{partitions[1]}/studies/$bulkUpdate", json=body)
+    assert response.status_code == 202, response.text
+    # A study this small is updated inside the request's own time.
+    status = (await http.get(response.json()["href"])).json()
+    assert (status["status"], status["results"]["instanceUpdated"]) == ("completed", 1)
+    instance = (
+        f"studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    )
+    names = [
+        (await http.get(f"/v2/partitions/{p}/{instance}/metadata")).json()[0]["00100010"]
+        for p in partitions
+    ]
+    assert names[0] == {"vr": "PN", "Value": [{"Alphabetic": str(ds.PatientName)}]}
+    assert names[1] == {"vr": "PN", "Value": [{"Alphabetic": "Beta^B"}]}
