@@ -82,6 +82,8 @@ bench: deps $(ORTHANC)
 	$(BIN)/python -m bench.thumbnails
 	$(BIN)/python -m bench.transcode
 	$(BIN)/python -m bench.progressive
+	$(BIN)/python -m bench.cloud_latency
+	$(BIN)/python -m bench.bulk_update
 
 clean:
 	rm -rf $(VENV) node_modules .local
