@@ -3,6 +3,7 @@ on free ports in a temporary directory, shared by every integration test."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from devhost.stack import LocalStack, clients_of
 from shared.clients import Clients
 
 ROOT = Path(__file__).resolve().parents[1]
+
+EVERY_SECOND = "*/1 * * * * *"
+"""A sweep schedule for a stack whose tests wait on the sweep."""
 
 # Small enough that the size-limit test stays cheap, large enough for every corpus request.
 MAX_REQUEST_BYTES = 96 * 1024 * 1024
@@ -54,3 +58,15 @@ async def storage(stack: LocalStack) -> AsyncIterator[Clients]:
     """Direct SDK access to the emulators, to check what the service wrote."""
     async with clients_of(stack) as clients:
         yield clients
+
+
+@contextlib.asynccontextmanager
+async def client_and_storage(
+    local: LocalStack,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Clients]]:
+    """An HTTP client of a stack's host, and direct access to its emulators."""
+    async with (
+        httpx.AsyncClient(base_url=local.base_url, timeout=120) as client,
+        clients_of(local) as clients,
+    ):
+        yield client, clients

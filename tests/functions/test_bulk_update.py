@@ -19,7 +19,7 @@ import pytest
 from pydicom import Dataset, dcmread
 from pydicom.uid import generate_uid
 
-from devhost.stack import LocalStack, clients_of
+from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.dicom.change_dataset import parse_change_dataset
@@ -28,7 +28,7 @@ from shared.services import jobs
 from shared.services.bulk_update import UpdateJob, job_blob, update_instance
 from shared.services.retrieve_scope import Scope, visible_instances
 from shared.services.verify import verify
-from tests.conftest import ROOT
+from tests.conftest import EVERY_SECOND, client_and_storage, own_stack
 from tests.data.builders import fresh_tutorial_study, multipart, to_bytes, with_fresh_uids
 from tests.functions.retrieve_checks import parts_of, store_all
 from tests.functions.test_change_feed import entries_after, latest_sequence
@@ -264,22 +264,21 @@ async def test_a_study_not_stored_is_a_failed_study_of_the_operation(
 
 @pytest.fixture(scope="module")
 def background_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("update"))
-    local.env["DICOMWEB_UPDATE_INLINE_SECONDS"] = "0"
-    local.env["DICOMWEB_SWEEP_SCHEDULE"] = "*/1 * * * * *"
-    with local as running:
-        yield running
+    """A stack whose updates do nothing inline and whose sweep runs every second."""
+    yield from own_stack(
+        tmp_path_factory,
+        "update",
+        DICOMWEB_UPDATE_INLINE_SECONDS="0",
+        DICOMWEB_SWEEP_SCHEDULE=EVERY_SECOND,
+    )
 
 
 @pytest.fixture
 async def background(
     background_stack: LocalStack,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Clients]]:
-    async with (
-        httpx.AsyncClient(base_url=background_stack.base_url, timeout=120) as client,
-        clients_of(background_stack) as clients,
-    ):
-        yield client, clients
+    async with client_and_storage(background_stack) as pair:
+        yield pair
 
 
 async def test_a_job_a_dead_host_left_mid_study_is_finished_by_the_sweep(

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from pydicom.uid import generate_uid
 
-from devhost.stack import LocalStack, clients_of
+from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.services.export import ExportJob, job_blob
 from shared.uid_index.keys import InstanceRef
-from tests.conftest import ROOT
+from tests.conftest import EVERY_SECOND, client_and_storage, own_stack
 from tests.data.builders import SERIES_1, SERIES_2, TUTORIAL, tutorial_file, with_fresh_uids
 from tests.functions.retrieve_checks import store_all
 
@@ -185,22 +185,21 @@ async def test_a_study_delete_s_operation_is_still_a_delete_s(http: httpx.AsyncC
 
 @pytest.fixture(scope="module")
 def background_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(ROOT, tmp_path_factory.mktemp("export"))
-    local.env["DICOMWEB_EXPORT_INLINE_SECONDS"] = "0"
-    local.env["DICOMWEB_SWEEP_SCHEDULE"] = "*/1 * * * * *"
-    with local as running:
-        yield running
+    """A stack whose exports do nothing inline and whose sweep runs every second."""
+    yield from own_stack(
+        tmp_path_factory,
+        "export",
+        DICOMWEB_EXPORT_INLINE_SECONDS="0",
+        DICOMWEB_SWEEP_SCHEDULE=EVERY_SECOND,
+    )
 
 
 @pytest.fixture
 async def background(
     background_stack: LocalStack,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Clients]]:
-    async with (
-        httpx.AsyncClient(base_url=background_stack.base_url, timeout=120) as client,
-        clients_of(background_stack) as clients,
-    ):
-        yield client, clients
+    async with client_and_storage(background_stack) as pair:
+        yield pair
 
 
 async def test_a_job_a_dead_host_left_half_done_is_finished_by_the_sweep(
