@@ -44,7 +44,8 @@ async def search(index: Index, query: SearchQuery, partition: str, root: str) ->
     found = await index.search(query, partition)
     page = found[query.offset : query.offset + query.limit]
     parents = await _parent_counts(index, query, partition, page)
-    datasets = [_dataset(query, hit, parents, root) for hit in page]
+    returned = _returned_tags(query)
+    datasets = [_dataset(query, returned, hit, parents, root) for hit in page]
     matched = {m.keyword for m in query.matches}
     tags = [t for t in query.extended if t.name in matched]
     counts = await asyncio.gather(*(index.error_count(t.key) for t in tags))
@@ -77,19 +78,27 @@ async def _parent_counts(
     )
 
 
+def _returned_tags(query: SearchQuery) -> frozenset[str] | None:
+    """The DICOM JSON keys of the stored attributes a result returns; None: all of them."""
+    wanted = query.returned
+    if wanted is None:
+        return None
+    return frozenset(tag_hex(k) for k in wanted if k not in COMPUTED_ATTRIBUTES)
+
+
 def _dataset(
     query: SearchQuery,
+    returned: frozenset[str] | None,
     hit: SearchHit,
     parents: dict[str, Counts],
     root: str,
 ) -> JsonDict:
     wanted = query.returned
     stored: JsonDict = hit.json
-    if wanted is None:
+    if returned is None:
         result = dict(stored)
     else:
-        tags = {tag_hex(k) for k in wanted if k not in COMPUTED_ATTRIBUTES}
-        result = {tag: element for tag, element in stored.items() if tag in tags}
+        result = {tag: element for tag, element in stored.items() if tag in returned}
     for keyword, element in _computed(query, hit, parents, root).items():
         if wanted is None or keyword in wanted:
             result[tag_hex(keyword)] = element
