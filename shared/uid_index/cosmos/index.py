@@ -143,16 +143,22 @@ def _unreferenced(claim: Claim) -> list[str]:
 _SYSTEM = frozenset({"_etag", "_rid", "_self", "_ts", "_attachments"})
 
 
-def _write(id_: str, current: StudyDocument | None, desired: StudyDocument | None) -> list[Any]:
+def _write(
+    id_: str,
+    current: StudyDocument | None,
+    desired: StudyDocument | None,
+    *,
+    always: bool = False,
+) -> list[Any]:
     """The batch operations that make an aggregate ``desired`` from ``current`` (as read, with
-    its etag): none when it holds that already."""
+    its etag): none when it holds that already, unless ``always``."""
     if desired is None:
         if current is None:
             return []
         return [("delete", (id_,), {"if_match_etag": current["_etag"]})]
     if current is None:
         return [("create", (body(desired),))]
-    if {k: v for k, v in current.items() if k not in _SYSTEM} == desired:
+    if not always and {k: v for k, v in current.items() if k not in _SYSTEM} == desired:
         return []
     return [("replace", (id_, body(desired)), {"if_match_etag": current["_etag"]})]
 
@@ -505,18 +511,20 @@ class CosmosIndex(CosmosTags):
                         desired.pop(one.key, None)
                     else:
                         desired[one.key] = doc
-                operations = [
-                    *(
-                        op
-                        for one, doc in zip(named, computed, strict=True)
-                        for op in _write(one.doc_id, current.get(one.key), doc)
-                    ),
-                    *_write(
-                        study.doc_id,
-                        study_doc,
-                        study_from_series(list(desired.values())) if desired else None,
-                    ),
+                series_writes = [
+                    op
+                    for one, doc in zip(named, computed, strict=True)
+                    for op in _write(one.doc_id, current.get(one.key), doc)
                 ]
+                # The study is written whenever a series is, even unchanged, so that its etag
+                # moves with every series write: a concurrent refresh that read the series
+                # before then fails on it and reads again.
+                operations = series_writes + _write(
+                    study.doc_id,
+                    study_doc,
+                    study_from_series(list(desired.values())) if desired else None,
+                    always=bool(series_writes),
+                )
                 if not operations:
                     return
                 try:
