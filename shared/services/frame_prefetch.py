@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from shared.storage.blob_store import BlobStore
 from shared.uid_index.index import StoredInstance
 from shared.uid_index.keys import InstanceRef
+from shared.uid_index.sidecar import Sidecar
 
 SEEN_INSTANCES = 65_536
 """Instances whose last seen version is kept (about 200 bytes each)."""
@@ -61,15 +62,20 @@ class Prefetch:
     """Reads of some frames of one version, started before the index said it is current."""
 
     instance: StoredInstance
+    sidecar: Sidecar
+    """The version's sidecar, as this process holds it: the frames' byte ranges came from it."""
     reads: dict[Key, asyncio.Task[bytes]]
 
-    def blobs_for(self, current: StoredInstance, blobs: BlobStore) -> BlobStore:
-        """The store to read ``current``'s frames from: with these reads when they are of its
-        version, else ``blobs`` (and the reads are dropped)."""
+    def of(self, current: StoredInstance) -> bool:
+        """Whether the reads are of ``current``'s version; if not, they are dropped."""
         if current.version == self.instance.version:
-            return PrefetchedBlobs(blobs, self.reads)
+            return True
         self.drop()
-        return blobs
+        return False
+
+    def blobs(self, blobs: BlobStore) -> BlobStore:
+        """``blobs``, answering the ranges read ahead with those reads."""
+        return PrefetchedBlobs(blobs, self.reads)
 
     def drop(self) -> None:
         for task in self.reads.values():
@@ -82,7 +88,9 @@ def _retrieved(task: asyncio.Task[bytes]) -> None:
         task.exception()
 
 
-def start(blobs: BlobStore, seen: StoredInstance, ranges: list[tuple[int, int]]) -> Prefetch:
+def start(
+    blobs: BlobStore, seen: StoredInstance, sidecar: Sidecar, ranges: list[tuple[int, int]]
+) -> Prefetch:
     """Start reading ``ranges`` of the file of ``seen``, the version last seen."""
     name = seen.file_blob
     reads: dict[Key, asyncio.Task[bytes]] = {}
@@ -90,4 +98,4 @@ def start(blobs: BlobStore, seen: StoredInstance, ranges: list[tuple[int, int]])
         task = asyncio.create_task(blobs.read_range(name, offset, length))
         task.add_done_callback(_retrieved)
         reads[(name, offset, length)] = task
-    return Prefetch(seen, reads)
+    return Prefetch(seen, sidecar, reads)

@@ -322,10 +322,13 @@ async def retrieve_frames(
         if prefetch is not None:
             prefetch.drop()
         raise
-    blobs = clients.blobs if prefetch is None else prefetch.blobs_for(instance, clients.blobs)
     if not scope.original:
         remember(instance)
-    sidecar = await read_sidecar(clients.blobs, instance)
+    blobs = clients.blobs
+    if prefetch is not None and prefetch.of(instance):
+        blobs, sidecar = prefetch.blobs(blobs), prefetch.sidecar
+    else:
+        sidecar = await read_sidecar(blobs, instance)
     source = frame_source(sidecar, instance.file_blob, numbers)
     return await frames_answer(blobs, source, found, numbers, range_header)
 
@@ -343,4 +346,4 @@ def _prefetch(blobs: BlobStore, scope: Scope, numbers: list[int]) -> Prefetch | 
     source = FrameSource(sidecar, seen.file_blob)
     if max(numbers) > source.count:
         return None
-    return start(blobs, seen, [r for n in numbers for r in source.stored_ranges(n)])
+    return start(blobs, seen, sidecar, [r for n in numbers for r in source.stored_ranges(n)])
