@@ -10,6 +10,7 @@ attribute and the rule broken, never the value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydicom import config
@@ -17,6 +18,7 @@ from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag, tag_
 from pydicom.dataset import Dataset
 from pydicom.valuerep import validate_value
 
+from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.validation import value_issue
 
 UPDATABLE_KEYWORDS = (
@@ -83,6 +85,12 @@ class ChangeDataset:
     @property
     def tags(self) -> list[int]:
         return sorted(int(element.tag) for element in self.dataset)
+
+    @cached_property
+    def elements(self) -> dict[str, Any]:
+        """The change's elements as the service's DICOM JSON gives them (``to_dicom_json``), so
+        that they compare with a stored copy's metadata."""
+        return to_dicom_json(self.dataset, lambda path: path)
 
     @property
     def needs_unicode(self) -> bool:

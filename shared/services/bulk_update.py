@@ -39,7 +39,6 @@ from pydicom.uid import ExplicitVRBigEndian
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
 from shared.dicom.change_dataset import ChangeDataset, InvalidChange, parse_change_dataset
-from shared.dicom.dicom_json import to_dicom_json
 from shared.dicom.rewrite import WholeFileNeeded, changed_head, pixel_data_start
 from shared.dicom.validation import is_valid_uid
 from shared.errors import BadRequest, Conflict, NotFound
@@ -49,7 +48,7 @@ from shared.services.retrieve_scope import Scope, read_sidecar, visible_instance
 from shared.services.store import StoreOptions, StoreRequest, store_instance
 from shared.storage.errors import StorageUnavailable
 from shared.uid_index.index import BEING_CREATED, StoredInstance
-from shared.uid_index.sidecar import Sidecar, bulk_data_path
+from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.tag_index import TagRegistry
 
 JOBS = "updates/"
@@ -284,8 +283,7 @@ async def _update_batch(
 
 def _holds(sidecar: Sidecar, change: ChangeDataset) -> bool:
     """Whether the copy's metadata already holds every changed attribute as the change sets it."""
-    wanted = to_dicom_json(change.dataset, bulk_data_path)
-    return all(sidecar.metadata.get(tag) == element for tag, element in wanted.items())
+    return all(sidecar.metadata.get(tag) == element for tag, element in change.elements.items())
 
 
 async def update_instance(
