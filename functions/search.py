@@ -20,6 +20,7 @@ from functions.http import (
 from shared.clients import clients
 from shared.dicom.query import SearchQuery
 from shared.dicom.query_levels import Level
+from shared.errors import BadRequest
 from shared.services.search import SearchResult, search
 from shared.web.media_types import DICOM_JSON, require_dicom_json
 from shared.web.search_params import parse_search
@@ -36,14 +37,16 @@ async def _search(
 ) -> Response:
     require_dicom_json(req.headers.get("accept"), "the search result")
     index = (await clients()).index
-    registry = await index.registry()
-    query = parse_search(
-        level,
-        req.query_params.multi_items(),
-        study_uid=study_uid,
-        series_uid=series_uid,
-        tags=registry.tags,
-    )
+    params = req.query_params.multi_items()
+    try:
+        # Most searches name built-in keys only, which no extended query tag can be (they are
+        # refused at registration): then the registry is not read at all.
+        query = parse_search(level, params, study_uid=study_uid, series_uid=series_uid)
+    except BadRequest:
+        registry = await index.registry()
+        query = parse_search(
+            level, params, study_uid=study_uid, series_uid=series_uid, tags=registry.tags
+        )
     result = await search(index, query, path_partition(req), versioned_root(req))
     headers = _headers(query, result)
     if not result.datasets:

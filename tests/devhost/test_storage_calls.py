@@ -51,3 +51,19 @@ async def test_a_store_and_a_missing_instance_count_their_calls(
     assert stored.requests == 1 and stored.index >= 3 and stored.blob == 2
     assert calls_in(retrieve) == Calls(requests=1, index=1, blob=0)
     assert calls_in(frame_line) == Calls(requests=1, index=1, blob=1)
+
+
+async def test_a_search_on_built_in_keys_asks_the_index_once(
+    stack: LocalStack, http: httpx.AsyncClient
+) -> None:
+    """Only a search naming a key that is not built in reads the extended query tag registry;
+    one that names an unknown attribute reads it to be sure, then is refused."""
+    offset = (stack.log_dir / "host.log").stat().st_size
+    dicom_json = {"accept": "application/dicom+json"}
+    found = await http.get("/v2/studies", params={"PatientID": "X*"}, headers=dicom_json)
+    assert found.status_code in (200, 204)
+    refused = await http.get("/v2/studies", params={"BodyPartThickness": "1"}, headers=dicom_json)
+    assert refused.status_code == 400
+    search, unknown = await _access_lines(stack, offset, 2)
+    assert calls_in(search) == Calls(requests=1, index=1, blob=0)
+    assert calls_in(unknown) == Calls(requests=1, index=1, blob=0)
