@@ -21,6 +21,7 @@ from shared.config import Settings, settings
 from shared.storage import calls
 from shared.storage.blob_store import BlobStore
 from shared.uid_index.cosmos.index import CosmosIndex, open_index
+from shared.uid_index.registry_reads import RegistryReads
 
 _BLOB_OPTIONS: dict[str, Any] = {
     "retry_total": 2,
@@ -48,6 +49,8 @@ class Clients:
     index: CosmosIndex
     """The index (``shared.uid_index.index.Index``); services see only that interface."""
     blob_service: BlobServiceClient
+    registry_reads: RegistryReads
+    """The extended query tag registry as store requests share its reads."""
 
     async def close(self) -> None:
         await self.blob_service.close()
@@ -72,7 +75,7 @@ def make_clients(config: Settings) -> Clients:
         )
     container = blob_service.get_container_client(config.blob_container)
     index = open_index(config, credential, proxies, calls.hook(calls.INDEX))
-    return Clients(BlobStore(container), index, blob_service)
+    return Clients(BlobStore(container), index, blob_service, RegistryReads(index.registry))
 
 
 _clients: Clients | None = None

@@ -257,7 +257,7 @@ async def _update_batch(
 ) -> int:
     """Update a batch of one study's instances, a few at a time, then refresh their series and
     study aggregates once; how many got a new copy. Why an instance failed goes into the job."""
-    request = StoreRequest.begin(clients.index, registry)
+    request = StoreRequest.begin(clients, registry)
     slots = asyncio.Semaphore(INSTANCES_IN_FLIGHT)
 
     async def one(instance: StoredInstance) -> bool:
@@ -300,7 +300,7 @@ async def update_instance(
     instance's own series and study are refreshed before this returns.
     """
     if request is None:
-        alone = StoreRequest.begin(clients.index, await clients.index.registry())
+        alone = StoreRequest.begin(clients, await clients.index.registry())
         try:
             return await update_instance(clients, instance, change, alone, htj2k_copy=htj2k_copy)
         finally:

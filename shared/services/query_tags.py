@@ -58,6 +58,7 @@ async def save_tags(
     behind."""
     if not await clients.index.save_registry(read, tags, generation):
         return False
+    clients.registry_reads.forget()
     mirror = {"generation": generation, "tags": [t.to_json() for t in tags]}
     await clients.blobs.put(QUERY_TAGS_BLOB, json.dumps(mirror).encode(), "application/json")
     return True
@@ -75,9 +76,10 @@ async def restore_tags(clients: Clients) -> int:
         replace(QueryTag.from_json(t), status=TagStatus.READY, operation_id=None)
         for t in mirror["tags"]
     ]
-    return (
-        len(tags) if await clients.index.save_registry(registry, tags, mirror["generation"]) else 0
-    )
+    if not await clients.index.save_registry(registry, tags, mirror["generation"]):
+        return 0
+    clients.registry_reads.forget()
+    return len(tags)
 
 
 async def add_tags(clients: Clients, body: Any) -> ReindexOperation:

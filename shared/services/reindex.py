@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -57,13 +57,20 @@ async def reindex_one(clients: Clients, stale: StaleInstance, registry: TagRegis
     return await clients.index.retag(stale, values, registry.generation)
 
 
-async def catch_up(clients: Clients, stored: Iterable[InstanceRef], read: TagRegistry) -> None:
+async def catch_up(
+    clients: Clients,
+    stored: Iterable[InstanceRef],
+    read: TagRegistry,
+    current: Awaitable[TagRegistry],
+) -> None:
     """After a store's last commit: if tags were added since it read ``read``, reindex what it
-    stored, so that no instance misses a tag whose reindex may already have passed it."""
+    stored, so that no instance misses a tag whose reindex may already have passed it.
+
+    ``current`` is the registry as read after that commit (``RegistryReads.sent_after``)."""
     refs = list(stored)
+    registry = await current
     if not refs:
         return
-    registry = await clients.index.registry()
     if registry.generation == read.generation:
         return
     found = await bounded([clients.index.stale_instance(r, registry.generation) for r in refs])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
@@ -32,7 +33,7 @@ from shared.services.overlapped_parts import overlapped
 from shared.services.partitions import record_partition
 from shared.services.reindex import catch_up
 from shared.services.retrieve_scope import keep_sidecar
-from shared.uid_index.index import ALREADY_EXISTS, Index, InstanceConflict, StoredInstance
+from shared.uid_index.index import ALREADY_EXISTS, InstanceConflict, StoredInstance
 from shared.uid_index.keys import InstanceRef, new_version
 from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import OriginalCopy, Sidecar, bulk_data_path
@@ -201,28 +202,31 @@ class StoreRequest:
     """The instances the request committed (or found committed by an earlier attempt)."""
 
     @classmethod
-    def begin(cls, index: Index, registry: TagRegistry | None = None) -> StoreRequest:
-        """A request into ``index``, indexing on ``registry``, or on the registry read now."""
+    def begin(cls, clients: Clients, registry: TagRegistry | None = None) -> StoreRequest:
+        """A request indexing on ``registry``, or on the process's recent registry read
+        (``shared.uid_index.registry_reads``: the catch-up makes up for its age)."""
         read: asyncio.Future[TagRegistry]
         if registry is None:
-            read = asyncio.ensure_future(index.registry())
+            read = asyncio.ensure_future(clients.registry_reads.recent())
         else:
             read = asyncio.get_running_loop().create_future()
             read.set_result(registry)
-        return cls(SeriesToRefresh(index), read)
+        return cls(SeriesToRefresh(clients.index), read)
 
     async def registry(self) -> TagRegistry:
         return await self.registry_read
 
     async def finish(self, clients: Clients) -> None:
         """Make what the request committed fully visible: its aggregates refreshed and, if tags
-        were added since it read them, its instances caught up on them (at once: each refreshes
-        what it changes)."""
+        were added since the registry it indexed on was read, its instances caught up on them
+        (at once: each refreshes what it changes). Called once no commit is in flight."""
         if not self.registry_read.done():
             self.registry_read.cancel()
         elif self.registry_read.exception() is None and self.stored:
             read = self.registry_read.result()
-            await _together(catch_up(clients, self.stored, read), self.to_refresh.refresh())
+            current = clients.registry_reads.sent_after(time.monotonic())
+            caught_up = catch_up(clients, self.stored, read, current)
+            await _together(caught_up, self.to_refresh.refresh())
             return
         await self.to_refresh.refresh()
 
@@ -433,7 +437,7 @@ async def store(
     added since are caught up on before it answers (``shared.services.reindex.catch_up``).
     """
     outcomes: list[Outcome] = []
-    request = StoreRequest.begin(clients.index)
+    request = StoreRequest.begin(clients)
 
     async def one(chunks: AsyncIterator[bytes], proceed: Callable[[], None]) -> Outcome:
         return await store_instance(chunks, options, clients, request, proceed)

@@ -436,7 +436,7 @@ async def test_a_store_catches_up_on_a_tag_added_while_it_ran(
     assert await instance_doc(storage, ref) is not None
     assert (await instance_doc(storage, ref) or {})["xq"]["series"] == {}
 
-    await catch_up(storage, [ref], before)
+    await catch_up(storage, [ref], before, storage.index.registry())
     doc = await instance_doc(storage, ref)
     assert doc is not None and doc["xq"]["series"] == {tag.key: "Caught up"}
     series = await series_doc(storage, ref.series)
