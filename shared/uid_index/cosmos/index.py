@@ -40,6 +40,7 @@ from shared.dicom.query import SearchQuery
 from shared.uid_index.changes import Action, History
 from shared.uid_index.container import PARTITION_KEY_PATH, indexing_policy
 from shared.uid_index.cosmos import sql
+from shared.uid_index.cosmos.batches import GroupedBatches
 from shared.uid_index.cosmos.feed import CosmosChangeFeed, stored_instance
 from shared.uid_index.cosmos.guard import query_deadline, unavailable
 from shared.uid_index.cosmos.items import CHANGED, Row, body
@@ -214,6 +215,7 @@ class CosmosIndex(CosmosTags):
         self.database = database
         self._container_name = container
         self._feed = CosmosChangeFeed(self.container)
+        self._batches = GroupedBatches(self.container)
 
     async def close(self) -> None:
         await self.client.close()
@@ -249,7 +251,7 @@ class CosmosIndex(CosmosTags):
                 else ("replace", (doc["id"], body(doc)), {"if_match_etag": etag})
             )
             try:
-                results = await self.container.execute_item_batch(
+                results = await self._batches.execute(
                     [write, ("create", (body(entry),))], partition_key=doc["pk"]
                 )
                 break
