@@ -115,6 +115,7 @@ class _ChangedInBatch(Exception):
 _CHANGED = (*CHANGED, _ChangedInBatch)
 """A conditional write that failed because someone else got there first."""
 _PRECONDITIONS = (404, 409, 412)
+_EXISTS = 409
 
 
 def _entry(doc: InstanceDocument) -> InstanceEntry:
@@ -278,10 +279,15 @@ class CosmosIndex(CosmosTags):
                 lease_until = now + LEASE_SECONDS
                 doc = claim_document(ref, version, lease_until=lease_until, history=History())
                 try:
-                    created: Row = await self.container.create_item(body(doc))
-                    return Claim(ref, version, created["_etag"])
-                except CosmosResourceExistsError:
-                    pass
+                    # Grouped with the commits into the study (``batches``): the parts of a
+                    # request claim and commit close together.
+                    created = await self._batches.execute(
+                        [("create", (body(doc),))], partition_key=doc["pk"]
+                    )
+                    return Claim(ref, version, created[0]["resourceBody"]["_etag"])
+                except CosmosBatchOperationError as exc:
+                    if exc.status_code != _EXISTS:
+                        raise
                 existing = await self._read_instance(ref)
                 if existing is None:
                     continue
