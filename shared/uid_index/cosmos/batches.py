@@ -28,6 +28,9 @@ from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosHttpRespons
 Operation = tuple[Any, ...]
 Result = dict[str, Any]
 
+IN_FLIGHT = 2
+"""Batches of one partition in flight at once; more wait, and go together once one returns."""
+
 MAX_OPERATIONS = 48
 """Operations in one grouped batch: well under Cosmos DB's 100 per batch, and its 2 MB body for
 index documents of a few kilobytes. A member alone may have more."""
@@ -45,7 +48,7 @@ class _Member:
 @dataclass
 class _Partition:
     queued: list[_Member] = field(default_factory=list)
-    sending: asyncio.Task[None] | None = None
+    senders: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class GroupedBatches:
@@ -61,21 +64,25 @@ class GroupedBatches:
         member = _Member(operations, asyncio.get_running_loop().create_future())
         partition = self._partitions.setdefault(partition_key, _Partition())
         partition.queued.append(member)
-        if partition.sending is None:
-            partition.sending = asyncio.ensure_future(self._send_queued(partition_key, partition))
+        if len(partition.senders) < IN_FLIGHT:
+            sender = asyncio.ensure_future(self._send_queued(partition_key, partition))
+            partition.senders.add(sender)
+            sender.add_done_callback(partition.senders.discard)
         return await member.result
 
     async def _send_queued(self, key: str, partition: _Partition) -> None:
-        """Send the partition's queued batches, a group at a time, until none is left."""
+        """Send the partition's queued batches, a group at a time, until none is left (one of
+        at most ``IN_FLIGHT`` such senders of the partition)."""
         try:
             while partition.queued:
                 group = _next_group(partition)
                 if group:
                     await self._send(key, group, partition)
         finally:
-            partition.sending = None
-            if not partition.queued:
-                self._partitions.pop(key, None)
+            # The last sender of a partition with nothing queued lets it go.
+            idle = not partition.queued and partition.senders <= {asyncio.current_task()}
+            if idle and self._partitions.get(key) is partition:
+                del self._partitions[key]
 
     async def _send(self, key: str, group: list[_Member], partition: _Partition) -> None:
         operations = [op for member in group for op in member.operations]
