@@ -1,12 +1,13 @@
-"""Group commit: the transactional batches of one partition that queue up behind one in flight
-go together, as one batch, in the next request.
+"""Group commit: the transactional batches of one partition that queue up behind those in
+flight go together, as one batch, in the next request.
 
 Every commit of a store is a transactional batch in its study's partition (the instance's
 document and its change feed entry). The parts of one request are stored several at a time, and
 a study is often stored by several requests at once, so commits into one partition come close
 together; each request to the index costs the host about as much CPU as the rest of a small
-instance's store. So while a batch of a partition is in flight, the next ones wait and are then
-sent as one: with nothing in flight a batch goes at once, under load the calls per commit fall.
+instance's store. So while ``IN_FLIGHT`` batches of a partition are in flight, the next ones
+wait and are then sent as one: with little in flight a batch goes at once, under load the calls
+per commit fall. Claims, single creates, go the same way.
 
 A grouped batch is still all or nothing, so one member's failure (its etag no longer matches, an
 entry exists) fails the others too: the member whose operation failed gets its error, as if it
