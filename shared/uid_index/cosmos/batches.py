@@ -19,6 +19,7 @@ every member, each of which may then have landed, as a batch sent alone may have
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,12 +45,19 @@ class _Member:
     result: asyncio.Future[list[Result]]
     alone: bool = False
     """Sent by itself from now on: its group was too large to send."""
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    """The caller's: a group's request is sent in its first member's, so that it counts among
+    the storage calls of a request still waiting for it (``shared.storage.calls``)."""
 
 
 @dataclass
 class _Partition:
     queued: list[_Member] = field(default_factory=list)
+    sending: int = 0
+    """Senders running: counted as they start and end, with no await in between, so that a
+    batch queued is always one a running sender will take."""
     senders: set[asyncio.Task[None]] = field(default_factory=set)
+    """The senders' tasks, kept from garbage collection while they run."""
 
 
 class GroupedBatches:
@@ -65,7 +73,8 @@ class GroupedBatches:
         member = _Member(operations, asyncio.get_running_loop().create_future())
         partition = self._partitions.setdefault(partition_key, _Partition())
         partition.queued.append(member)
-        if len(partition.senders) < IN_FLIGHT:
+        if partition.sending < IN_FLIGHT:
+            partition.sending += 1
             sender = asyncio.ensure_future(self._send_queued(partition_key, partition))
             partition.senders.add(sender)
             sender.add_done_callback(partition.senders.discard)
@@ -80,15 +89,30 @@ class GroupedBatches:
                 if group:
                     await self._send(key, group, partition)
         finally:
+            partition.sending -= 1
             # The last sender of a partition with nothing queued lets it go.
-            idle = not partition.queued and partition.senders <= {asyncio.current_task()}
+            idle = not partition.queued and partition.sending == 0
             if idle and self._partitions.get(key) is partition:
                 del self._partitions[key]
 
+    async def _batch(self, operations: list[Operation], key: str) -> list[Result]:
+        return list(await self._container.execute_item_batch(operations, partition_key=key))
+
     async def _send(self, key: str, group: list[_Member], partition: _Partition) -> None:
+        try:
+            await self._send_group(key, group, partition)
+        except BaseException as exc:
+            # Nothing a member waits for may be left unsettled, whatever went wrong here.
+            for member in group:
+                if member not in partition.queued:
+                    _settle(member, exc)
+            raise
+
+    async def _send_group(self, key: str, group: list[_Member], partition: _Partition) -> None:
         operations = [op for member in group for op in member.operations]
         try:
-            results = await self._container.execute_item_batch(operations, partition_key=key)
+            sent = self._batch(operations, key)
+            results = await asyncio.create_task(sent, context=group[0].context)
         except CosmosBatchOperationError as exc:
             if len(group) == 1:
                 _settle(group[0], exc)
@@ -112,11 +136,9 @@ class GroupedBatches:
             for member in group:
                 _settle(member, exc)
             return
-        except BaseException as exc:
+        except Exception as exc:
             for member in group:
                 _settle(member, exc)
-            if not isinstance(exc, Exception):
-                raise
             return
         at = 0
         for member in group:

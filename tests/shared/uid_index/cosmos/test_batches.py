@@ -89,3 +89,17 @@ async def test_a_replace_on_a_stale_etag_fails_as_alone(storage: Clients) -> Non
     assert stale.error_index == 0 and stale.status_code == 412
     assert not isinstance(fresh, BaseException)
     assert await _ids(storage, pk) == {doc["id"], other["id"]}
+
+
+async def test_callers_batching_one_after_another_never_wait_forever(storage: Clients) -> None:
+    """Two callers each send their next batch as soon as the last returns: every batch is taken
+    by a sender, however the senders' ends and the new batches interleave."""
+    pk = uuid.uuid4().hex
+    batches = GroupedBatches(storage.index.container)
+
+    async def one_after_another(n: int) -> None:
+        for i in range(15):
+            await batches.execute([("create", (_doc(pk, 100 * n + i),))], partition_key=pk)
+
+    await asyncio.wait_for(asyncio.gather(*(one_after_another(n) for n in range(3))), 60)
+    assert len(await _ids(storage, pk)) == 45
