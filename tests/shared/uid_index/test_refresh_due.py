@@ -1,4 +1,4 @@
-"""Refresh-due markers: their shape, and how often a store writes them.
+"""Refresh-due markers: their shape, and how often a store's commits carry them.
 
 The sweep's side (a killed store's markers refreshed and deleted) is tested with a host that is
 killed, in ``tests/functions/test_delete_background.py``.
@@ -46,7 +46,7 @@ PART_HEAD = b"Content-Type: application/dicom\r\n\r\n"
 
 
 async def marker_once_stored(storage: Clients, ds: Any) -> dict[str, Any]:
-    """The series' marker, once the service has committed ``ds`` (it writes the marker first)."""
+    """The series' marker, once the service has committed ``ds`` (the commit carries it)."""
     ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     for _ in range(400):
         doc = await instance_doc(storage, ref)
@@ -62,8 +62,8 @@ async def marker_once_stored(storage: Clients, ds: Any) -> dict[str, Any]:
 async def test_a_store_marks_a_series_once_and_again_only_while_it_keeps_committing(
     http: httpx.AsyncClient, storage: Clients
 ) -> None:
-    """Three parts into one series: the second, committed at once, writes no marker; the third,
-    held back until the marker has less than ``RENEW_WITHIN_SECONDS`` left, writes it again."""
+    """Three parts into one series: the second, committed at once, carries no marker; the third,
+    held back until the marker has less than ``RENEW_WITHIN_SECONDS`` left, carries it again."""
     study, series = generate_uid(), generate_uid()
     (p1, ds1), (p2, ds2), (p3, _) = (ct(study, series) for _ in range(3))
     seen: list[dict[str, Any]] = []
