@@ -7,7 +7,7 @@ Nothing of an instance becomes visible before its file and sidecar are written (
 
 Whatever ends a request, the series and study aggregates above every instance it committed are
 refreshed before it answers, so a stored instance is never retrievable yet missing from search.
-Should the process die before that, the series' refresh-due markers, written before their first
+Should the process die before that, the series' refresh-due markers, written with their first
 commits, have the sweep refresh them (``shared.uid_index.refresh_due``).
 """
 
@@ -314,7 +314,7 @@ async def _store_parsed(
             if options.htj2k_copy:
                 # The copy is made from the stored file, and the sidecar names it: the file,
                 # then the copy, then the sidecar.
-                await _together(writer.commit(), request.to_refresh.before_commit(ref.series))
+                await writer.commit()
                 await lease.held()  # no copy made for a store refused at its claim
                 copy = await write_htj2k_copy(clients.blobs, sidecar, lease.keep)
                 sidecar = replace(sidecar, htj2k_frames=copy)
@@ -323,13 +323,8 @@ async def _store_parsed(
             else:
                 data = sidecar.to_bytes()
                 # At once: a copy counts only once both blobs exist (rebuild and verify ask for
-                # both), and the commit that makes it visible waits for both and for the
-                # series' refresh marker, which must be written before it (``refresh_due``).
-                await _together(
-                    writer.commit(),
-                    clients.blobs.put(name, data, "application/json"),
-                    request.to_refresh.before_commit(ref.series),
-                )
+                # both), and the commit that makes it visible waits for both.
+                await _together(writer.commit(), clients.blobs.put(name, data, "application/json"))
             proceed()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -349,7 +344,7 @@ async def _store_parsed(
             upsert=options.upsert,
             registry=request.registry,
             write_files=write_files,
-            before_commit=lambda: request.to_refresh.before_commit(ref.series),
+            to_refresh=request.to_refresh,
             updating=options.updating,
         )
     except InstanceConflict as exc:

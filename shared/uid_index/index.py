@@ -31,7 +31,11 @@ A store goes through three steps (``shared.services.store``, ``store_protocol``)
    finds (and, as a rebuild would, indexes when they are complete: the retry of such a store
    is told 45070, as for one that died after its commit).
 3. **commit**: once both are done, the claim becomes ``created`` (conditional on its etag),
-   pointing at the version.
+   pointing at the version. A request's first commit into a series, and the next one whenever
+   the marker it wrote is close to running out, carries the series' refresh-due marker in the
+   same transaction (``refresh_due``): should the request die before it refreshes the series'
+   aggregates, the sweep does once the marker's lease has run out, after every commit that
+   relied on it.
 
 Readers only ever see ``created`` entries, whose files were written before the entry said so, so
 no reader sees an index entry without its file. Every change is conditional on the entry being
@@ -311,8 +315,15 @@ class Index(TagIndex, Protocol):
         """Hold a visible instance for a bulk update's copy ``version`` of ``current``; raise
         InstanceConflict(BEING_CREATED) unless ``current`` is still its copy."""
 
-    async def commit(self, claim: Claim, record: IndexRecord) -> list[str]:
-        """Make the record visible; the versions whose files are now unreferenced."""
+    async def commit(
+        self, claim: Claim, record: IndexRecord, *, refresh_marker_lease: float | None = None
+    ) -> list[str]:
+        """Make the record visible; the versions whose files are now unreferenced.
+
+        With ``refresh_marker_lease``, the series' refresh-due marker is written (or extended)
+        with that lease in the same transaction (``refresh_due``): it lands exactly when the
+        commit does, and not when the commit fails.
+        """
 
     async def release(self, claim: Claim) -> None:
         """Give up a pending claim, only if it is still ours unchanged."""
@@ -338,13 +349,10 @@ class Index(TagIndex, Protocol):
     ) -> dict[str, Counts]:
         """The counts of the named studies and series, by their ``doc_id``."""
 
-    # Aggregates and the refresh-due markers.
+    # Aggregates and the refresh-due markers (written by ``commit``).
     async def refresh(self, study: StudyRef, series: Iterable[SeriesRef]) -> None:
         """Recompute the named series' aggregates from their visible instances, and the study's
         from its series' aggregates, in one write."""
-
-    async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
-        """Write (or extend) the series' refresh-due marker."""
 
     async def overdue_markers(self) -> list[RefreshMarker]:
         """Some markers whose lease ran out, across all studies."""

@@ -2,27 +2,33 @@
 
 A store refreshes the aggregates of every series it committed into before it answers
 (``shared.services.store``), but a process killed before that leaves committed instances
-retrievable and missing from search, or counted short. So before its first commit into a series, a
-request writes that series' marker (one ``refresh`` document per series, an upsert) with a lease;
-the sweep refreshes the series and study of every marker whose lease ran out, then deletes it.
+retrievable and missing from search, or counted short. So a request's first commit into a series
+carries that series' marker (one ``refresh`` document per series, upserted with a lease in the
+commit's own transaction, ``Index.commit``); the sweep refreshes the series and study of every
+marker whose lease ran out, then deletes it.
 
 Why no refresh is lost:
 
-- A request commits into a series only while the marker lease it last wrote has more than
-  ``RENEW_WITHIN_SECONDS`` left, and writes the marker again otherwise. Every commit relying on a
-  marker therefore lands before that marker's lease runs out, and the sweep's refresh, which
-  starts after, counts it. The margin covers the commit's own latency and clock skew between
-  hosts.
+- A commit that carries the marker lands with it or not at all, so the sweep, which reads the
+  marker before it refreshes, counts that commit whenever the marker is there to be read, however
+  long the commit took.
+- A request sends a commit without the marker only while the lease of the last marker it saw
+  land has more than ``RENEW_WITHIN_SECONDS`` left, and carries it again otherwise. Every commit
+  relying on a marker therefore lands before that marker's lease runs out, and the sweep's
+  refresh, which starts after, counts it. The margin covers the commit's own latency and clock
+  skew between hosts, and a marker with an earlier lease landing after it: another request's,
+  or one carried by a concurrent commit of the same request, sent earlier.
 - Requests never clear markers, not even their own: concurrent stores of one series share its
   marker, each extending the lease, so one finishing cannot take away what another still relies
   on. Only the sweep deletes a marker, after its refresh, and only if nobody wrote the marker
   while it refreshed (etag); a marker written again meanwhile stays for the next sweep.
 
-What it costs: one index write per series per request on the store path (one more for every
-``LEASE_SECONDS - RENEW_WITHIN_SECONDS`` a request keeps committing into one series), sent just
-before the series' first commit. The sweep then refreshes each marked series and its study once
-and deletes the marker: once per series written since the previous sweep, however many requests
-wrote to it.
+What it costs: no index call of its own. A commit that carries the marker writes one more
+document in its batch: a request's first commit into each series, one every
+``LEASE_SECONDS - RENEW_WITHIN_SECONDS`` it keeps committing into the series, and any sent into
+the series while the one carrying the marker is still unanswered. The sweep then refreshes each
+marked series and its study once and deletes the marker: once per series written since the
+previous sweep, however many requests wrote to it.
 """
 
 from __future__ import annotations
@@ -38,28 +44,33 @@ RENEW_WITHIN_SECONDS = 2 * LEASE_SECONDS / 3
 
 
 class SeriesToRefresh:
-    """The series one store request must refresh before it answers, and the markers that get
-    them refreshed by the sweep should the request die first."""
+    """The series one store request must refresh before it answers, and the leases of the markers
+    that get them refreshed by the sweep should the request die first."""
 
     def __init__(self, index: Index) -> None:
         self._index = index
         self._series: dict[str, SeriesRef] = {}
         self._leases: dict[str, float] = {}
-        self._marking: dict[str, asyncio.Lock] = {}
 
-    async def before_commit(self, series: SeriesRef) -> None:
-        """Call before each commit into ``series``: marks it when the last mark runs out soon.
+    def marker_lease(self, series: SeriesRef) -> float | None:
+        """Call just before each commit into ``series`` is sent: the lease of the marker the commit
+        must carry (``Index.commit``), or None while the last one seen landing has more than
+        ``RENEW_WITHIN_SECONDS`` left.
 
-        The series is recorded once the mark is written, before the commit is sent, not after
-        the commit is acknowledged: a commit that times out may still have landed. Parts of one
-        request stored at once wait for one mark of their series rather than each writing it.
+        The series is recorded now, before the commit is sent, not once it is acknowledged: a
+        commit that times out may still have landed. Parts of one request committing into a
+        series at once may each carry the marker, in their own batch; once one has landed
+        (``marked``), the next ones do not, until its lease runs out soon.
         """
-        async with self._marking.setdefault(series.key, asyncio.Lock()):
-            if self._leases.get(series.key, 0.0) - time.time() <= RENEW_WITHIN_SECONDS:
-                lease_until = time.time() + LEASE_SECONDS
-                await self._index.mark_refresh_due(series, lease_until)
-                self._leases[series.key] = lease_until
         self._series[series.key] = series
+        now = time.time()
+        if self._leases.get(series.key, 0.0) - now > RENEW_WITHIN_SECONDS:
+            return None
+        return now + LEASE_SECONDS
+
+    def marked(self, series: SeriesRef, lease_until: float) -> None:
+        """Call once a commit carrying the marker leased until ``lease_until`` has succeeded."""
+        self._leases[series.key] = max(lease_until, self._leases.get(series.key, 0.0))
 
     def add(self, series: SeriesRef) -> None:
         """A series to refresh that this request did not commit into (an instance found already

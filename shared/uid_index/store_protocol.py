@@ -17,6 +17,7 @@ from shared.storage.errors import StorageUnavailable
 from shared.uid_index.documents import IndexRecord
 from shared.uid_index.index import LEASE_SECONDS, Claim, Index, InstanceConflict, StoredInstance
 from shared.uid_index.keys import InstanceRef
+from shared.uid_index.refresh_due import SeriesToRefresh
 from shared.uid_index.sidecar import Sidecar
 from shared.uid_index.tag_index import TagRegistry
 
@@ -57,7 +58,7 @@ async def store_copy(
     upsert: bool,
     registry: Callable[[], Awaitable[TagRegistry]],
     write_files: WriteFiles,
-    before_commit: Callable[[], Awaitable[None]],
+    to_refresh: SeriesToRefresh,
     updating: StoredInstance | None = None,
 ) -> None:
     """Claim ``ref``, write its files under ``version``, commit them; undo whatever fails.
@@ -66,10 +67,11 @@ async def store_copy(
     still the instance's (``Index.claim_update``).
 
     The instance is indexed on the extended query tags ``registry`` gives. ``write_files`` writes
-    the file and the sidecar, keeping the lease, and returns the sidecar; ``before_commit`` runs
-    just before the commit is sent (``write_files`` may run it earlier, beside its last writes:
-    it writes again only when the last mark runs out soon). Raises InstanceConflict when the
-    instance cannot be stored now (at claim, renew or commit), and whatever else ended it.
+    the file and the sidecar, keeping the lease, and returns the sidecar. The series goes into
+    ``to_refresh`` just before the commit is sent, and the commit carries the series'
+    refresh-due marker when ``to_refresh`` says it must (``refresh_due``). Raises
+    InstanceConflict when the instance cannot be stored now (at claim, renew or commit), and
+    whatever else ended it.
     """
     claiming = asyncio.ensure_future(
         index.claim(ref, version, upsert=upsert)
@@ -82,9 +84,11 @@ async def store_copy(
         claim = await claiming
         read = await registry()
         record = IndexRecord.from_sidecar(sidecar, read.tags, read.generation)
-        await before_commit()
+        marker_lease = to_refresh.marker_lease(ref.series)
         committing = True
-        leftovers = await index.commit(claim, record)
+        leftovers = await index.commit(claim, record, refresh_marker_lease=marker_lease)
+        if marker_lease is not None:
+            to_refresh.marked(ref.series, marker_lease)
     except BaseException as exc:
         # A conflict is definite: the index does not point at this version. A commit that timed
         # out may still have landed: then its files must stay. When storage is down, deleting

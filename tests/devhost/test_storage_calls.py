@@ -47,7 +47,8 @@ async def test_a_store_and_a_missing_instance_count_their_calls(
     store, retrieve, frame_line = await _access_lines(stack, offset, 3)
     assert store.split("devhost.access: ")[1].startswith("POST /v2/studies 200 ")
     stored = calls_in(store)
-    # At least the claim, the refresh-due marker and the commit; the file and the sidecar.
+    # At least the claim, the commit (which carries the refresh-due marker) and the refresh;
+    # the file and the sidecar.
     assert stored.requests == 1 and stored.index >= 3 and stored.blob == 2
     assert calls_in(retrieve) == Calls(requests=1, index=1, blob=0)
     assert calls_in(frame_line) == Calls(requests=1, index=1, blob=1)

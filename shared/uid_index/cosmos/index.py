@@ -4,8 +4,9 @@ Each study's documents share one partition (``pk``, the study's digest): instanc
 and study aggregates, refresh-due markers, delete intents and change feed entries. Every
 conditional write is an ``IfNotModified`` on the etag last read, which is how the lifecycle of
 ``shared.uid_index.index`` stays consistent; the one transaction is an instance's change and its
-change feed entry, written together in a transactional batch of the study's partition
-(``_change``). Numbering and reading the feed is in ``feed``.
+change feed entry (and, in a commit that carries it, its series' refresh-due marker), written
+together in a transactional batch of the study's partition (``_change``). Numbering and
+reading the feed is in ``feed``.
 
 Emulator workarounds, each needed once and kept here:
 
@@ -235,13 +236,21 @@ class CosmosIndex(CosmosTags):
     # Primitives -------------------------------------------------------------------------------
 
     async def _change(
-        self, doc: InstanceDocument, etag: str | None, action: Action, history: History
+        self,
+        doc: InstanceDocument,
+        etag: str | None,
+        action: Action,
+        history: History,
+        *,
+        also: tuple[Any, ...] = (),
     ) -> InstanceDocument:
         """Write ``doc`` (replacing the version read at ``etag``, or creating it when None) and
-        the change feed entry ``history`` describes, both or neither.
+        the change feed entry ``history`` describes, both or neither, and with them the batch
+        operations ``also`` (unconditional writes of the study's partition).
 
         Raises ``_ChangedInBatch`` when the document changed since it was read (or exists, or is
-        gone): then nothing was written.
+        gone): then nothing was written. ``also`` goes last, so that the failed operation's
+        index still tells the instance write (0) from the feed entry (1).
         """
         ref = instance_ref(doc)
         for _ in range(2):
@@ -253,7 +262,7 @@ class CosmosIndex(CosmosTags):
             )
             try:
                 results = await self._batches.execute(
-                    [write, ("create", (body(entry),))], partition_key=doc["pk"]
+                    [write, ("create", (body(entry),)), *also], partition_key=doc["pk"]
                 )
                 break
             except CosmosBatchOperationError as exc:
@@ -352,8 +361,14 @@ class CosmosIndex(CosmosTags):
             original_version=existing.get("originalVersion"),
         )
 
-    async def commit(self, claim: Claim, record: IndexRecord) -> list[str]:
+    async def commit(
+        self, claim: Claim, record: IndexRecord, *, refresh_marker_lease: float | None = None
+    ) -> list[str]:
         action = Action.UPDATE if claim.updating else Action.CREATE
+        marker: tuple[Any, ...] = ()
+        if refresh_marker_lease is not None:
+            due = refresh_due_document(claim.ref.series, lease_until=refresh_marker_lease)
+            marker = (("upsert", (body(due),)),)
         with unavailable():
             for attempt in range(_ATTEMPTS):
                 change = claim.history.next(time.time())
@@ -361,7 +376,7 @@ class CosmosIndex(CosmosTags):
                     record, status=Lifecycle.CREATED, lease_until=0.0, history=change
                 )
                 try:
-                    await self._change(doc, claim.etag, action, change)
+                    await self._change(doc, claim.etag, action, change, also=marker)
                     return _unreferenced(claim)
                 except _CHANGED:
                     if not claim.replacing or claim.updating:
@@ -536,7 +551,7 @@ class CosmosIndex(CosmosTags):
                 if not operations:
                     return
                 try:
-                    await self.container.execute_item_batch(operations, partition_key=key)
+                    await self._batches.execute(operations, partition_key=key)
                     return
                 except CosmosBatchOperationError as exc:
                     if exc.status_code not in _PRECONDITIONS:
@@ -554,12 +569,6 @@ class CosmosIndex(CosmosTags):
         if not count or not count[0] or not newest:
             return None
         return series_from_instance(cast(InstanceDocument, newest[0]), int(count[0]))
-
-    async def mark_refresh_due(self, series: SeriesRef, lease_until: float) -> None:
-        with unavailable():
-            await self.container.upsert_item(
-                body(refresh_due_document(series, lease_until=lease_until))
-            )
 
     async def overdue_markers(self) -> list[RefreshMarker]:
         with unavailable():

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydicom.uid import generate_uid
@@ -313,20 +313,102 @@ async def overdue(index: Index, series: SeriesRef) -> list[RefreshMarker]:
     return [m for m in await index.overdue_markers() if m.series == series]
 
 
+async def swept(storage: Clients) -> None:
+    """Clear of the host's sweep, and others' overdue markers swept, so that those a case leaves
+    overdue are among the first ``overdue_markers`` returns."""
+    await clear_of_the_hosts_sweep()
+    await sweep(storage, seconds=30)
+
+
+async def commit_marking(index: Index, series: SeriesRef, lease_until: float) -> InstanceRef:
+    """Store a new instance of ``series`` whose commit carries the series' marker."""
+    ref = fresh_instance(series)
+    version = new_version()
+    claim = await index.claim(ref, version, upsert=False)
+    await index.commit(claim, record(ref, version), refresh_marker_lease=lease_until)
+    return ref
+
+
+async def test_a_commit_carrying_a_marker_leaves_it_overdue_once_its_lease_passes(
+    storage: Clients,
+) -> None:
+    index = storage.index
+    series = fresh_series()
+    await swept(storage)
+    ref = await commit_marking(index, series, time.time() + 2)
+    assert await stored(index, ref) != []
+    assert await overdue(index, series) == []
+    await asyncio.sleep(2.5)
+    [marker] = await overdue(index, series)
+    # A commit without one leaves the marker as it was.
+    later = fresh_instance(series)
+    version = new_version()
+    await index.commit(await index.claim(later, version, upsert=False), record(later, version))
+    assert await overdue(index, series) == [marker]
+    await index.clear_marker(marker)
+
+
+async def test_a_commit_that_fails_writes_no_marker(storage: Clients) -> None:
+    """A commit whose claim was taken over, and an update of a copy that is no longer the
+    instance's: the marker they carry is not written either."""
+    index = storage.index
+    ref = fresh_instance()
+    dead_version = new_version()
+    await swept(storage)
+    with clock_behind(2 * LEASE_SECONDS):
+        dead = await index.claim(ref, dead_version, upsert=False)
+    version = new_version()
+    taken = await index.claim(ref, version, upsert=False)
+    with pytest.raises(InstanceConflict):
+        await index.commit(dead, record(ref, dead_version), refresh_marker_lease=time.time() - 1)
+    assert await overdue(index, ref.series) == []
+    await index.commit(taken, record(ref, version))
+    [current] = await index.visible(ref)
+    update = await index.claim_update(current, new_version())
+    replaced = new_version()
+    await index.commit(await index.claim(ref, replaced, upsert=True), record(ref, replaced))
+    with pytest.raises(InstanceConflict):
+        await index.commit(
+            update,
+            record(ref, update.version, original=OriginalCopy(version, 10)),
+            refresh_marker_lease=time.time() - 1,
+        )
+    assert await overdue(index, ref.series) == []
+    assert await stored(index, ref) == [replaced]
+
+
+async def test_a_commit_carrying_a_marker_continues_a_lost_history(storage: Clients) -> None:
+    """An instance document removed by hand, its feed entries kept: the commit of the instance
+    stored again meets its first entry (a conflict on the batch's second operation), goes on
+    after the last one, and writes the marker with it."""
+    index = storage.index
+    series = fresh_series()
+    ref = await commit_marking(index, series, time.time() + LEASE_SECONDS)
+    await cast(Any, index).container.delete_item(ref.doc_id, partition_key=ref.study.key)
+    await swept(storage)
+    version = new_version()
+    claim = await index.claim(ref, version, upsert=False)
+    await index.commit(claim, record(ref, version), refresh_marker_lease=time.time() - 1)
+    assert await stored(index, ref) == [version]
+    changes = [c for c in await index.all_changes() if c.instance_key == ref.key]
+    assert sorted(c.n for c in changes) == [1, 2]
+    [marker] = await overdue(index, series)
+    await index.clear_marker(marker)
+
+
 async def test_a_marker_is_cleared_unless_written_again_since_it_was_read(
     storage: Clients,
 ) -> None:
     index = storage.index
     series = fresh_series()
-    await clear_of_the_hosts_sweep()
-    await sweep(storage, seconds=30)  # Others' overdue markers, so that ours is among the first.
-    await index.mark_refresh_due(series, time.time() - 1)
+    await swept(storage)
+    await commit_marking(index, series, time.time() - 1)
     [marker] = await overdue(index, series)
     await index.clear_marker(marker)
     assert await overdue(index, series) == []
-    await index.mark_refresh_due(series, time.time() - 1)
+    await commit_marking(index, series, time.time() - 1)
     [read] = await overdue(index, series)
-    await index.mark_refresh_due(series, time.time() - 1)  # A store marks it again meanwhile.
+    await commit_marking(index, series, time.time() - 1)  # A store marks it again meanwhile.
     await index.clear_marker(read)
     [kept] = await overdue(index, series)
     assert kept.etag != read.etag

@@ -1,4 +1,4 @@
-"""Refresh-due markers: their shape, and how often a store writes them.
+"""Refresh-due markers: their shape, and how often a store's commits carry them.
 
 The sweep's side (a killed store's markers refreshed and deleted) is tested with a host that is
 killed, in ``tests/functions/test_delete_background.py``.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -18,9 +19,11 @@ from hypothesis import strategies as st
 from pydicom.uid import generate_uid
 
 from shared.clients import Clients
+from shared.uid_index import refresh_due
 from shared.uid_index.documents import refresh_due_document, refresh_due_series
+from shared.uid_index.index import LEASE_SECONDS
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
-from shared.uid_index.refresh_due import RENEW_WITHIN_SECONDS
+from shared.uid_index.refresh_due import RENEW_WITHIN_SECONDS, SeriesToRefresh
 from tests.functions.storage_checks import document, instance_doc, ref_of
 from tests.functions.test_store import ct, post
 from tests.shared.uid_index.test_keys import uids
@@ -41,12 +44,50 @@ def test_a_marker_names_its_series_by_digest_and_reads_back(
     assert study not in doc["id"] and series_uid not in doc["id"]
 
 
+class _Refreshes:
+    """An index that only records the series it is asked to refresh."""
+
+    def __init__(self) -> None:
+        self.series: list[SeriesRef] = []
+
+    async def refresh(self, study: StudyRef, series: Any) -> None:
+        self.series.extend(series)
+
+
+async def test_a_commit_carries_the_marker_until_one_lands_and_again_once_it_runs_low(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parts committing into one series at once each carry the marker until one of them lands;
+    the series is to refresh from the first commit sent, whether or not it lands."""
+    now = [1000.0]
+    monkeypatch.setattr(refresh_due, "time", SimpleNamespace(time=lambda: now[0]))
+    index = _Refreshes()
+    to_refresh = SeriesToRefresh(cast(Any, index))
+    series = SeriesRef(StudyRef("p", generate_uid()), generate_uid())
+    first = to_refresh.marker_lease(series)
+    assert first == 1000.0 + LEASE_SECONDS
+    assert to_refresh.marker_lease(series) == first  # sent before the first is answered
+    to_refresh.marked(series, first)
+    assert to_refresh.marker_lease(series) is None
+    now[0] = first - RENEW_WITHIN_SECONDS - 0.1
+    assert to_refresh.marker_lease(series) is None
+    now[0] = first - RENEW_WITHIN_SECONDS
+    renewed = to_refresh.marker_lease(series)
+    assert renewed == now[0] + LEASE_SECONDS
+    to_refresh.marked(series, renewed)
+    to_refresh.marked(series, first)  # an earlier one answered late: the later lease stays
+    now[0] = renewed - RENEW_WITHIN_SECONDS - 0.1
+    assert to_refresh.marker_lease(series) is None
+    await to_refresh.refresh()
+    assert index.series == [series]
+
+
 BOUNDARY = b"--DICOMwebBoundary"
 PART_HEAD = b"Content-Type: application/dicom\r\n\r\n"
 
 
 async def marker_once_stored(storage: Clients, ds: Any) -> dict[str, Any]:
-    """The series' marker, once the service has committed ``ds`` (it writes the marker first)."""
+    """The series' marker, once the service has committed ``ds`` (the commit carries it)."""
     ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     for _ in range(400):
         doc = await instance_doc(storage, ref)
@@ -62,8 +103,8 @@ async def marker_once_stored(storage: Clients, ds: Any) -> dict[str, Any]:
 async def test_a_store_marks_a_series_once_and_again_only_while_it_keeps_committing(
     http: httpx.AsyncClient, storage: Clients
 ) -> None:
-    """Three parts into one series: the second, committed at once, writes no marker; the third,
-    held back until the marker has less than ``RENEW_WITHIN_SECONDS`` left, writes it again."""
+    """Three parts into one series: the second, committed at once, carries no marker; the third,
+    held back until the marker has less than ``RENEW_WITHIN_SECONDS`` left, carries it again."""
     study, series = generate_uid(), generate_uid()
     (p1, ds1), (p2, ds2), (p3, _) = (ct(study, series) for _ in range(3))
     seen: list[dict[str, Any]] = []
