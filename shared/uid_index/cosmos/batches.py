@@ -149,21 +149,35 @@ class GroupedBatches:
 
 def _next_group(partition: _Partition) -> list[_Member]:
     """The queued batches that go next: in order, up to ``MAX_OPERATIONS`` operations (or one
-    batch alone); those whose caller stopped waiting are dropped unsent."""
+    batch alone), no two touching one document (two commits carrying their series' refresh
+    marker, a claim and a commit of one instance), so that each member's outcome is what it
+    would be alone; those whose caller stopped waiting are dropped unsent."""
     group: list[_Member] = []
     count = 0
+    touched: set[str] = set()
     while partition.queued:
         member = partition.queued[0]
         if member.result.done():
             partition.queued.pop(0)
             continue
-        if group and (member.alone or count + len(member.operations) > MAX_OPERATIONS):
+        ids = {_document_id(op) for op in member.operations}
+        if group and (
+            member.alone or count + len(member.operations) > MAX_OPERATIONS or ids & touched
+        ):
             break
         group.append(partition.queued.pop(0))
         count += len(member.operations)
+        touched |= ids
         if member.alone:
             break
     return group
+
+
+def _document_id(operation: Operation) -> str:
+    """The id of the document a batch operation writes: ``(kind, (id, ...))`` for replace,
+    read and delete, ``(kind, (body, ...))`` for create and upsert."""
+    first = operation[1][0]
+    return first if isinstance(first, str) else str(first["id"])
 
 
 def _owner(group: list[_Member], index: int | None) -> tuple[_Member, int] | None:

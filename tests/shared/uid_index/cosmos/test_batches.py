@@ -103,3 +103,25 @@ async def test_callers_batching_one_after_another_never_wait_forever(storage: Cl
 
     await asyncio.wait_for(asyncio.gather(*(one_after_another(n) for n in range(3))), 60)
     assert len(await _ids(storage, pk)) == 45
+
+
+async def test_batches_writing_one_document_go_apart(storage: Clients) -> None:
+    """Two upserts of one document are never in one grouped batch: each goes in a request of
+    its own and lands as it would alone."""
+    pk = uuid.uuid4().hex
+    batches = GroupedBatches(storage.index.container)
+    marker = _doc(pk, 0)
+    await batches.execute([("create", (marker,))], partition_key=pk)  # the SDK warmed up
+    with calls.counting() as tally:
+        await asyncio.gather(
+            *(
+                batches.execute(
+                    [("create", (_doc(pk, n),)), ("upsert", ({**marker, "n": n},))],
+                    partition_key=pk,
+                )
+                for n in range(1, 4)
+            )
+        )
+    assert tally[calls.INDEX] == 3
+    written = await storage.index.container.read_item(marker["id"], partition_key=pk)
+    assert written["n"] in (1, 2, 3)
