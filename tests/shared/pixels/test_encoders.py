@@ -240,3 +240,55 @@ def test_frames_encode_in_several_threads_at_once(syntax: str) -> None:
         timeout=300,
     )
     assert child.returncode == 0, child.stderr[-2000:]
+
+
+# Each forked process starts with the encoders' libraries loaded but never used, as a new worker
+# process does, and encodes its first frames in four threads at once: every frame must decode
+# back to its own pixels.
+_FIRST_ENCODES = """
+import os, sys, threading
+import imagecodecs
+import numpy as np
+from shared.pixels.encoders import PixelFormat, encode_frame
+fmt = PixelFormat(64, 64, 1, 16, 12, 0, "MONOCHROME2")
+rng = np.random.default_rng(0)
+frames = [rng.integers(0, 4096, (64, 64)).astype(np.uint16) for _ in range(8)]
+def first_encodes():
+    out = [b""] * len(frames)
+    def encode(i):
+        out[i] = encode_frame(sys.argv[1], frames[i], fmt)
+    threads = [threading.Thread(target=encode, args=(i,)) for i in range(len(frames))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for data, frame in zip(out, frames):
+        try:
+            if not np.array_equal(imagecodecs.htj2k_decode(data), frame):
+                return 1
+        except Exception:
+            return 1
+    return 0
+corrupt = 0
+for _ in range(40):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(first_encodes())
+    corrupt += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0
+print(corrupt)
+"""
+
+
+@pytest.mark.parametrize("syntax", [HTJ2KLossless, HTJ2KLosslessRPCL])
+def test_first_htj2k_encodes_of_a_process_in_several_threads_decode_to_their_frames(
+    syntax: str,
+) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", _FIRST_ENCODES, syntax],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split() == ["0"], "processes whose first encodes were corrupt"
