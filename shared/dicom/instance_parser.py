@@ -7,6 +7,7 @@ data set before Pixel Data), hands it to pydicom as soon as it is complete, and 
 tracks the pixel data layout from the bytes streaming past, holding a few bytes at most.
 """
 
+import io
 import itertools
 import struct
 import tempfile
@@ -205,10 +206,10 @@ class InstanceParser:
     """
 
     def __init__(self) -> None:
-        # Lives as long as the parser: the data set reads deferred values from it.
-        self._head: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
-            max_size=HEAD_MEMORY_LIMIT
-        )
+        # Lives as long as the parser: the data set reads deferred values from it. In memory
+        # until HEAD_MEMORY_LIMIT, then on disk (``_buffer``). Not a SpooledTemporaryFile: its
+        # read() is Python code in front of the buffer's, and a parse reads every element.
+        self._head: IO[bytes] = io.BytesIO()
         self._size = 0
         self._head_size = 0
         self._next_attempt = _FIRST_ATTEMPT
@@ -253,8 +254,7 @@ class InstanceParser:
                 self._scanner.feed(chunk)
             self._size += len(chunk)
             return
-        self._head.seek(0, 2)
-        self._head.write(chunk)
+        self._buffer(chunk)
         previous = self._size
         self._size += len(chunk)
         self._head_size = self._size
@@ -263,6 +263,18 @@ class InstanceParser:
         if self._size >= self._next_attempt:
             self._next_attempt = 2 * self._size
             self._parse_head(final=False)
+
+    def _buffer(self, chunk: bytes) -> None:
+        """Append a chunk of the head, moving the buffer to disk once it passes the limit."""
+        head = self._head
+        head.seek(0, 2)
+        head.write(chunk)
+        if isinstance(head, io.BytesIO) and head.tell() > HEAD_MEMORY_LIMIT:
+            # Closed by close(), as the head buffer always is.
+            spilled = tempfile.TemporaryFile()  # noqa: SIM115
+            spilled.write(head.getbuffer())
+            head.close()
+            self._head = spilled
 
     def buffered(self) -> Iterator[bytes]:
         """The bytes fed until the head was parsed, for the caller to write first; once only."""
