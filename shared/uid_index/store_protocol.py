@@ -25,25 +25,51 @@ from shared.uid_index.tag_index import TagRegistry
 class Lease:
     """The claim a store holds while its files are written, renewed before it can run out.
 
-    The claim is sent as the files begin, not before: a file that goes in one upload is written
-    while the claim is on its way, and a larger one waits for it before its first block
-    (``held``), so that a store refused at its claim has sent at most one small file, which it
-    deletes.
+    The claim is sent only when something waits for it (``held``): a larger file before its
+    first block, an HTJ2K copy before it is made. A store whose files each go in one upload may
+    then skip the claim altogether (``Index.commit_new``); one that does not send it until its
+    files are written claims under the same version, whose files are already in place.
     """
 
-    def __init__(self, index: Index, claiming: asyncio.Future[Claim]) -> None:
-        self._index, self._claiming = index, claiming
+    def __init__(self, index: Index, claim: Callable[[], Awaitable[Claim]]) -> None:
+        self._index, self._claim = index, claim
+        self._claiming: asyncio.Future[Claim] | None = None
         self._renewed = time.monotonic()
+
+    @property
+    def requested(self) -> bool:
+        """Whether the claim was sent."""
+        return self._claiming is not None
+
+    def request(self) -> asyncio.Future[Claim]:
+        """Send the claim, if it was not sent yet; the claim as it will be made."""
+        if self._claiming is None:
+            self._claiming = asyncio.ensure_future(self._claim())
+            self._renewed = time.monotonic()
+        return self._claiming
 
     async def held(self) -> Claim:
         """The claim, once made; InstanceConflict when it was refused."""
-        return await self._claiming
+        return await self.request()
 
     async def keep(self) -> None:
         """Call as the upload goes: renews the claim once a third of its lease has passed."""
-        if self._claiming.done() and time.monotonic() - self._renewed > LEASE_SECONDS / 3:
-            await self._index.renew(await self.held())
+        claiming = self._claiming
+        if (
+            claiming is not None
+            and claiming.done()
+            and time.monotonic() - self._renewed > LEASE_SECONDS / 3
+        ):
+            await self._index.renew(await claiming)
             self._renewed = time.monotonic()
+
+    async def settled(self) -> Claim | None:
+        """The claim once its request has ended; None if it was never sent, refused or failed."""
+        if self._claiming is None:
+            return None
+        with contextlib.suppress(BaseException):
+            return await asyncio.shield(self._claiming)
+        return None
 
 
 WriteFiles = Callable[[Lease], Awaitable[Sidecar]]
@@ -61,7 +87,8 @@ async def store_copy(
     to_refresh: SeriesToRefresh,
     updating: StoredInstance | None = None,
 ) -> None:
-    """Claim ``ref``, write its files under ``version``, commit them; undo whatever fails.
+    """Write ``ref``'s files under ``version`` and commit them, claimed first unless they went
+    in one upload each and the instance has no entry yet (``Lease``); undo whatever fails.
 
     With ``updating``, the copy is a bulk update's of that stored copy, claimed only while it is
     still the instance's (``Index.claim_update``).
@@ -73,17 +100,31 @@ async def store_copy(
     InstanceConflict when the instance cannot be stored now (at claim, renew or commit), and
     whatever else ended it.
     """
-    claiming = asyncio.ensure_future(
-        index.claim(ref, version, upsert=upsert)
-        if updating is None
-        else index.claim_update(updating, version)
+    lease = Lease(
+        index,
+        lambda: (
+            index.claim(ref, version, upsert=upsert)
+            if updating is None
+            else index.claim_update(updating, version)
+        ),
     )
+    if upsert or updating is not None:
+        # What it replaces is known only to the claim, so it goes with the files from the start.
+        lease.request()
     committing = False
     try:
-        sidecar = await write_files(Lease(index, claiming))
-        claim = await claiming
+        sidecar = await write_files(lease)
         read = await registry()
         record = IndexRecord.from_sidecar(sidecar, read.tags, read.generation)
+        if not lease.requested:
+            marker_lease = to_refresh.marker_lease(ref.series)
+            committing = True
+            if await index.commit_new(record, refresh_marker_lease=marker_lease):
+                if marker_lease is not None:
+                    to_refresh.marked(ref.series, marker_lease)
+                return
+            committing = False  # the instance has an entry: nothing was written
+        claim = await lease.held()
         marker_lease = to_refresh.marker_lease(ref.series)
         committing = True
         leftovers = await index.commit(claim, record, refresh_marker_lease=marker_lease)
@@ -96,18 +137,11 @@ async def store_copy(
         # are orphans, which verification finds and removes.
         unavailable = isinstance(exc, StorageUnavailable)
         keep = not isinstance(exc, InstanceConflict) and (committing or unavailable)
-        await _undo(index, blobs, ref, version, await _settled(claiming), keep_files=keep)
+        await _undo(index, blobs, ref, version, await lease.settled(), keep_files=keep)
         raise
     if leftovers:
         with contextlib.suppress(Exception):
             await blobs.delete(name for v in leftovers for name in ref.version_blobs(v))
-
-
-async def _settled(claiming: asyncio.Future[Claim]) -> Claim | None:
-    """The claim once its request has ended; None if it was refused or failed."""
-    with contextlib.suppress(BaseException):
-        return await asyncio.shield(claiming)
-    return None
 
 
 async def _undo(

@@ -19,6 +19,7 @@ from pydicom.uid import generate_uid
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.services.verify import verify
+from shared.storage.blob_store import BLOCK_SIZE
 from shared.uid_index.keys import StudyRef
 from tests.conftest import own_stack
 from tests.data.builders import multipart, with_fresh_uids
@@ -191,16 +192,17 @@ async def test_a_delete_killed_midway_is_carried_out_by_the_sweep(
 async def test_a_store_killed_midway_is_cleared_by_the_sweep(
     http: httpx.AsyncClient, storage: Clients, stack: LocalStack
 ) -> None:
+    # 6 MB: a file larger than one upload is claimed before its first block is staged.
     data, ds = with_fresh_uids("RG3_UNCI.dcm")
     ref = ref_of(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     body = multipart([data])
     never = asyncio.Event()
 
-    async def first_half_then_stall() -> AsyncIterator[bytes]:
-        yield body[: len(body) // 2]
+    async def past_the_first_block_then_stall() -> AsyncIterator[bytes]:
+        yield body[: BLOCK_SIZE + 256 * 1024]
         await never.wait()
 
-    upload = asyncio.create_task(post(http, first_half_then_stall()))
+    upload = asyncio.create_task(post(http, past_the_first_block_then_stall()))
 
     async def claimed() -> bool:
         docs = await partition_documents(storage, ds.StudyInstanceUID)
@@ -233,20 +235,25 @@ async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
 
     The request commits ``a1`` (``s``) and ``t1`` (``t``), then holds ``a2`` (``s``) back until
     the other request has stored ``b1`` into ``s`` and refreshed it; then ``a2`` is committed, so
-    only the dead request knew of it. The kill comes while ``a3`` (``t``) is being received. No
-    client retries: the sweep alone must make all four instances searchable with exact counts.
+    only the dead request knew of it. The kill comes once ``a2`` is committed, while ``a3``
+    (``t``) is being received. No client retries: the sweep alone must make all four instances
+    searchable with exact counts.
     """
     study, s, t = generate_uid(), generate_uid(), generate_uid()
     a1, t1, a2, b1 = (ct(study, series) for series in (s, t, s, s))
     a3 = ct(study, t)
     never = asyncio.Event()
 
-    async def claimed(ds: Any) -> bool:
-        doc = await instance_doc(storage, ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID))
-        return doc is not None and doc["status"] == "pending"
+    async def committed(*instances: tuple[bytes, Any]) -> bool:
+        for _, ds in instances:
+            ref = ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+            doc = await instance_doc(storage, ref)
+            if doc is None or doc["status"] != "created":
+                return False
+        return True
 
     async def another_request_stores_b1() -> None:
-        await eventually(lambda: claimed(a2[1]), within=60)
+        await eventually(lambda: committed(a1, t1), within=60)
         stored = await post(http, multipart([b1[0]]))
         assert stored.status_code == 200, stored.text
 
@@ -258,7 +265,7 @@ async def test_a_store_killed_after_committing_into_two_series_ends_searchable(
         await never.wait()
 
     upload = asyncio.create_task(post(http, body()))
-    await eventually(lambda: claimed(a3[1]), within=60)
+    await eventually(lambda: committed(a2), within=60)
     stack.kill_host()
     upload.cancel()
     with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):

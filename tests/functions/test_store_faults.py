@@ -19,6 +19,7 @@ from pydicom.uid import generate_uid
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
+from shared.storage.blob_store import BLOCK_SIZE
 from shared.uid_index.index import InstanceEntry
 from shared.uid_index.lifecycle import Lifecycle
 from tests.data.builders import multipart, with_fresh_uids
@@ -140,7 +141,7 @@ async def test_cosmos_restarted_mid_store_then_rebuilt_and_retried(
 async def test_client_disconnect_releases_the_claim(
     base_url: str, http: httpx.AsyncClient, storage: Clients
 ) -> None:
-    study, files = study_files(1)
+    study, files = study_files(1)  # 6 MB: claimed before its first block is staged
     body = multipart([data for data, _ in files])
     host, port = base_url.removeprefix("http://").split(":")
     head = (
@@ -150,7 +151,7 @@ async def test_client_disconnect_releases_the_claim(
     _, ds = files[0]
     ref = ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     with socket.create_connection((host, int(port))) as raw:
-        raw.sendall(head + body[: len(body) // 2])
+        raw.sendall(head + body[: BLOCK_SIZE + 256 * 1024])
         # The claim exists while the upload is under way...
         for _ in range(100):
             if await instance_doc(storage, ref) is not None:

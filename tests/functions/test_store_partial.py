@@ -20,8 +20,9 @@ from pydicom.uid import generate_uid
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.services.verify import verify
+from shared.storage.blob_store import BLOCK_SIZE
 from shared.uid_index.keys import InstanceRef
-from tests.data.builders import multipart
+from tests.data.builders import multipart, with_fresh_uids
 from tests.functions.storage_checks import instance_doc, ref_of, study_doc
 from tests.functions.test_store import RELATED, ct, failures, post, stored_uids
 from tests.functions.test_store_faults import pending_claims
@@ -80,6 +81,19 @@ def two_instances() -> tuple[str, tuple[bytes, Any], tuple[bytes, Any]]:
     return study, ct(study), ct(study)
 
 
+CLAIMED_AFTER = BLOCK_SIZE + 256 * 1024
+"""Bytes of a part after which its claim has been sent: a file larger than one upload is claimed
+before its first block (a smaller one is claimed only if its one-step commit is refused)."""
+
+
+def a_small_then_a_large_instance() -> tuple[str, tuple[bytes, Any], tuple[bytes, Any]]:
+    """A study of two instances, the second claimed while it is received (6 MB)."""
+    study = generate_uid()
+    second = with_fresh_uids("RG3_UNCI.dcm", study_uid=study)
+    assert len(second[0]) > CLAIMED_AFTER
+    return study, ct(study), second
+
+
 def ref_for(study: str, ds: Any) -> InstanceRef:
     return ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID)
 
@@ -135,10 +149,9 @@ async def paused_body(
     first: bytes, second: bytes, at_second_claim: Callable[[], Awaitable[None]]
 ) -> AsyncIterator[bytes]:
     """Both parts, holding back the second's tail until ``at_second_claim`` has run."""
-    half = len(second) // 2
-    yield OPENING + first + b"\r\n" + OPENING + second[:half]
+    yield OPENING + first + b"\r\n" + OPENING + second[:CLAIMED_AFTER]
     await at_second_claim()
-    yield second[half:] + b"\r\n--DICOMwebBoundary--\r\n"
+    yield second[CLAIMED_AFTER:] + b"\r\n--DICOMwebBoundary--\r\n"
 
 
 async def test_a_part_that_raises_leaves_the_stored_part_visible(
@@ -146,7 +159,7 @@ async def test_a_part_that_raises_leaves_the_stored_part_visible(
 ) -> None:
     """Storage refuses the second part's sidecar in a way the service does not expect (a lease
     held by someone else), so that part's store raises and the request answers 500."""
-    study, (first, ds1), (second, ds2) = two_instances()
+    study, (first, ds1), (second, ds2) = a_small_then_a_large_instance()
     ref = ref_for(study, ds2)
     leases: list[tuple[BlobClient, BlobLeaseClient]] = []
 
@@ -176,7 +189,7 @@ async def test_a_part_that_raises_leaves_the_stored_part_visible(
 async def test_azurite_stopped_mid_request_leaves_the_stored_part_visible(
     stack: LocalStack, http: httpx.AsyncClient, storage: Clients
 ) -> None:
-    study, (first, ds1), (second, ds2) = two_instances()
+    study, (first, ds1), (second, ds2) = a_small_then_a_large_instance()
 
     async def stop_blob_storage() -> None:
         assert await claimed(storage, ref_for(study, ds2)) is not None
@@ -199,7 +212,7 @@ async def test_client_gone_mid_request_leaves_the_stored_part_visible(
     base_url: str, http: httpx.AsyncClient, storage: Clients
 ) -> None:
     """Nobody hears the answer, but the index is consistent once the service sees the client go."""
-    study, (first, ds1), (second, ds2) = two_instances()
+    study, (first, ds1), (second, ds2) = a_small_then_a_large_instance()
     body = multipart([first, second])
     host, port = base_url.removeprefix("http://").split(":")
     head = (
@@ -208,7 +221,7 @@ async def test_client_gone_mid_request_leaves_the_stored_part_visible(
     ).encode()
     ref = ref_for(study, ds2)
     with socket.create_connection((host, int(port))) as raw:
-        raw.sendall(head + body[: len(body) - len(second) // 2])
+        raw.sendall(head + body[: body.index(second) + CLAIMED_AFTER])
         assert await claimed(storage, ref) is not None
 
     async def settled() -> bool:

@@ -204,6 +204,13 @@ def _marker(row: Row) -> RefreshMarker:
     return RefreshMarker(refresh_due_series(doc), doc["_etag"])
 
 
+def _marker_write(series: SeriesRef, lease_until: float | None) -> tuple[Any, ...]:
+    """The batch operation that writes the series' refresh-due marker with a commit, if any."""
+    if lease_until is None:
+        return ()
+    return (("upsert", (body(refresh_due_document(series, lease_until=lease_until)),)),)
+
+
 async def _backoff(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0.002, 0.01) * min(attempt + 1, 10))
 
@@ -365,10 +372,7 @@ class CosmosIndex(CosmosTags):
         self, claim: Claim, record: IndexRecord, *, refresh_marker_lease: float | None = None
     ) -> list[str]:
         action = Action.UPDATE if claim.updating else Action.CREATE
-        marker: tuple[Any, ...] = ()
-        if refresh_marker_lease is not None:
-            due = refresh_due_document(claim.ref.series, lease_until=refresh_marker_lease)
-            marker = (("upsert", (body(due),)),)
+        marker = _marker_write(claim.ref.series, refresh_marker_lease)
         with unavailable():
             for attempt in range(_ATTEMPTS):
                 change = claim.history.next(time.time())
@@ -396,6 +400,19 @@ class CosmosIndex(CosmosTags):
                 )
                 await _backoff(attempt)
         raise InstanceConflict(BEING_CREATED)
+
+    async def commit_new(
+        self, record: IndexRecord, *, refresh_marker_lease: float | None = None
+    ) -> bool:
+        change = History().next(time.time())
+        doc = instance_document(record, status=Lifecycle.CREATED, lease_until=0.0, history=change)
+        marker = _marker_write(record.ref.series, refresh_marker_lease)
+        with unavailable():
+            try:
+                await self._change(doc, None, Action.CREATE, change, also=marker)
+            except _ChangedInBatch:
+                return False
+        return True
 
     async def release(self, claim: Claim) -> None:
         if claim.replacing:

@@ -91,6 +91,21 @@ async def test_store_replace_delete_and_store_again_each_make_one_entry(index: I
     assert timestamps == sorted(timestamps)
 
 
+async def test_a_one_step_commit_makes_the_first_entry_and_one_refused_makes_none(
+    index: Index,
+) -> None:
+    ref = fresh_instance()
+    version = new_version()
+    assert await index.commit_new(record(ref, version))
+    assert not await index.commit_new(record(ref, new_version()))
+    await store(index, ref, upsert=True)
+    changes = [c for c in await everything(index) if c.ref.key == ref.key]
+    assert [(c.action, c.state) for c in changes] == [
+        (Action.CREATE, State.REPLACED),
+        (Action.CREATE, State.CURRENT),
+    ]
+
+
 async def test_a_commit_that_fails_leaves_no_entry(index: Index) -> None:
     ref = fresh_instance()
     version = new_version()

@@ -121,6 +121,47 @@ async def test_a_claim_is_invisible_until_committed_and_then_already_exists(inde
     assert third.value.reason == ALREADY_EXISTS
 
 
+async def test_a_new_instance_is_committed_in_one_step_once_and_then_already_exists(
+    index: Index,
+) -> None:
+    ref = fresh_instance()
+    version = new_version()
+    assert await index.commit_new(record(ref, version))
+    assert await stored(index, ref) == [version]
+    # Nothing is written for an instance that has an entry: it stays as the first commit left it.
+    assert not await index.commit_new(record(ref, new_version()))
+    assert await stored(index, ref) == [version]
+    with pytest.raises(InstanceConflict) as claiming:
+        await index.claim(ref, new_version(), upsert=False)
+    assert claiming.value.reason == ALREADY_EXISTS
+
+
+async def test_one_step_commits_leave_claimed_and_deleted_instances_to_their_claims(
+    index: Index,
+) -> None:
+    pending = fresh_instance()
+    version = new_version()
+    claim = await index.claim(pending, version, upsert=False)
+    assert not await index.commit_new(record(pending, new_version()))
+    assert await stored(index, pending) == []
+    await index.commit(claim, record(pending, version))
+    assert await stored(index, pending) == [version]
+
+    deleted = fresh_instance()
+    first = new_version()
+    assert await index.commit_new(record(deleted, first))
+    [entry] = await index.in_scope(DeleteScope.of_instance(deleted))
+    hidden = await index.hide(entry, time.time() + LEASE_SECONDS)
+    assert hidden is not None
+    await index.forget(hidden)
+    # The tombstone keeps the instance's history, so storing it again goes through a claim.
+    assert not await index.commit_new(record(deleted, new_version()))
+    assert await stored(index, deleted) == []
+    again = new_version()
+    await index.commit(await index.claim(deleted, again, upsert=False), record(deleted, again))
+    assert await stored(index, deleted) == [again]
+
+
 async def test_visible_instances_carry_their_series_and_instance_numbers(index: Index) -> None:
     numbered = fresh_instance()
     unnumbered = fresh_instance(numbered.series)
@@ -346,6 +387,19 @@ async def test_a_commit_carrying_a_marker_leaves_it_overdue_once_its_lease_passe
     await index.commit(await index.claim(later, version, upsert=False), record(later, version))
     assert await overdue(index, series) == [marker]
     await index.clear_marker(marker)
+
+
+async def test_a_one_step_commit_carries_the_marker_only_when_it_lands(storage: Clients) -> None:
+    index = storage.index
+    series = fresh_series()
+    await swept(storage)
+    ref = fresh_instance(series)
+    version = new_version()
+    assert await index.commit_new(record(ref, version), refresh_marker_lease=time.time() - 1)
+    [marker] = await overdue(index, series)
+    await index.clear_marker(marker)
+    assert not await index.commit_new(record(ref, new_version()), refresh_marker_lease=time.time())
+    assert await overdue(index, series) == []
 
 
 async def test_a_commit_that_fails_writes_no_marker(storage: Clients) -> None:
