@@ -6,9 +6,10 @@
 //
 // - the partition key: a query sent to one partition (the SDK's partition key header) reads only
 //   that partition's documents;
-// - the leading path of each composite index of the container's indexing policy (`/type`): a
-//   query whose WHERE requires that path to equal a constant or a parameter (one of its AND
-//   terms) reads only the documents with that value.
+// - the leading path of each composite index of the container's indexing policy (`/type`), and
+//   each scalar member of a document's search keys (`/q/PatientID`, say: `SEARCH_KEYS` of
+//   shared/uid_index/documents.py): a query whose WHERE requires such a path to equal a constant
+//   or a parameter (one of its AND terms) reads only the documents with that value.
 //
 // The query itself then runs as before over those candidates, so results are the emulator's own;
 // only the set it scans is smaller. The indexes follow every write: they are kept in the
@@ -23,6 +24,8 @@ const remove = Items.prototype.delete;
 const query = Items.prototype.query;
 const EMPTY = new Map();
 const TOP_LEVEL_PATH = /^\/[A-Za-z_][A-Za-z0-9_]*$/;
+// The object whose scalar members are indexed too, each as the path `q/<member>`.
+const SEARCH_KEYS = "q";
 
 // The top-level paths the container's indexing policy leads its composite indexes with.
 function indexedPaths(items) {
@@ -45,20 +48,38 @@ function isIndexable(value) {
   return typeof value === "string" || typeof value === "number" || typeof value === "boolean";
 }
 
+// Each indexed path of a document that holds a scalar, with that value.
+function* indexedValues(hash, data) {
+  for (const path of hash.paths) {
+    if (isIndexable(data[path])) yield [path, data[path]];
+  }
+  const keys = data[SEARCH_KEYS];
+  if (keys && typeof keys === "object" && !Array.isArray(keys)) {
+    for (const [member, value] of Object.entries(keys)) {
+      if (isIndexable(value)) yield [`${SEARCH_KEYS}/${member}`, value];
+    }
+  }
+}
+
+function isIndexedPath(hash, path) {
+  const [head, member, ...deeper] = path.split("/");
+  return hash.paths.includes(path) || (head === SEARCH_KEYS && member !== undefined && !deeper.length);
+}
+
 function add(items, hash, data) {
   const item = items._data.get(data._rid);
   bucket(hash.partitions, items._getPartition(data)).set(data._rid, item);
-  for (const path of hash.paths) {
-    if (isIndexable(data[path])) bucket(bucket(hash.values, path), data[path]).set(data._rid, item);
+  for (const [path, value] of indexedValues(hash, data)) {
+    bucket(bucket(hash.values, path), value).set(data._rid, item);
   }
 }
 
 function drop(items, hash, data) {
   const partition = hash.partitions.get(items._getPartition(data));
   if (partition) partition.delete(data._rid);
-  for (const path of hash.paths) {
+  for (const [path, value] of indexedValues(hash, data)) {
     const values = hash.values.get(path);
-    const documents = values && values.get(data[path]);
+    const documents = values && values.get(value);
     if (documents) documents.delete(data._rid);
   }
 }
@@ -87,7 +108,18 @@ Items.prototype.delete = function indexedDelete(idOrRid, partition) {
   if (data) drop(this, indexesOf(this), data);
 };
 
-// The values an AND term of the WHERE clause requires top-level paths of the root alias to equal.
+// The path (`type`, `q/PatientID`) a member expression names under the root alias, or null.
+function memberPath(expression, alias) {
+  const names = [];
+  let node = expression;
+  while (node.type === "scalar_member_expression" && !node.computed && node.property.type === "identifier") {
+    names.unshift(node.property.name);
+    node = node.object;
+  }
+  return node.type === "identifier" && node.name === alias && names.length ? names.join("/") : null;
+}
+
+// The values an AND term of the WHERE clause requires paths of the root alias to equal.
 function equalities(condition, alias, parameters, found = new Map()) {
   if (!condition || condition.type !== "scalar_binary_expression") return found;
   if (condition.operator === "AND") {
@@ -96,21 +128,13 @@ function equalities(condition, alias, parameters, found = new Map()) {
     return found;
   }
   const { left, right } = condition;
-  if (
-    condition.operator !== "=" ||
-    left.type !== "scalar_member_expression" ||
-    left.computed ||
-    left.object.type !== "identifier" ||
-    left.object.name !== alias ||
-    left.property.type !== "identifier"
-  ) {
-    return found;
-  }
+  const path = condition.operator === "=" ? memberPath(left, alias) : null;
+  if (path === null) return found;
   if (right.type === "string_constant" || right.type === "number_constant") {
-    found.set(left.property.name, right.value);
+    found.set(path, right.value);
   } else if (right.type === "parameter_name") {
     const parameter = (parameters || []).find((p) => p.name === right.name);
-    if (parameter && isIndexable(parameter.value)) found.set(left.property.name, parameter.value);
+    if (parameter && isIndexable(parameter.value)) found.set(path, parameter.value);
   }
   return found;
 }
@@ -133,7 +157,7 @@ function candidates(items, params, partition) {
   if (alias && ast.body.where) {
     for (const [path, value] of equalities(ast.body.where.condition, alias, params.parameters)) {
       const values = hash.values.get(path);
-      if (hash.paths.includes(path)) choices.push((values && values.get(value)) || EMPTY);
+      if (isIndexedPath(hash, path)) choices.push((values && values.get(value)) || EMPTY);
     }
   }
   if (!choices.length) return null;

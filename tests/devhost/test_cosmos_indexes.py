@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from azure.cosmos import PartitionKey
 from azure.cosmos.aio import ContainerProxy
 
 from shared.clients import Clients
+from shared.uid_index.documents import SEARCH_KEYS
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +84,53 @@ async def test_bound_queries_answer_what_a_full_scan_does(container: ContainerPr
     assert await _ids(container, "SELECT * FROM c", partition_key="p1") == where(
         lambda d: d["pk"] == "p1"
     )
+
+
+async def test_queries_on_a_search_key_answer_what_a_full_scan_does(
+    container: ContainerProxy,
+) -> None:
+    """Search keys (``q``) are indexed one level deep, on scalar values only: an array, a deeper
+    path or another type of value is answered by the emulator's own scan of the candidates."""
+    patients = ("A", "B", "C")
+    docs: dict[str, dict[str, Any]] = {}
+    for n in range(45):
+        q: dict[str, Any] = {"PatientID": patients[n % 3], "n": n % 4, "deep": {"x": n % 2}}
+        if n % 5 == 0:
+            q["PatientID"] = [patients[n % 3]]  # an array never equals a string
+        docs[f"d{n}"] = {"id": f"d{n}", "pk": f"p{n % 5}", "type": TYPES[n % 3], "q": q}
+    docs["bare"] = {"id": "bare", "pk": "p0", "type": "study"}
+    for doc in docs.values():
+        await container.create_item(doc)
+
+    def where(test: Any) -> set[str]:
+        return {d["id"] for d in docs.values() if "q" in d and test(d["q"], d)}
+
+    for patient in patients:
+        parameter = [{"name": "@p", "value": patient}]
+        assert await _ids(
+            container,
+            "SELECT * FROM c WHERE c.type = 'study' AND c.q.PatientID = @p",
+            parameters=parameter,
+        ) == where(lambda q, d, p=patient: d["type"] == "study" and q["PatientID"] == p)
+    assert await _ids(container, "SELECT * FROM c WHERE c.q.n = 2") == where(
+        lambda q, d: q["n"] == 2
+    )
+    assert await _ids(container, "SELECT * FROM c WHERE c.q.n = '2'") == set()
+    assert await _ids(container, "SELECT * FROM c WHERE c.q.deep.x = 1") == where(
+        lambda q, d: q["deep"]["x"] == 1
+    )
+
+    # A replace that changes a search key's value moves the document at once.
+    moved = {**docs["d3"], "q": {**docs["d3"]["q"], "PatientID": "Z"}}
+    await container.replace_item("d3", moved)
+    docs["d3"] = moved
+    await container.delete_item("d6", partition_key="p1")
+    del docs["d6"]
+    for patient in (*patients, "Z"):
+        found = await _ids(container, f"SELECT * FROM c WHERE c.q.PatientID = '{patient}'")
+        assert found == where(lambda q, d, p=patient: q["PatientID"] == p)
+
+
+def test_the_emulator_indexes_the_documents_search_keys() -> None:
+    script = (Path(__file__).resolve().parents[2] / "devhost" / "cosmos_indexes.js").read_text()
+    assert f'const SEARCH_KEYS = "{SEARCH_KEYS}";' in script
