@@ -40,9 +40,9 @@ from shared.pixels.transcode import (
 from shared.services.frame_prefetch import FRAMES_AT_MOST, Prefetch, last_seen, remember, start
 from shared.services.retrieve_scope import (
     Scope,
-    cached_sidecar,
+    cached_frame_view,
     index_scope,
-    read_sidecar,
+    read_frame_view,
     visible_instances,
 )
 from shared.storage.blob_store import BlobStore
@@ -328,7 +328,7 @@ async def retrieve_frames(
     if prefetch is not None and prefetch.of(instance):
         blobs, sidecar = prefetch.blobs(blobs), prefetch.sidecar
     else:
-        sidecar = await read_sidecar(blobs, instance)
+        sidecar = await read_frame_view(blobs, instance)
     source = frame_source(sidecar, instance.file_blob, numbers)
     return await frames_answer(blobs, source, found, numbers, range_header)
 
@@ -340,7 +340,7 @@ def _prefetch(blobs: BlobStore, scope: Scope, numbers: list[int]) -> Prefetch | 
     if scope.original or len(numbers) > FRAMES_AT_MOST or not isinstance(ref, InstanceRef):
         return None
     seen = last_seen(ref)
-    sidecar = None if seen is None else cached_sidecar(seen)
+    sidecar = None if seen is None else cached_frame_view(seen)
     if seen is None or sidecar is None or sidecar.frames is None or sidecar.pixel_data is None:
         return None
     source = FrameSource(sidecar, seen.file_blob)

@@ -7,9 +7,10 @@ each file is encoded without opening it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.errors import NotFound
+from shared.pixels.transcode import PIXEL_TAGS
 from shared.storage.blob_cache import BlobCache
 from shared.storage.blob_store import BlobStore
 from shared.uid_index.index import Index, StoredInstance
@@ -22,7 +23,18 @@ SIDECARS_AHEAD = 16
 SIDECAR_CACHE_BYTES = 32 * 1024 * 1024
 """Sidecars kept in memory: several thousand instances' worth (most are a few kB)."""
 
+FRAME_VIEW_CACHE_BYTES = 16 * 1024 * 1024
+"""Frame views of sidecars kept in memory (``frame_view``): well under a kilobyte for a
+single-frame instance, so the frames of tens of thousands of instances are served without
+reading their sidecars, far more than fit in ``SIDECAR_CACHE_BYTES`` whole."""
+
+FRAME_TAGS = PIXEL_TAGS | {"00280008", "7FE00010"}
+"""What a frame is served with besides its byte ranges: the Image Pixel attributes a decoder or
+encoder needs, Number of Frames, and Pixel Data's entry (its VR says how a big endian file's
+words are swapped)."""
+
 _sidecars = BlobCache(SIDECAR_CACHE_BYTES)
+_frame_views = BlobCache(FRAME_VIEW_CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -62,16 +74,43 @@ async def visible_instances(index: Index, scope: Scope) -> list[StoredInstance]:
     return [i.as_original() for i in found] if scope.original else found
 
 
-def keep_sidecar(name: str, data: bytes) -> None:
-    """Keep a sidecar this process has just written: the first retrieve of a freshly stored
-    instance then reads no sidecar either (the name is its version's, so it never goes stale)."""
+def frame_view(sidecar: Sidecar) -> Sidecar:
+    """The sidecar as a frame retrieve uses it: its metadata cut to ``FRAME_TAGS``."""
+    metadata = {tag: value for tag, value in sidecar.metadata.items() if tag in FRAME_TAGS}
+    return replace(sidecar, metadata=metadata)
+
+
+def keep_sidecar(name: str, data: bytes, sidecar: Sidecar) -> None:
+    """Keep a sidecar this process has just written (``data``, as ``sidecar`` says): the first
+    retrieve of a freshly stored instance then reads no sidecar either (the name is its
+    version's, so it never goes stale); its frame view is kept longer."""
     _sidecars.put(name, data)
+    _frame_views.put(name, frame_view(sidecar).to_bytes())
 
 
-def cached_sidecar(instance: StoredInstance) -> Sidecar | None:
-    """The instance's sidecar if this process holds it, without reading storage."""
-    data = _sidecars.get(instance.sidecar_blob)
-    return None if data is None else Sidecar.from_bytes(data)
+def cached_frame_view(instance: StoredInstance) -> Sidecar | None:
+    """The frame view of the instance's sidecar if this process holds it, without reading
+    storage."""
+    name = instance.sidecar_blob
+    view = _frame_views.get(name)
+    if view is not None:
+        return Sidecar.from_bytes(view)
+    data = _sidecars.get(name)
+    if data is None:
+        return None
+    found = frame_view(Sidecar.from_bytes(data))
+    _frame_views.put(name, found.to_bytes())
+    return found
+
+
+async def read_frame_view(blobs: BlobStore, instance: StoredInstance) -> Sidecar:
+    """The frame view of the instance's sidecar, read from storage only when this process holds
+    neither it nor the whole sidecar."""
+    found = cached_frame_view(instance)
+    if found is None:
+        found = frame_view(await read_sidecar(blobs, instance))
+        _frame_views.put(instance.sidecar_blob, found.to_bytes())
+    return found
 
 
 async def read_sidecar(blobs: BlobStore, instance: StoredInstance) -> Sidecar:

@@ -330,7 +330,7 @@ async def _store_parsed(
             with contextlib.suppress(Exception):
                 await writer.abort()
             raise
-        keep_sidecar(name, data)
+        keep_sidecar(name, data, sidecar)
         remember(StoredInstance(ref, version, sidecar.transfer_syntax_uid, sidecar.size))
         return sidecar
 
