@@ -45,10 +45,10 @@ saves the claim's call, about a third of the index calls of a small instance's s
 instance has an entry of any kind (stored, being stored, deleted), nothing is written and the
 store claims under the same version, whose files are already in place, then commits as above;
 a second store of the same instance meanwhile therefore hears 45070 once the first committed,
-not 45071. A claim holds a store's place while its files are written; for files this small the
-claim was sent at the same time as they were anyway, so it never held anything back. A store
-that dies before ``commit_new`` leaves files no entry names, as one that dies before its claim
-lands does.
+not 45071. A claim holds a store's place while its files are written; for files this small it
+would go out at the same moment as they do, so it would hold nothing back. A store that dies
+before ``commit_new`` leaves files no entry names, as one that dies before its claim lands
+does.
 
 Readers only ever see ``created`` entries, whose files were written before the entry said so, so
 no reader sees an index entry without its file. Every change is conditional on the entry being
