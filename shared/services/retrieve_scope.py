@@ -80,12 +80,18 @@ def frame_view(sidecar: Sidecar) -> Sidecar:
     return replace(sidecar, metadata=metadata)
 
 
+def _keep_frame_view(name: str, sidecar: Sidecar) -> Sidecar:
+    view = frame_view(sidecar)
+    _frame_views.put(name, view.to_bytes())
+    return view
+
+
 def keep_sidecar(name: str, data: bytes, sidecar: Sidecar) -> None:
     """Keep a sidecar this process has just written (``data``, as ``sidecar`` says): the first
     retrieve of a freshly stored instance then reads no sidecar either (the name is its
     version's, so it never goes stale); its frame view is kept longer."""
     _sidecars.put(name, data)
-    _frame_views.put(name, frame_view(sidecar).to_bytes())
+    _keep_frame_view(name, sidecar)
 
 
 def cached_frame_view(instance: StoredInstance) -> Sidecar | None:
@@ -96,21 +102,16 @@ def cached_frame_view(instance: StoredInstance) -> Sidecar | None:
     if view is not None:
         return Sidecar.from_bytes(view)
     data = _sidecars.get(name)
-    if data is None:
-        return None
-    found = frame_view(Sidecar.from_bytes(data))
-    _frame_views.put(name, found.to_bytes())
-    return found
+    return None if data is None else _keep_frame_view(name, Sidecar.from_bytes(data))
 
 
 async def read_frame_view(blobs: BlobStore, instance: StoredInstance) -> Sidecar:
     """The frame view of the instance's sidecar, read from storage only when this process holds
     neither it nor the whole sidecar."""
     found = cached_frame_view(instance)
-    if found is None:
-        found = frame_view(await read_sidecar(blobs, instance))
-        _frame_views.put(instance.sidecar_blob, found.to_bytes())
-    return found
+    if found is not None:
+        return found
+    return _keep_frame_view(instance.sidecar_blob, await read_sidecar(blobs, instance))
 
 
 async def read_sidecar(blobs: BlobStore, instance: StoredInstance) -> Sidecar:

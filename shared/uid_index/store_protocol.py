@@ -116,18 +116,15 @@ async def store_copy(
         sidecar = await write_files(lease)
         read = await registry()
         record = IndexRecord.from_sidecar(sidecar, read.tags, read.generation)
-        if not lease.requested:
-            marker_lease = to_refresh.marker_lease(ref.series)
-            committing = True
-            if await index.commit_new(record, refresh_marker_lease=marker_lease):
-                if marker_lease is not None:
-                    to_refresh.marked(ref.series, marker_lease)
-                return
-            committing = False  # the instance has an entry: nothing was written
-        claim = await lease.held()
         marker_lease = to_refresh.marker_lease(ref.series)
-        committing = True
-        leftovers = await index.commit(claim, record, refresh_marker_lease=marker_lease)
+        leftovers: list[str] = []
+        committing = not lease.requested
+        if not (committing and await index.commit_new(record, refresh_marker_lease=marker_lease)):
+            # Claimed from the start, or the instance has an entry (then nothing was written).
+            committing = False
+            claim = await lease.held()
+            committing = True
+            leftovers = await index.commit(claim, record, refresh_marker_lease=marker_lease)
         if marker_lease is not None:
             to_refresh.marked(ref.series, marker_lease)
     except BaseException as exc:

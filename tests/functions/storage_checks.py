@@ -8,9 +8,14 @@ from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
+from shared.storage.blob_store import BLOCK_SIZE
 from shared.uid_index.keys import InstanceRef, SeriesRef, StudyRef
 from shared.uid_index.lifecycle import Lifecycle
 from shared.uid_index.sidecar import Sidecar
+
+CLAIMED_AFTER = BLOCK_SIZE + 256 * 1024
+"""Bytes of a part after which its claim has been sent: a file larger than one upload is claimed
+before its first block (a smaller one is claimed only if its one-step commit is refused)."""
 
 
 def ref_of(study: str, series: str, sop: str) -> InstanceRef:

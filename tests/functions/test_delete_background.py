@@ -19,11 +19,17 @@ from pydicom.uid import generate_uid
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.services.verify import verify
-from shared.storage.blob_store import BLOCK_SIZE
 from shared.uid_index.keys import StudyRef
 from tests.conftest import own_stack
 from tests.data.builders import multipart, with_fresh_uids
-from tests.functions.storage_checks import blob_names, instance_doc, ref_of, series_doc, study_doc
+from tests.functions.storage_checks import (
+    CLAIMED_AFTER,
+    blob_names,
+    instance_doc,
+    ref_of,
+    series_doc,
+    study_doc,
+)
 from tests.functions.test_store import RELATED, ct, post
 from tests.functions.test_store_partial import OPENING, assert_exactly_visible
 
@@ -199,7 +205,7 @@ async def test_a_store_killed_midway_is_cleared_by_the_sweep(
     never = asyncio.Event()
 
     async def past_the_first_block_then_stall() -> AsyncIterator[bytes]:
-        yield body[: BLOCK_SIZE + 256 * 1024]
+        yield body[:CLAIMED_AFTER]
         await never.wait()
 
     upload = asyncio.create_task(post(http, past_the_first_block_then_stall()))

@@ -19,11 +19,16 @@ from pydicom.uid import generate_uid
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.config import DEFAULT_PARTITION
-from shared.storage.blob_store import BLOCK_SIZE
 from shared.uid_index.index import InstanceEntry
 from shared.uid_index.lifecycle import Lifecycle
 from tests.data.builders import multipart, with_fresh_uids
-from tests.functions.storage_checks import instance_doc, ref_of, stored_file, study_doc
+from tests.functions.storage_checks import (
+    CLAIMED_AFTER,
+    instance_doc,
+    ref_of,
+    stored_file,
+    study_doc,
+)
 from tests.functions.test_store import RELATED, failures, post, stored_uids
 
 pytestmark = pytest.mark.integration
@@ -151,7 +156,7 @@ async def test_client_disconnect_releases_the_claim(
     _, ds = files[0]
     ref = ref_of(study, ds.SeriesInstanceUID, ds.SOPInstanceUID)
     with socket.create_connection((host, int(port))) as raw:
-        raw.sendall(head + body[: BLOCK_SIZE + 256 * 1024])
+        raw.sendall(head + body[:CLAIMED_AFTER])
         # The claim exists while the upload is under way...
         for _ in range(100):
             if await instance_doc(storage, ref) is not None:

@@ -20,10 +20,9 @@ from pydicom.uid import generate_uid
 from devhost.stack import LocalStack
 from shared.clients import Clients
 from shared.services.verify import verify
-from shared.storage.blob_store import BLOCK_SIZE
 from shared.uid_index.keys import InstanceRef
 from tests.data.builders import multipart, with_fresh_uids
-from tests.functions.storage_checks import instance_doc, ref_of, study_doc
+from tests.functions.storage_checks import CLAIMED_AFTER, instance_doc, ref_of, study_doc
 from tests.functions.test_store import RELATED, ct, failures, post, stored_uids
 from tests.functions.test_store_faults import pending_claims
 
@@ -79,11 +78,6 @@ async def assert_exactly_visible(
 def two_instances() -> tuple[str, tuple[bytes, Any], tuple[bytes, Any]]:
     study = generate_uid()
     return study, ct(study), ct(study)
-
-
-CLAIMED_AFTER = BLOCK_SIZE + 256 * 1024
-"""Bytes of a part after which its claim has been sent: a file larger than one upload is claimed
-before its first block (a smaller one is claimed only if its one-step commit is refused)."""
 
 
 def a_small_then_a_large_instance() -> tuple[str, tuple[bytes, Any], tuple[bytes, Any]]:

@@ -243,7 +243,7 @@ def test_frames_encode_in_several_threads_at_once(syntax: str) -> None:
 
 
 # Each forked process starts with the encoders' libraries loaded but never used, as a new worker
-# process does, and encodes its first frames in four threads at once: every frame must decode
+# process does, and encodes its first frames in one thread each, at once: every frame must decode
 # back to its own pixels.
 _FIRST_ENCODES = """
 import os, sys, threading

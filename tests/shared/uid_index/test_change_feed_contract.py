@@ -22,13 +22,12 @@ from shared.uid_index.cosmos import feed as cosmos_feed
 from shared.uid_index.index import (
     LEASE_SECONDS,
     Change,
-    DeleteScope,
     Index,
     InstanceConflict,
     number_all,
 )
 from shared.uid_index.keys import InstanceRef, new_version
-from tests.shared.uid_index.test_index_contract import PARTITION, fresh_instance, record
+from tests.shared.uid_index.test_index_contract import PARTITION, delete, fresh_instance, record
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +42,6 @@ async def store(index: Index, ref: InstanceRef, *, upsert: bool = False) -> str:
     claim = await index.claim(ref, version, upsert=upsert)
     await index.commit(claim, record(ref, version))
     return version
-
-
-async def delete(index: Index, ref: InstanceRef) -> None:
-    for entry in await index.in_scope(DeleteScope.of_instance(ref)):
-        hidden = await index.hide(entry, time.time() + LEASE_SECONDS)
-        assert hidden is not None
-        await index.forget(hidden)
 
 
 async def everything(index: Index) -> list[Change]:
