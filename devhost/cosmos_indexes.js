@@ -12,7 +12,10 @@
 //   or a parameter (one of its AND terms) reads only the documents with that value.
 //
 // The query itself then runs as before over those candidates, so results are the emulator's own;
-// only the set it scans is smaller. The indexes follow every write: they are kept in the
+// only the set it scans is smaller. A query that takes the first documents in `id` order
+// (`SELECT TOP n ... ORDER BY c.id`, the service's search pages) runs over the candidates' first
+// documents by id, more of them until n match: its answer over all of them is the same, as every
+// other candidate sorts after those (a study list reads a page, not every study). The indexes follow every write: they are kept in the
 // emulator's own create, replace and delete, which every handler goes through (atomic batches
 // included). Required before the emulator itself.
 "use strict";
@@ -26,6 +29,11 @@ const EMPTY = new Map();
 const TOP_LEVEL_PATH = /^\/[A-Za-z_][A-Za-z0-9_]*$/;
 // The object whose scalar members are indexed too, each as the path `q/<member>`.
 const SEARCH_KEYS = "q";
+// Candidates below this many are scanned whole; above it a TOP query by id reads a prefix of at
+// least this many, or PREFIX_GROWTH times its TOP, and PREFIX_GROWTH times more while too few match.
+const PREFIX_MIN = 256;
+const PREFIX_GROWTH = 4;
+const AGGREGATES = /"name":"(COUNT|SUM|MIN|MAX|AVG)"/i;
 
 // The top-level paths the container's indexing policy leads its composite indexes with.
 function indexedPaths(items) {
@@ -42,6 +50,16 @@ function bucket(map, key) {
     map.set(key, found);
   }
   return found;
+}
+
+// A bucket's documents change: its id order (`byId`) is sorted again when next needed.
+function enter(documents, rid, item) {
+  documents.set(rid, item);
+  documents.byId = undefined;
+}
+
+function leave(documents, rid) {
+  if (documents.delete(rid)) documents.byId = undefined;
 }
 
 function isIndexable(value) {
@@ -68,19 +86,19 @@ function isIndexedPath(hash, path) {
 
 function add(items, hash, data) {
   const item = items._data.get(data._rid);
-  bucket(hash.partitions, items._getPartition(data)).set(data._rid, item);
+  enter(bucket(hash.partitions, items._getPartition(data)), data._rid, item);
   for (const [path, value] of indexedValues(hash, data)) {
-    bucket(bucket(hash.values, path), value).set(data._rid, item);
+    enter(bucket(bucket(hash.values, path), value), data._rid, item);
   }
 }
 
 function drop(items, hash, data) {
   const partition = hash.partitions.get(items._getPartition(data));
-  if (partition) partition.delete(data._rid);
+  if (partition) leave(partition, data._rid);
   for (const [path, value] of indexedValues(hash, data)) {
     const values = hash.values.get(path);
     const documents = values && values.get(value);
-    if (documents) documents.delete(data._rid);
+    if (documents) leave(documents, data._rid);
   }
 }
 
@@ -164,16 +182,63 @@ function candidates(items, params, partition) {
   return choices.reduce((a, b) => (b.size < a.size ? b : a));
 }
 
+// The n of a query that answers the first n matches in id order (`SELECT TOP n ... ORDER BY
+// <alias>.id`, ascending, without JOIN or aggregate), or null for any other query.
+function topById(ast, alias, parameters) {
+  const { top, orderBy, from, select } = ast.body;
+  if (!top || !orderBy || orderBy.expressions.length !== 1 || (from.joins || []).length) return null;
+  const [sort] = orderBy.expressions;
+  if (sort.order === "DESC" || memberPath(sort.expression, alias) !== "id") return null;
+  if (AGGREGATES.test(JSON.stringify(select))) return null;
+  let n = top.value.type === "number_constant" ? top.value.value : undefined;
+  if (top.value.type === "parameter_name") {
+    const parameter = (parameters || []).find((p) => p.name === top.value.name);
+    n = parameter && parameter.value;
+  }
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
+// A bucket's [rid, item] pairs in the emulator's order for ORDER BY id: by id, then by _rid
+// (ids repeat across partitions); both are strings, which it compares with `<`.
+function sortedById(documents) {
+  if (documents.byId === undefined) {
+    const key = ([rid, item]) => [item.read().id, rid];
+    const keyed = [...documents.entries()].map((entry) => [key(entry), entry]);
+    keyed.sort(([[a, x]], [[b, y]]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+    documents.byId = keyed.map(([, entry]) => entry);
+  }
+  return documents.byId;
+}
+
+// The emulator's own query over `documents` only (it reads `_data`; nothing awaits in it).
+function queryOver(items, documents, params, options) {
+  const all = items._data;
+  items._data = documents;
+  try {
+    return query.call(items, params, options);
+  } finally {
+    items._data = all;
+  }
+}
+
 Items.prototype.query = function indexedQuery(params, options) {
   if (!this._parent.read()) return null;
   const narrowed = candidates(this, params, options.partition);
   if (narrowed === null) return query.call(this, params, options);
-  // The emulator's own query, over the candidates only (it reads `_data`; nothing awaits here).
-  const all = this._data;
-  this._data = narrowed;
-  try {
-    return query.call(this, params, options);
-  } finally {
-    this._data = all;
+  const ast = this._getQuery(params.query).ast;
+  const top = narrowed.size > PREFIX_MIN ? topById(ast, rootAlias(ast), params.parameters) : null;
+  if (top !== null) {
+    const order = sortedById(narrowed);
+    let size = Math.max(PREFIX_MIN, top * PREFIX_GROWTH);
+    for (; size < order.length; size *= PREFIX_GROWTH) {
+      const prefix = new Map(order.slice(0, size));
+      // The page asked for is the same over the prefix once its TOP is full there.
+      const all = queryOver(this, prefix, params, { partition: options.partition });
+      if (all.result.length >= top) {
+        const paged = options.maxItemCount > 0 || Boolean(options.continuation);
+        return paged ? queryOver(this, prefix, params, options) : all;
+      }
+    }
   }
+  return queryOver(this, narrowed, params, options);
 };

@@ -131,6 +131,64 @@ async def test_queries_on_a_search_key_answer_what_a_full_scan_does(
         assert found == where(lambda q, d, p=patient: q["PatientID"] == p)
 
 
+async def _page_ids(container: ContainerProxy, sql: str, **options: Any) -> list[str]:
+    """The ids a query answers, in its order, read a page at a time when a page size is given."""
+    pages = container.query_items(sql, **options).by_page()
+    return [row["id"] async for page in pages async for row in page]
+
+
+async def test_top_queries_by_id_answer_what_a_full_scan_does(container: ContainerProxy) -> None:
+    """A TOP query in id order reads a prefix of its candidates by id, longer while too few
+    match: the same rows in the same order as the whole set, in pages too, through writes."""
+    docs = {
+        f"d{n:04}": {"id": f"d{n:04}", "pk": f"p{n % 4}", "type": TYPES[n % 3 % 2], "n": n}
+        for n in range(900)
+    }
+    for doc in docs.values():
+        await container.create_item(doc)
+    # The same id in another partition: ids tie across partitions.
+    twins = [{**docs["d0003"], "pk": "twin"}, {**docs["d0600"], "pk": "twin"}]
+    for twin in twins:
+        await container.create_item(twin)
+    rows = [*docs.values(), *twins]
+
+    def first(top: int, test: Any) -> list[str]:
+        return sorted(d["id"] for d in rows if d["type"] == "study" and test(d))[:top]
+
+    async def check(top: int, condition: str, test: Any, **options: Any) -> None:
+        sql = f"SELECT TOP {top} c.id FROM c WHERE c.type = 'study' AND {condition} ORDER BY c.id"
+        assert await _page_ids(container, sql, **options) == first(top, test)
+
+    await check(20, "c.n % 7 = 0", lambda d: d["n"] % 7 == 0)  # found in the first prefix
+    await check(10, "c.n % 97 = 0", lambda d: d["n"] % 97 == 0)  # too few there: read on
+    await check(50, "c.n >= 0", lambda d: True, max_item_count=7)  # in pages
+    await check(400, "c.n >= 0", lambda d: True)  # a TOP near the whole set
+    parameter = [{"name": "@top", "value": 30}]
+    sql = "SELECT TOP @top c.id FROM c WHERE c.type = 'study' ORDER BY c.id"
+    expected = first(30, lambda d: True)
+    assert await _page_ids(container, sql, parameters=parameter) == expected
+    assert "d0003" in expected  # and its twin, tied on id
+    descending = "SELECT TOP 5 c.id FROM c WHERE c.type = 'study' ORDER BY c.id DESC"
+    assert (
+        await _page_ids(container, descending)
+        == sorted((d["id"] for d in rows if d["type"] == "study"), reverse=True)[:5]
+    )
+
+    # Each write is followed at once: a document leaving the set, one entering at its front, one
+    # moved out by a replace.
+    await container.delete_item("d0000", partition_key="p0")
+    rows = [d for d in rows if d["id"] != "d0000" or d["pk"] != "p0"]
+    await check(30, "c.n >= 0", lambda d: True)
+    front = {"id": "a0000", "pk": "p1", "type": "study", "n": 7}
+    await container.create_item(front)
+    rows.append(front)
+    await check(20, "c.n % 7 = 0", lambda d: d["n"] % 7 == 0)
+    moved = {**docs["d0014"], "type": "series"}
+    await container.replace_item("d0014", moved)
+    rows = [moved if d is docs["d0014"] else d for d in rows]
+    await check(20, "c.n % 7 = 0", lambda d: d["n"] % 7 == 0)
+
+
 def test_the_emulator_indexes_the_documents_search_keys() -> None:
     script = (Path(__file__).resolve().parents[2] / "devhost" / "cosmos_indexes.js").read_text()
     assert f'const SEARCH_KEYS = "{SEARCH_KEYS}";' in script
