@@ -67,7 +67,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
@@ -253,6 +253,15 @@ class RefreshMarker(NamedTuple):
 
 
 @dataclass(frozen=True)
+class AggregatesRead:
+    """A study's aggregates as read at one moment (``Index.read_aggregates``), with the versions
+    a refresh's write is conditional on; what ``state`` holds is the adapter's own."""
+
+    study: StudyRef
+    state: object
+
+
+@dataclass(frozen=True)
 class Counts:
     """The aggregates search shows for a study or series (series count is 0 for a series)."""
 
@@ -370,9 +379,21 @@ class Index(TagIndex, Protocol):
         """The counts of the named studies and series, by their ``doc_id``."""
 
     # Aggregates and the refresh-due markers (written by ``commit``).
-    async def refresh(self, study: StudyRef, series: Iterable[SeriesRef]) -> None:
+    async def read_aggregates(self, study: StudyRef) -> AggregatesRead:
+        """The study's aggregates as they are now, for a later ``refresh`` to start from."""
+
+    async def refresh(
+        self, study: StudyRef, series: Iterable[SeriesRef], read: AggregatesRead | None = None
+    ) -> None:
         """Recompute the named series' aggregates from their visible instances, and the study's
-        from its series' aggregates, in one write."""
+        from its series' aggregates, in one write.
+
+        With ``read`` (of this study), the first attempt starts from it instead of reading the
+        aggregates itself. A refresh needs its aggregates read only before the instances it
+        counts, so a read made at any moment before this call is as good (one sent while the
+        commits it follows are in flight takes a round trip off the store); one gone stale costs
+        a retry.
+        """
 
     async def overdue_markers(self) -> list[RefreshMarker]:
         """Some markers whose lease ran out, across all studies."""
@@ -469,13 +490,18 @@ _SERIES_PER_REFRESH = 50
 
 
 async def refresh_aggregates(
-    index: Index, series: Iterable[SeriesRef], progress: Progress | None = None
+    index: Index,
+    series: Iterable[SeriesRef],
+    progress: Progress | None = None,
+    read_ahead: Mapping[str, AggregatesRead] | None = None,
 ) -> None:
     """Recompute the given series' aggregates and their studies', a study at a time.
 
     Every caller that makes aggregates catch up (store, delete, the sweep, rebuild, repair) goes
-    through here.
+    through here. ``read_ahead``: studies' aggregates read earlier, by study key, each the start
+    of its study's first refresh (``Index.refresh``).
     """
+    unused = dict(read_ahead or {})
     by_study: dict[str, list[SeriesRef]] = {}
     for member in {s.key: s for s in series}.values():
         by_study.setdefault(member.study.key, []).append(member)
@@ -492,7 +518,7 @@ async def refresh_aggregates(
     async def one(group: list[SeriesRef]) -> None:
         study = group[0].study
         async with semaphore:
-            await index.refresh(study, group)
+            await index.refresh(study, group, unused.pop(study.key, None))
         done["series"] += len(group)
         left[study.key] -= len(group)
         done["studies"] += left[study.key] == 0

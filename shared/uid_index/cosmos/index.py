@@ -81,6 +81,7 @@ from shared.uid_index.index import (
     ALREADY_EXISTS,
     BEING_CREATED,
     LEASE_SECONDS,
+    AggregatesRead,
     Change,
     ChangeRecord,
     Claim,
@@ -528,10 +529,18 @@ class CosmosIndex(CosmosTags):
 
     # Aggregates -------------------------------------------------------------------------------
 
-    async def refresh(self, study: StudyRef, series: Iterable[SeriesRef]) -> None:
-        """Read the study's aggregates (with their etags), then count and take the newest
-        instance of each series named, then write every aggregate that changed in one
-        transactional batch, conditional on those etags; repeat until a batch sticks.
+    async def read_aggregates(self, study: StudyRef) -> AggregatesRead:
+        key = study.key
+        with unavailable():
+            return AggregatesRead(study, tuple(await self._all(sql.aggregates_of(key), key)))
+
+    async def refresh(
+        self, study: StudyRef, series: Iterable[SeriesRef], read: AggregatesRead | None = None
+    ) -> None:
+        """Read the study's aggregates (with their etags), unless ``read`` has them, then count
+        and take the newest instance of each series named, then write every aggregate that
+        changed in one transactional batch, conditional on those etags; repeat until a batch
+        sticks. Nothing to write is final only on aggregates read by the attempt itself.
 
         Whoever writes last has computed after every commit that preceded it (its etags were
         read before its children), so concurrent refreshes end exact; and as every series write
@@ -539,9 +548,14 @@ class CosmosIndex(CosmosTags):
         """
         key = study.key
         named = list({s.key: s for s in series}.values())
+        ahead = read.state if read is not None and read.study == study else None
         with unavailable():
             for attempt in range(_ATTEMPTS):
-                rows = cast(list[SeriesDocument], await self._all(sql.aggregates_of(key), key))
+                from_ahead = attempt == 0 and ahead is not None
+                if from_ahead:
+                    rows = list(cast(tuple[SeriesDocument, ...], ahead))
+                else:
+                    rows = cast(list[SeriesDocument], await self._all(sql.aggregates_of(key), key))
                 study_doc = next((r for r in rows if r["type"] == STUDY), None)
                 current = {r["seriesKey"]: r for r in rows if r["type"] == SERIES}
                 computed = await asyncio.gather(*(self._series_now(s) for s in named))
@@ -566,6 +580,10 @@ class CosmosIndex(CosmosTags):
                     always=bool(series_writes),
                 )
                 if not operations:
+                    if from_ahead:
+                        # Nothing to write, judged on a read that may predate another
+                        # refresh's write (one without this request's commits): read again.
+                        continue
                     return
                 try:
                     await self._batches.execute(operations, partition_key=key)

@@ -531,6 +531,54 @@ async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_co
     assert series_counts.number_of_instances == 2
 
 
+async def _store(index: Index, ref: InstanceRef) -> None:
+    version = new_version()
+    await index.commit(await index.claim(ref, version, upsert=False), record(ref, version))
+
+
+async def test_a_refresh_started_from_aggregates_read_before_its_commit_ends_exact(
+    index: Index,
+) -> None:
+    series = fresh_series()
+    first, second, third = (fresh_instance(series) for _ in range(3))
+    await _store(index, first)
+    await index.refresh(series.study, [series])
+    read = await index.read_aggregates(series.study)  # as a store reads while it commits
+    await _store(index, second)
+    await index.refresh(series.study, [series], read)
+    _, series_counts = await counts(index, series)
+    assert series_counts.number_of_instances == 2
+    # A read gone stale (another refresh wrote since) costs a retry, never a wrong count.
+    stale = await index.read_aggregates(series.study)
+    await _store(index, third)
+    await index.refresh(series.study, [series])
+    fourth = fresh_instance(series)
+    await _store(index, fourth)
+    await index.refresh(series.study, [series], stale)
+    study, series_counts = await counts(index, series)
+    assert series_counts.number_of_instances == study.number_of_instances == 4
+
+
+async def test_a_refresh_finding_nothing_to_write_on_a_stale_read_reads_again(
+    index: Index,
+) -> None:
+    """The aggregates read ahead say one instance; another refresh has written two since; one of
+    the two is hidden, so the instances count one again. Judged on the read ahead there would be
+    nothing to write, and the series would stay counted two."""
+    series = fresh_series()
+    kept, hidden = fresh_instance(series), fresh_instance(series)
+    await _store(index, kept)
+    await index.refresh(series.study, [series])
+    read = await index.read_aggregates(series.study)
+    await _store(index, hidden)
+    await index.refresh(series.study, [series])
+    [entry] = [e for e in await index.in_scope(DeleteScope.of_series(series)) if e.ref == hidden]
+    assert await index.hide(entry, time.time() + LEASE_SECONDS) is not None
+    await index.refresh(series.study, [series], read)
+    study, series_counts = await counts(index, series)
+    assert series_counts.number_of_instances == study.number_of_instances == 1
+
+
 async def test_a_partition_is_recorded_once_and_keeps_its_first_time(index: Index) -> None:
     name = f"contract-{uuid.uuid4().hex[:8]}"
     await asyncio.gather(*(index.record_partition(name, 1000.0 + n) for n in range(5)))

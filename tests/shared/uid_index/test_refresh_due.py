@@ -21,7 +21,7 @@ from pydicom.uid import generate_uid
 from shared.clients import Clients
 from shared.uid_index import refresh_due
 from shared.uid_index.documents import refresh_due_document, refresh_due_series
-from shared.uid_index.index import LEASE_SECONDS
+from shared.uid_index.index import LEASE_SECONDS, AggregatesRead
 from shared.uid_index.keys import SeriesRef, StudyRef, doc_id
 from shared.uid_index.refresh_due import RENEW_WITHIN_SECONDS, SeriesToRefresh
 from tests.functions.storage_checks import document, instance_doc, ref_of
@@ -45,13 +45,21 @@ def test_a_marker_names_its_series_by_digest_and_reads_back(
 
 
 class _Refreshes:
-    """An index that only records the series it is asked to refresh."""
+    """An index that only records the series it is asked to refresh, the studies whose
+    aggregates are read, and the read each refresh starts from."""
 
     def __init__(self) -> None:
         self.series: list[SeriesRef] = []
+        self.reads: list[StudyRef] = []
+        self.started_from: list[AggregatesRead | None] = []
 
-    async def refresh(self, study: StudyRef, series: Any) -> None:
+    async def read_aggregates(self, study: StudyRef) -> AggregatesRead:
+        self.reads.append(study)
+        return AggregatesRead(study, len(self.reads))
+
+    async def refresh(self, study: StudyRef, series: Any, read: Any = None) -> None:
         self.series.extend(series)
+        self.started_from.append(read)
 
 
 async def test_a_commit_carries_the_marker_until_one_lands_and_again_once_it_runs_low(
@@ -84,6 +92,39 @@ async def test_a_commit_carries_the_marker_until_one_lands_and_again_once_it_run
 
 BOUNDARY = b"--DICOMwebBoundary"
 PART_HEAD = b"Content-Type: application/dicom\r\n\r\n"
+
+
+async def test_each_study_is_read_once_when_first_named_and_its_refresh_starts_there() -> None:
+    index = _Refreshes()
+    to_refresh = SeriesToRefresh(cast(Any, index))
+    study = StudyRef("p", generate_uid())
+    one, two = SeriesRef(study, generate_uid()), SeriesRef(study, generate_uid())
+    other = SeriesRef(StudyRef("p", generate_uid()), generate_uid())
+    to_refresh.marker_lease(one)
+    await asyncio.sleep(0)  # the read is sent at once, before the commit is answered
+    assert index.reads == [study]
+    to_refresh.marker_lease(two)
+    to_refresh.add(other)
+    await to_refresh.refresh()
+    assert index.reads == [study, other.study]
+    assert sorted(index.series, key=str) == sorted([one, two, other], key=str)
+    assert sorted((r.study.key, r.state) for r in index.started_from if r) == sorted(
+        [(study.key, 1), (other.study.key, 2)]
+    )
+
+
+async def test_a_failed_read_ahead_leaves_the_refresh_to_read_itself() -> None:
+    class Failing(_Refreshes):
+        async def read_aggregates(self, study: StudyRef) -> AggregatesRead:
+            raise ConnectionError("index unreachable")
+
+    index = Failing()
+    to_refresh = SeriesToRefresh(cast(Any, index))
+    series = SeriesRef(StudyRef("p", generate_uid()), generate_uid())
+    to_refresh.marker_lease(series)
+    await to_refresh.refresh()
+    assert index.series == [series]
+    assert index.started_from == [None]
 
 
 async def marker_once_stored(storage: Clients, ds: Any) -> dict[str, Any]:
