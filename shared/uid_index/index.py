@@ -485,7 +485,7 @@ class Index(TagIndex, Protocol):
 
 
 _REFRESH_CONCURRENCY = 16
-_SERIES_PER_REFRESH = 50
+SERIES_PER_REFRESH = 50
 """Series refreshed in one write with their study (a transactional batch holds 100 at most)."""
 
 
@@ -506,9 +506,9 @@ async def refresh_aggregates(
     for member in {s.key: s for s in series}.values():
         by_study.setdefault(member.study.key, []).append(member)
     groups = [
-        members[start : start + _SERIES_PER_REFRESH]
+        members[start : start + SERIES_PER_REFRESH]
         for members in by_study.values()
-        for start in range(0, len(members), _SERIES_PER_REFRESH)
+        for start in range(0, len(members), SERIES_PER_REFRESH)
     ]
     semaphore = asyncio.Semaphore(_REFRESH_CONCURRENCY)
     total = {"series": sum(len(g) for g in groups), "studies": len(by_study)}

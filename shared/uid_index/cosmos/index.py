@@ -46,6 +46,7 @@ from shared.uid_index.cosmos.feed import CosmosChangeFeed, stored_instance
 from shared.uid_index.cosmos.guard import query_deadline, unavailable
 from shared.uid_index.cosmos.items import CHANGED, Row, body
 from shared.uid_index.cosmos.query_tags import CosmosTags
+from shared.uid_index.cosmos.refreshes import Refreshes
 from shared.uid_index.cosmos.search_sql import (
     CosmosQuery,
     aggregates_query,
@@ -81,6 +82,7 @@ from shared.uid_index.index import (
     ALREADY_EXISTS,
     BEING_CREATED,
     LEASE_SECONDS,
+    SERIES_PER_REFRESH,
     AggregatesRead,
     Change,
     ChangeRecord,
@@ -226,6 +228,7 @@ class CosmosIndex(CosmosTags):
         self._container_name = container
         self._feed = CosmosChangeFeed(self.container)
         self._batches = GroupedBatches(self.container)
+        self._refreshes = Refreshes(self._refresh, SERIES_PER_REFRESH)
 
     async def close(self) -> None:
         await self.client.close()
@@ -531,13 +534,23 @@ class CosmosIndex(CosmosTags):
 
     async def read_aggregates(self, study: StudyRef) -> AggregatesRead:
         key = study.key
+        stamp = self._refreshes.stamp()  # as sent: a refresh ending from now on makes it stale
         with unavailable():
-            return AggregatesRead(study, tuple(await self._all(sql.aggregates_of(key), key)))
+            rows = tuple(await self._all(sql.aggregates_of(key), key))
+        return AggregatesRead(study, (stamp, rows))
 
     async def refresh(
         self, study: StudyRef, series: Iterable[SeriesRef], read: AggregatesRead | None = None
     ) -> None:
-        """Read the study's aggregates (with their etags), unless ``read`` has them, then count
+        """One refresh of a study at a time in this process; those asked for meanwhile run
+        together next (``refreshes``)."""
+        stamp, rows = 0, None
+        if read is not None and read.study == study:
+            stamp, rows = cast(tuple[int, tuple[SeriesDocument, ...]], read.state)
+        await self._refreshes.refresh(study, series, rows, stamp)
+
+    async def _refresh(self, study: StudyRef, named: list[SeriesRef], ahead: object | None) -> None:
+        """Read the study's aggregates (with their etags), unless ``ahead`` has them, then count
         and take the newest instance of each series named, then write every aggregate that
         changed in one transactional batch, conditional on those etags; repeat until a batch
         sticks. Nothing to write is final only on aggregates read by the attempt itself.
@@ -547,8 +560,6 @@ class CosmosIndex(CosmosTags):
         goes with a write of its study, a study computed from a stale series never sticks.
         """
         key = study.key
-        named = list({s.key: s for s in series}.values())
-        ahead = read.state if read is not None and read.study == study else None
         with unavailable():
             for attempt in range(_ATTEMPTS):
                 from_ahead = attempt == 0 and ahead is not None

@@ -287,18 +287,25 @@ async def test_concurrent_upserts_both_commit_and_the_last_one_wins(index: Index
     assert await stored(index, ref) == [b_version]
 
 
-async def test_concurrent_commits_and_refreshes_end_with_exact_counts(index: Index) -> None:
+@pytest.mark.parametrize("processes", [1, 3])
+async def test_concurrent_commits_and_refreshes_end_with_exact_counts(
+    index: Index, processes: int
+) -> None:
+    """In one process the refreshes of a study take turns; across processes they meet on the
+    etags. Either way the counts end exact."""
     series = fresh_series()
     other = SeriesRef(series.study, generate_uid())
     refs = [fresh_instance(series) for _ in range(6)] + [fresh_instance(other) for _ in range(3)]
+    indexes = [index, *(another_process(index) for _ in range(processes - 1))]
 
-    async def store(ref: InstanceRef) -> None:
+    async def store(n: int, ref: InstanceRef) -> None:
+        at = indexes[n % processes]
         version = new_version()
-        claim = await index.claim(ref, version, upsert=False)
-        await index.commit(claim, record(ref, version, "MR" if ref.series == other else "CT"))
-        await refresh_aggregates(index, [ref.series])
+        claim = await at.claim(ref, version, upsert=False)
+        await at.commit(claim, record(ref, version, "MR" if ref.series == other else "CT"))
+        await refresh_aggregates(at, [ref.series])
 
-    await asyncio.gather(*(store(r) for r in refs))
+    await asyncio.gather(*(store(n, r) for n, r in enumerate(refs)))
     study, series_counts = await counts(index, series)
     assert series_counts.number_of_instances == 6
     assert (study.number_of_series, study.number_of_instances) == (2, 9)
@@ -494,13 +501,21 @@ async def test_the_sweep_purges_a_dead_store_s_claim_and_the_store_then_loses(
     assert doc_id("instance", ref.key) not in {e.ref.doc_id for e in await index.all_entries()}
 
 
+def another_process(index: Any) -> Any:
+    """The same container as another process sees it: refreshes there do not wait for this
+    process's (``shared.uid_index.cosmos.refreshes``), they meet it on the etags."""
+    return cosmos_index.CosmosIndex(index.client, index.database, index._container_name)
+
+
 async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_count(
     storage: Clients,
 ) -> None:
-    """The aggregate race, made to happen: refresh R1 counts, a store commits and refreshes (R2),
-    then R1 writes. R1's write is conditional on what it read before counting, so it fails and
-    R1 counts again: the series ends with both instances, not R1's stale count."""
+    """The aggregate race, made to happen: refresh R1 counts, a store in another process
+    commits and refreshes (R2), then R1 writes. R1's write is conditional on what it read before
+    counting, so it fails and R1 counts again: the series ends with both instances, not R1's
+    stale count."""
     index = storage.index
+    other = another_process(index)
     series = fresh_series()
     first, second = fresh_instance(series), fresh_instance(series)
     version = new_version()
@@ -521,10 +536,10 @@ async def test_a_refresh_that_read_before_a_later_commit_never_overwrites_its_co
         r1 = asyncio.create_task(index.refresh(series.study, [series]))
         await counted.wait()
         version = new_version()
-        await index.commit(
-            await index.claim(second, version, upsert=False), record(second, version)
+        await other.commit(
+            await other.claim(second, version, upsert=False), record(second, version)
         )
-        await index.refresh(series.study, [series])
+        await other.refresh(series.study, [series])
         resume.set()
         await r1
     _, series_counts = await counts(index, series)
