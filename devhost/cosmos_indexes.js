@@ -4,12 +4,14 @@
 // (shared/uid_index/indexing-policy.json); this keeps two kinds of hash index, enough for the
 // service's queries, each a map from a value to the documents that hold it:
 //
-// - the partition key: a query sent to one partition (the SDK's partition key header) reads only
-//   that partition's documents;
+// - the partition key: a query sent to one partition (the SDK's partition key header), or whose
+//   WHERE requires the partition key to equal a value or be one of a list, reads only those
+//   partitions' documents;
 // - the leading path of each composite index of the container's indexing policy (`/type`), and
 //   each scalar member of a document's search keys (`/q/PatientID`, say: `SEARCH_KEYS` of
 //   shared/uid_index/documents.py): a query whose WHERE requires such a path to equal a constant
-//   or a parameter (one of its AND terms) reads only the documents with that value.
+//   or a parameter, or to be `IN` a list of them (one of its AND terms), reads only the
+//   documents with those values.
 //
 // The query itself then runs as before over those candidates, so results are the emulator's own;
 // only the set it scans is smaller. A query that takes the first documents in `id` order
@@ -137,24 +139,43 @@ function memberPath(expression, alias) {
   return node.type === "identifier" && node.name === alias && names.length ? names.join("/") : null;
 }
 
-// The values an AND term of the WHERE clause requires paths of the root alias to equal.
+// The scalar a constant or parameter stands for, or undefined.
+function scalar(node, parameters) {
+  if (node.type === "string_constant" || node.type === "number_constant") return node.value;
+  if (node.type !== "parameter_name") return undefined;
+  const parameter = (parameters || []).find((p) => p.name === node.name);
+  return parameter && isIndexable(parameter.value) ? parameter.value : undefined;
+}
+
+// The values an AND term of the WHERE clause requires paths of the root alias to be one of:
+// `path = value`, or `path IN (values)`.
 function equalities(condition, alias, parameters, found = new Map()) {
-  if (!condition || condition.type !== "scalar_binary_expression") return found;
+  if (!condition) return found;
+  if (condition.type === "scalar_in_expression") {
+    const path = memberPath(condition.value, alias);
+    const values = condition.list.map((item) => scalar(item, parameters));
+    if (path !== null && values.every((v) => v !== undefined)) found.set(path, values);
+    return found;
+  }
+  if (condition.type !== "scalar_binary_expression") return found;
   if (condition.operator === "AND") {
     equalities(condition.left, alias, parameters, found);
     equalities(condition.right, alias, parameters, found);
     return found;
   }
-  const { left, right } = condition;
-  const path = condition.operator === "=" ? memberPath(left, alias) : null;
-  if (path === null) return found;
-  if (right.type === "string_constant" || right.type === "number_constant") {
-    found.set(path, right.value);
-  } else if (right.type === "parameter_name") {
-    const parameter = (parameters || []).find((p) => p.name === right.name);
-    if (parameter && isIndexable(parameter.value)) found.set(path, parameter.value);
-  }
+  const path = condition.operator === "=" ? memberPath(condition.left, alias) : null;
+  const value = path === null ? undefined : scalar(condition.right, parameters);
+  if (value !== undefined) found.set(path, [value]);
   return found;
+}
+
+// The documents holding any of `values` in one index (a bucket itself for one value).
+function holding(index, values) {
+  const buckets = values.map((value) => (index && index.get(value)) || EMPTY);
+  if (buckets.length === 1) return buckets[0];
+  const union = new Map();
+  for (const documents of buckets) for (const [rid, item] of documents) union.set(rid, item);
+  return union;
 }
 
 function rootAlias(ast) {
@@ -172,10 +193,11 @@ function candidates(items, params, partition) {
   const choices = [];
   if (partition !== undefined) choices.push(hash.partitions.get(partition) || EMPTY);
   const alias = rootAlias(ast);
+  const partitionKeyPath = items._getPartitionKeyPath().join("/");
   if (alias && ast.body.where) {
-    for (const [path, value] of equalities(ast.body.where.condition, alias, params.parameters)) {
-      const values = hash.values.get(path);
-      if (isIndexedPath(hash, path)) choices.push((values && values.get(value)) || EMPTY);
+    for (const [path, values] of equalities(ast.body.where.condition, alias, params.parameters)) {
+      if (path === partitionKeyPath) choices.push(holding(hash.partitions, values));
+      else if (isIndexedPath(hash, path)) choices.push(holding(hash.values.get(path), values));
     }
   }
   if (!choices.length) return null;

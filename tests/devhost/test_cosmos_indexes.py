@@ -131,6 +131,43 @@ async def test_queries_on_a_search_key_answer_what_a_full_scan_does(
         assert found == where(lambda q, d, p=patient: q["PatientID"] == p)
 
 
+async def test_in_lists_answer_what_a_full_scan_does(container: ContainerProxy) -> None:
+    """``IN`` on the partition key, an indexed path or a search key reads the documents holding
+    any of the values; a list with a value no index holds (a column) is scanned as before."""
+    docs = {
+        f"d{n}": {
+            "id": f"d{n}",
+            "pk": f"p{n % 6}",
+            "type": TYPES[n % 3],
+            "q": {"PatientID": f"P{n % 4}"},
+            "n": n % 6,
+        }
+        for n in range(72)
+    }
+    for doc in docs.values():
+        await container.create_item(doc)
+
+    def where(test: Any) -> set[str]:
+        return {d["id"] for d in docs.values() if test(d)}
+
+    parameters = [{"name": "@a", "value": "p1"}, {"name": "@b", "value": "P2"}]
+    cases = {
+        "c.pk IN ('p0', @a, 'none')": lambda d: d["pk"] in ("p0", "p1"),
+        "c.pk IN (@a) AND c.type = 'study'": lambda d: d["pk"] == "p1" and d["type"] == "study",
+        "c.type IN ('series', 'instance') AND c.n = 2": lambda d: (
+            d["type"] != "study" and d["n"] == 2
+        ),
+        "c.q.PatientID IN (@b, 'P3') AND c.pk IN ('p2', 'p3')": lambda d: (
+            d["q"]["PatientID"] in ("P2", "P3") and d["pk"] in ("p2", "p3")
+        ),
+        "c.pk IN ('p4', c.id)": lambda d: d["pk"] == "p4",
+        "c.n IN (1, 5)": lambda d: d["n"] in (1, 5),
+    }
+    for condition, test in cases.items():
+        sql = f"SELECT * FROM c WHERE {condition}"
+        assert await _ids(container, sql, parameters=parameters) == where(test), condition
+
+
 async def _page_ids(container: ContainerProxy, sql: str, **options: Any) -> list[str]:
     """The ids a query answers, in its order, read a page at a time when a page size is given."""
     pages = container.query_items(sql, **options).by_page()
