@@ -205,6 +205,8 @@ class LocalStack:
         log_path = self.log_dir / f"{name}.log"
         if name == "azurite":
             argv = [
+                self._node(),
+                *("--require", str(self.root / "devhost" / "azurite_lookups.js")),
                 str(self._node_bin("azurite-blob")),
                 *("--blobHost", LOOPBACK, "--blobPort", str(self.ports.azurite_blob)),
                 *("--skipApiVersionCheck", "--loose", "--disableTelemetry"),
