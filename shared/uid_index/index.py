@@ -57,7 +57,9 @@ Series and study aggregates (instance counts, modalities) are recomputed from th
 never incremented: each refresh reads the aggregates' etags, then the children, then writes the
 series' aggregates and their study's in one batch, only if the etags are unchanged. Whoever
 writes last has read after every commit that preceded it, so concurrent stores into one study
-end with exact counts, and a retried refresh is harmless. Series attributes come from the newest
+end with exact counts, and a retried refresh is harmless. The etags need only be read before the
+children, so a store reads them while its first commit into the study is in flight
+(``read_aggregates``), and a refresh starts from that read. Series attributes come from the newest
 instance of the series and study attributes from the newest series, so the result does not
 depend on the order in which stores land.
 """
