@@ -1,7 +1,8 @@
-"""The local Cosmos DB emulator's hash indexes (``devhost/cosmos_indexes.js``) change what a
-query scans, never what it answers: queries bound to a partition or to a value of the indexed
-path, given as a constant or a parameter, answer exactly the documents a scan of all of them
-would, through creates, replaces that move a document to another value, and deletes."""
+"""The local Cosmos DB emulator's indexes (``devhost/cosmos_indexes.js``) change what a query
+scans, never what it answers: queries bound to a partition or to values of an indexed path (a
+constant or a parameter, ``=`` or ``IN``), and TOP queries in id order, answer exactly what a
+scan of all documents would, through creates, replaces that move a document to another value,
+and deletes."""
 
 from __future__ import annotations
 
