@@ -4,8 +4,10 @@ STOW requests that store them.
 Every server under test is sent the very same bytes, so their figures compare like with like. The
 archive has one large study (one series of up to 500 CT instances, for the series-metadata and
 whole-study figures) and many small ones (two series of five instances each, one patient per
-study) for the search figures. Half of the small studies are stored one instance per request,
-the other half and the large study ten per request.
+study) for the search figures. It is stored in three runs, each measured apart: half of the
+small studies one instance per request, the other half ten per request, then the large study ten
+per request (into one series that grows to 500 instances). So each run stores the same kind of
+requests whatever the archive's size, and its figures compare across sizes.
 """
 
 from __future__ import annotations
@@ -49,15 +51,24 @@ class Study:
         return [i for members in self.series.values() for i in members]
 
 
+@dataclass(frozen=True)
+class IngestRun:
+    """STOW requests of ``per_request`` instances each (the last may hold fewer)."""
+
+    per_request: int
+    requests: list[list[Instance]]
+
+
 @dataclass
 class Archive:
     large: Study
     small: list[Study]
-    # Each request is the list of instances one STOW request carries; by instances per request.
-    requests: dict[int, list[list[Instance]]]
+    runs: dict[str, IngestRun]
+    """The ingest runs in the order they are stored, by name: ``1`` and ``10`` (small studies, one
+    and ten instances per request) and ``large`` (the large study, ten per request)."""
 
     def instances(self) -> list[Instance]:
-        return [i for batch in self.requests.values() for request in batch for i in request]
+        return [i for run in self.runs.values() for request in run.requests for i in request]
 
 
 @cache
@@ -112,8 +123,13 @@ def make_archive(total: int) -> Archive:
         for n in range(small_count)
     ]
     single = [i for s in small[: small_count // 2] for i in s.instances()]
-    tens = [i for s in small[small_count // 2 :] for i in s.instances()] + large.instances()
-    return Archive(large, small, {1: _chunks(single, 1), 10: _chunks(tens, 10)})
+    tens = [i for s in small[small_count // 2 :] for i in s.instances()]
+    runs = {
+        "1": IngestRun(1, _chunks(single, 1)),
+        "10": IngestRun(10, _chunks(tens, 10)),
+        "large": IngestRun(10, _chunks(large.instances(), 10)),
+    }
+    return Archive(large, small, runs)
 
 
 def multipart(instances: list[Instance]) -> bytes:

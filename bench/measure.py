@@ -105,15 +105,16 @@ async def ingest(
     clients: int,
     window: Window = unobserved,
 ) -> Figures:
-    """Store the whole archive: first the one-instance requests, then the ten-instance ones."""
+    """Store the whole archive, run by run (``Archive.runs``)."""
     figures: Figures = {}
-    for size, requests in archive.requests.items():
-        with window(f"ingest_{size}", size):
-            run = await load.run([store(http, root, r) for r in requests], clients)
-        figures |= throughput(f"ingest_{size}", run, size)
+    for name, ingest_run in archive.runs.items():
+        size = ingest_run.per_request
+        with window(f"ingest_{name}", size):
+            run = await load.run([store(http, root, r) for r in ingest_run.requests], clients)
+        figures |= throughput(f"ingest_{name}", run, size)
         figures |= {
-            f"ingest_{size}_p50_ms": Figure(run.percentile(0.5) * 1000, run.count),
-            f"ingest_{size}_p95_ms": Figure(run.percentile(0.95) * 1000, run.count),
+            f"ingest_{name}_p50_ms": Figure(run.percentile(0.5) * 1000, run.count),
+            f"ingest_{name}_p95_ms": Figure(run.percentile(0.95) * 1000, run.count),
         }
     return figures
 

@@ -37,6 +37,10 @@ METRICS: dict[str, list[Metric]] = {
         Metric("ingest_10_mbps", "store, 10 instances per request", "MB/s", True),
         Metric("ingest_10_p50_ms", "store, 10 instances per request, p50", "ms", False),
         Metric("ingest_10_p95_ms", "store, 10 instances per request, p95", "ms", False),
+        Metric("ingest_large_ips", "store, the large series, 10 per request", "instances/s", True),
+        Metric("ingest_large_mbps", "store, the large series, 10 per request", "MB/s", True),
+        Metric("ingest_large_p50_ms", "store, the large series, 10 per request, p50", "ms", False),
+        Metric("ingest_large_p95_ms", "store, the large series, 10 per request, p95", "ms", False),
     ],
     "search": [
         *_search("study_list", "search: OHIF study list"),
@@ -56,7 +60,10 @@ METRICS: dict[str, list[Metric]] = {
     ],
 }
 # The metrics the floor measures too: what storage alone does with the same bytes.
-FLOOR_METRICS = ("ingest_1_ips", "ingest_1_mbps", "ingest_10_ips", "ingest_10_mbps", "study_mbps")
+FLOOR_METRICS = (
+    *(f"ingest_{run}_{unit}" for run in ("1", "10", "large") for unit in ("ips", "mbps")),
+    "study_mbps",
+)
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,15 @@ def test_archive_holds_every_instance_once(total: int) -> None:
     sops = [i.sop for i in archive.instances()]
     assert len(sops) == len(set(sops)) == total
     assert len(archive.large.instances()) == min(LARGE_SERIES, total // 2)
-    assert all(len(r) == 1 for r in archive.requests[1])
-    assert all(len(r) <= 10 for r in archive.requests[10])
+    assert list(archive.runs) == ["1", "10", "large"]
+    assert all(len(r) == 1 for r in archive.runs["1"].requests)
+    assert all(len(r) <= 10 for r in archive.runs["10"].requests)
+    # The large study is a run of its own, so the small studies' runs are alike at every size.
+    large = {i.sop for i in archive.large.instances()}
+    assert {i.sop for r in archive.runs["large"].requests for i in r} == large
+    assert not any(
+        i.sop in large for name in ("1", "10") for r in archive.runs[name].requests for i in r
+    )
 
 
 def test_archive_refuses_a_size_too_small_for_every_figure() -> None:
