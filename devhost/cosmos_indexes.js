@@ -17,9 +17,9 @@
 // only the set it scans is smaller. A query that takes the first documents in `id` order
 // (`SELECT TOP n ... ORDER BY c.id`, the service's search pages) runs over the candidates' first
 // documents by id, more of them until n match: its answer over all of them is the same, as every
-// other candidate sorts after those (a study list reads a page, not every study). The indexes follow every write: they are kept in the
-// emulator's own create, replace and delete, which every handler goes through (atomic batches
-// included). Required before the emulator itself.
+// other candidate sorts after those (a study list reads a page, not every study). The indexes
+// follow every write: they are kept in the emulator's own create, replace and delete, which
+// every handler goes through (atomic batches included). Required before the emulator itself.
 "use strict";
 
 const Items = require("@vercel/cosmosdb-server/lib/account/items").default;
@@ -32,7 +32,8 @@ const TOP_LEVEL_PATH = /^\/[A-Za-z_][A-Za-z0-9_]*$/;
 // The object whose scalar members are indexed too, each as the path `q/<member>`.
 const SEARCH_KEYS = "q";
 // Candidates below this many are scanned whole; above it a TOP query by id reads a prefix of at
-// least this many, or PREFIX_GROWTH times its TOP, and PREFIX_GROWTH times more while too few match.
+// least this many, or PREFIX_GROWTH times its TOP, and PREFIX_GROWTH times more while too few
+// match.
 const PREFIX_MIN = 256;
 const PREFIX_GROWTH = 4;
 const AGGREGATES = /"name":"(COUNT|SUM|MIN|MAX|AVG)"/i;
