@@ -54,10 +54,10 @@ async def measure(connection_string: str, archive: Archive, samples: int, client
         container = await service.create_container(name)
         try:
             figures: Figures = {}
-            for name, ingest_run in archive.runs.items():
+            for run_name, ingest_run in archive.runs.items():
                 writers = [_writer(container, r) for r in ingest_run.requests]
                 run = await load.run(writers, clients)
-                figures |= throughput(f"ingest_{name}", run, ingest_run.per_request)
+                figures |= throughput(f"ingest_{run_name}", run, ingest_run.per_request)
             read = _reader(container, archive.large.instances())
             await load.run([read] * WARM_UP, clients)
             run = await load.run([read] * heavy_samples(samples), clients)
