@@ -207,6 +207,7 @@ class LocalStack:
             argv = [
                 self._node(),
                 *("--require", str(self.root / "devhost" / "azurite_lookups.js")),
+                *("--require", str(self.root / "devhost" / "azurite_saves.js")),
                 str(self._node_bin("azurite-blob")),
                 *("--blobHost", LOOPBACK, "--blobPort", str(self.ports.azurite_blob)),
                 *("--skipApiVersionCheck", "--loose", "--disableTelemetry"),
