@@ -4,14 +4,9 @@ queries on the fields Azurite looks blobs and blocks up by."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.devhost.node_hooks import run_under_hook
 
 SCRIPT = r"""
 const { reordered } = require(process.argv[1]);
@@ -59,17 +54,7 @@ console.log(JSON.stringify(results));
 
 @pytest.mark.integration
 def test_lookups_answer_what_a_filter_of_every_document_does() -> None:
-    node = shutil.which("node")
-    assert node is not None, "Node.js is needed for the local stack"
-    hook = ROOT / "devhost" / "azurite_lookups.js"
-    run = subprocess.run(
-        [node, "--require", str(hook), "-e", SCRIPT, str(hook)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    results = json.loads(run.stdout)
+    results = run_under_hook("azurite_lookups.js", SCRIPT)
     for result in results:
         query, expected = result["query"], result["expected"]
         assert result["find"] == result["chained"] == expected, query

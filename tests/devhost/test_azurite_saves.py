@@ -5,14 +5,9 @@ keeps saving while changed, stops on close, and its file holds every change once
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.devhost.node_hooks import run_under_hook
 
 SCRIPT = r"""
 const { PACE } = require(process.argv[1]);
@@ -75,17 +70,7 @@ console.log(JSON.stringify({ pace: PACE, delays, saved, closed, live: live().len
 
 @pytest.mark.integration
 def test_autosaves_follow_the_cost_of_the_last_save_and_close_saves_the_rest() -> None:
-    node = shutil.which("node")
-    assert node is not None, "Node.js is needed for the local stack"
-    hook = ROOT / "devhost" / "azurite_saves.js"
-    run = subprocess.run(
-        [node, "--require", str(hook), "-e", SCRIPT, str(hook)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(run.stdout)
+    result = run_under_hook("azurite_saves.js", SCRIPT)
     pace = result["pace"]
     assert pace > 1
     # The first wait is Azurite's interval, and after an instant save; after the 1 s save, PACE
