@@ -1,4 +1,5 @@
-"""The Azure Functions app: registers the blueprints of ``functions/`` and nothing else."""
+"""The Azure Functions app: registers the blueprints of ``functions/``, once the process's
+garbage collector is set for a server (``shared.collector``)."""
 
 import azure.functions as func
 
@@ -17,6 +18,9 @@ from functions import (
     store,
     sweep,
 )
+from shared import collector
+
+collector.set_for_server()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 OPERATIONS = (
